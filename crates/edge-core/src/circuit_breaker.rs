@@ -1,0 +1,100 @@
+//! A per-isolate circuit breaker for Redis.
+//!
+//! When Redis is down or slow, every request would otherwise pay a full `REDIS_TIMEOUT_MS`
+//! before failing open. After a failure the breaker opens for a short window during which calls
+//! fail at once; the first call after the window is a trial: success closes the breaker,
+//! failure re-opens it. A dead Redis therefore costs about one timeout per window, not one per
+//! request.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+/// How long the breaker stays open after a failure.
+pub const DEFAULT_OPEN_MS: u64 = 3_000;
+
+/// Clones share state.
+#[derive(Clone, Debug)]
+pub struct CircuitBreaker {
+    open_until_ms: Rc<Cell<u64>>,
+    /// True while a trial call is in flight after the window: others keep failing fast.
+    trial_in_flight: Rc<Cell<bool>>,
+    open_ms: u64,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        Self::new(DEFAULT_OPEN_MS)
+    }
+}
+
+/// What the breaker says about a call about to be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Closed: call as usual.
+    Call,
+    /// The window has passed: this call is the trial.
+    Trial,
+    /// Open: do not call.
+    Refuse,
+}
+
+impl CircuitBreaker {
+    pub fn new(open_ms: u64) -> Self {
+        CircuitBreaker { open_until_ms: Rc::new(Cell::new(0)), trial_in_flight: Rc::new(Cell::new(false)), open_ms }
+    }
+
+    pub fn admit(&self, now_ms: u64) -> Admission {
+        let until = self.open_until_ms.get();
+        if until == 0 {
+            Admission::Call
+        } else if now_ms < until || self.trial_in_flight.get() {
+            Admission::Refuse
+        } else {
+            self.trial_in_flight.set(true);
+            Admission::Trial
+        }
+    }
+
+    pub fn record_success(&self) {
+        self.open_until_ms.set(0);
+        self.trial_in_flight.set(false);
+    }
+
+    pub fn record_failure(&self, now_ms: u64) {
+        self.open_until_ms.set(now_ms.saturating_add(self.open_ms).max(1));
+        self.trial_in_flight.set(false);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open_until_ms.get() != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_on_failure_then_admits_one_trial() {
+        let b = CircuitBreaker::new(1_000);
+        assert_eq!(b.admit(10), Admission::Call);
+        b.record_failure(10);
+        assert_eq!(b.admit(500), Admission::Refuse);
+        assert_eq!(b.admit(1_010), Admission::Trial);
+        assert_eq!(b.admit(1_011), Admission::Refuse, "only one trial at a time");
+        b.record_failure(1_020);
+        assert_eq!(b.admit(1_500), Admission::Refuse);
+        assert_eq!(b.admit(2_020), Admission::Trial);
+        b.record_success();
+        assert_eq!(b.admit(2_021), Admission::Call);
+        assert!(!b.is_open());
+    }
+
+    #[test]
+    fn clones_share_state() {
+        let a = CircuitBreaker::new(1_000);
+        let b = a.clone();
+        a.record_failure(0);
+        assert_eq!(b.admit(1), Admission::Refuse);
+    }
+}

@@ -1,0 +1,343 @@
+//! The worker's configuration (CONTRACT §1), typed and validated once per isolate.
+//!
+//! Values come from a lookup function (wrangler `[vars]`, secrets, `.dev.vars`), so this module
+//! never sees `worker`. A malformed value is a [`ConfigError`] naming the variable and what is
+//! wrong with it; a secret's value never appears in an error.
+
+use std::fmt;
+
+use crate::rules::CacheRules;
+
+/// Defaults, as CONTRACT §1 states them.
+pub const DEFAULT_NAMESPACE: &str = "edge";
+pub const DEFAULT_SESSION_COOKIE_NAME: &str = "__Host-session";
+pub const DEFAULT_SESSION_TTL_S: u64 = 1_209_600;
+pub const DEFAULT_SESSION_ABSOLUTE_TTL_S: u64 = 2_592_000;
+pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 1_000;
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1_048_576;
+pub const DEFAULT_SESSION_MAX_BYTES: usize = 16_384;
+pub const MIN_SESSION_SECRET_BYTES: usize = 32;
+
+/// A configuration variable that is present but wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration error: {}: {}", self.variable, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where requests go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// `ORIGIN_URL` unset: forward to the request's own URL (the worker runs on a zone route).
+    RequestUrl,
+    /// `scheme://host[:port]`, without a trailing slash; the request's path and query are
+    /// appended.
+    Fixed(String),
+}
+
+/// Redis over HTTP, when configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisRest {
+    pub url: String,
+    pub token: String,
+}
+
+/// Session settings as configured (present when `SESSION_SECRET` is set).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    pub secret: Vec<u8>,
+    pub cookie_name: String,
+    pub idle_ttl_s: u64,
+    pub absolute_ttl_s: u64,
+    pub max_bytes: usize,
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("secret", &"<redacted>")
+            .field("cookie_name", &self.cookie_name)
+            .field("idle_ttl_s", &self.idle_ttl_s)
+            .field("absolute_ttl_s", &self.absolute_ttl_s)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub origin: Origin,
+    /// `None`: the embedded memory store.
+    pub redis: Option<RedisRest>,
+    pub namespace: String,
+    pub rules: CacheRules,
+    pub session: Option<SessionConfig>,
+    pub admin_token: Option<String>,
+    pub origin_timeout_ms: u64,
+    pub redis_timeout_ms: u64,
+    pub lock_wait_ms: u64,
+    pub cache_max_bytes: u64,
+}
+
+impl Config {
+    /// Reads and validates every variable. `lookup(name)` answers the raw value, if set; an
+    /// empty string counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let origin = match get("ORIGIN_URL") {
+            None => Origin::RequestUrl,
+            Some(raw) => Origin::Fixed(parse_origin_url(&raw).map_err(|reason| err("ORIGIN_URL", reason))?),
+        };
+
+        let redis = match (get("UPSTASH_REDIS_REST_URL"), get("UPSTASH_REDIS_REST_TOKEN")) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(err(
+                    "UPSTASH_REDIS_REST_TOKEN",
+                    "is required when UPSTASH_REDIS_REST_URL is set".into(),
+                ))
+            }
+            (Some(url), Some(token)) => {
+                let url = parse_http_url(&url).map_err(|reason| err("UPSTASH_REDIS_REST_URL", reason))?;
+                if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    return Err(err(
+                        "UPSTASH_REDIS_REST_TOKEN",
+                        "contains whitespace or control characters".into(),
+                    ));
+                }
+                Some(RedisRest { url, token })
+            }
+        };
+
+        let namespace = match get("CACHE_NAMESPACE") {
+            None => DEFAULT_NAMESPACE.to_string(),
+            Some(ns) => {
+                let ok = ns.len() <= 64
+                    && ns.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                if !ok {
+                    return Err(err(
+                        "CACHE_NAMESPACE",
+                        format!("{ns:?} must be 1-64 characters of A-Z a-z 0-9 - _ ."),
+                    ));
+                }
+                ns
+            }
+        };
+
+        let rules = match get("CACHE_RULES") {
+            None => CacheRules::default(),
+            Some(json) => CacheRules::parse(&json).map_err(|e| err("CACHE_RULES", e.to_string()))?,
+        };
+
+        let origin_timeout_ms = number(&get, "ORIGIN_TIMEOUT_MS", DEFAULT_ORIGIN_TIMEOUT_MS, 1)?;
+        let redis_timeout_ms = number(&get, "REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS, 1)?;
+        let lock_wait_ms = number(&get, "CACHE_LOCK_WAIT_MS", origin_timeout_ms.saturating_add(1_000), 0)?;
+        let cache_max_bytes = number(&get, "CACHE_MAX_BYTES", DEFAULT_CACHE_MAX_BYTES, 0)?;
+
+        let session = match get("SESSION_SECRET") {
+            None => None,
+            Some(secret) => {
+                if secret.len() < MIN_SESSION_SECRET_BYTES {
+                    // Never echo the secret: only its length.
+                    return Err(err(
+                        "SESSION_SECRET",
+                        format!(
+                            "must be at least {MIN_SESSION_SECRET_BYTES} bytes (it is {} bytes)",
+                            secret.len()
+                        ),
+                    ));
+                }
+                let cookie_name = get("SESSION_COOKIE_NAME").unwrap_or_else(|| DEFAULT_SESSION_COOKIE_NAME.into());
+                if !is_cookie_name(&cookie_name) {
+                    return Err(err(
+                        "SESSION_COOKIE_NAME",
+                        format!("{cookie_name:?} is not a valid cookie name (RFC 6265 token)"),
+                    ));
+                }
+                let idle_ttl_s = number(&get, "SESSION_TTL", DEFAULT_SESSION_TTL_S, 1)?;
+                let absolute_ttl_s = number(&get, "SESSION_ABSOLUTE_TTL", DEFAULT_SESSION_ABSOLUTE_TTL_S, 1)?;
+                let max_bytes = number(&get, "SESSION_MAX_BYTES", DEFAULT_SESSION_MAX_BYTES as u64, 2)? as usize;
+                Some(SessionConfig { secret: secret.into_bytes(), cookie_name, idle_ttl_s, absolute_ttl_s, max_bytes })
+            }
+        };
+
+        Ok(Config {
+            origin,
+            redis,
+            namespace,
+            rules,
+            session,
+            admin_token: get("ADMIN_TOKEN"),
+            origin_timeout_ms,
+            redis_timeout_ms,
+            lock_wait_ms,
+            cache_max_bytes,
+        })
+    }
+}
+
+fn err(variable: &'static str, reason: String) -> ConfigError {
+    ConfigError { variable, reason }
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+    min: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(default) };
+    let value: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| err(variable, format!("{raw:?} is not a whole number")))?;
+    if value < min {
+        return Err(err(variable, format!("{value} is below the minimum of {min}")));
+    }
+    Ok(value)
+}
+
+/// `scheme://host[:port]` with an optional trailing slash; no path, query or credentials.
+fn parse_origin_url(raw: &str) -> Result<String, String> {
+    let url = parse_http_url(raw)?;
+    let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    if after_scheme.contains('/') {
+        return Err(format!("{raw:?} must be scheme://host[:port] without a path"));
+    }
+    Ok(url)
+}
+
+/// An absolute http(s) URL, returned without a trailing slash.
+fn parse_http_url(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let uri: http::Uri = trimmed.parse().map_err(|_| format!("{raw:?} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("{raw:?} must start with http:// or https://")),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(format!("{raw:?} has no host"));
+    };
+    if authority.as_str().contains('@') {
+        return Err(format!("{raw:?} must not carry credentials"));
+    }
+    if authority.host().is_empty() {
+        return Err(format!("{raw:?} has no host"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("{raw:?} must not have a query"));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'(' | b')' | b'<' | b'>' | b'@' | b',' | b';' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'=' | b'{' | b'}'
+                )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.origin, Origin::RequestUrl);
+        assert_eq!(c.redis, None);
+        assert_eq!(c.namespace, "edge");
+        assert!(c.session.is_none());
+        assert_eq!(c.admin_token, None);
+        assert_eq!(c.origin_timeout_ms, 30_000);
+        assert_eq!(c.redis_timeout_ms, 1_000);
+        assert_eq!(c.lock_wait_ms, 31_000);
+        assert_eq!(c.cache_max_bytes, 1_048_576);
+    }
+
+    #[test]
+    fn lock_wait_defaults_to_origin_timeout_plus_one_second() {
+        assert_eq!(config(&[("ORIGIN_TIMEOUT_MS", "5000")]).unwrap().lock_wait_ms, 6_000);
+        assert_eq!(
+            config(&[("ORIGIN_TIMEOUT_MS", "5000"), ("CACHE_LOCK_WAIT_MS", "100")]).unwrap().lock_wait_ms,
+            100
+        );
+    }
+
+    #[test]
+    fn origin_url_is_scheme_host_port() {
+        let c = config(&[("ORIGIN_URL", "http://127.0.0.1:9000/")]).unwrap();
+        assert_eq!(c.origin, Origin::Fixed("http://127.0.0.1:9000".into()));
+        for bad in ["127.0.0.1:9000", "ftp://x", "http://x/path", "http://u:p@x", "not a url", "http://x?q=1"] {
+            let e = config(&[("ORIGIN_URL", bad)]).unwrap_err();
+            assert_eq!(e.variable, "ORIGIN_URL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn malformed_numbers_name_the_variable() {
+        for var in ["ORIGIN_TIMEOUT_MS", "REDIS_TIMEOUT_MS", "CACHE_LOCK_WAIT_MS", "CACHE_MAX_BYTES"] {
+            let e = config(&[(var, "ten")]).unwrap_err();
+            assert_eq!(e.variable, var);
+            assert!(e.to_string().contains("not a whole number"), "{e}");
+            assert!(config(&[(var, "-5")]).is_err());
+        }
+        assert_eq!(config(&[("REDIS_TIMEOUT_MS", "0")]).unwrap_err().variable, "REDIS_TIMEOUT_MS");
+    }
+
+    #[test]
+    fn redis_url_needs_its_token() {
+        let e = config(&[("UPSTASH_REDIS_REST_URL", "https://x.upstash.io")]).unwrap_err();
+        assert_eq!(e.variable, "UPSTASH_REDIS_REST_TOKEN");
+        let c = config(&[("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079/"), ("UPSTASH_REDIS_REST_TOKEN", "t")])
+            .unwrap();
+        assert_eq!(c.redis, Some(RedisRest { url: "http://127.0.0.1:8079".into(), token: "t".into() }));
+    }
+
+    #[test]
+    fn short_session_secret_is_an_error_that_hides_the_secret() {
+        let e = config(&[("SESSION_SECRET", "hunter2-hunter2")]).unwrap_err();
+        assert_eq!(e.variable, "SESSION_SECRET");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let secret = "0123456789abcdef0123456789abcdef";
+        let c = config(&[("SESSION_SECRET", secret)]).unwrap();
+        let s = c.session.unwrap();
+        assert_eq!(s.cookie_name, "__Host-session");
+        assert_eq!((s.idle_ttl_s, s.absolute_ttl_s, s.max_bytes), (1_209_600, 2_592_000, 16_384));
+        assert!(!format!("{s:?}").contains(secret));
+    }
+
+    #[test]
+    fn bad_cookie_name_and_namespace_are_errors() {
+        let secret = ("SESSION_SECRET", "0123456789abcdef0123456789abcdef");
+        assert_eq!(config(&[secret, ("SESSION_COOKIE_NAME", "a b")]).unwrap_err().variable, "SESSION_COOKIE_NAME");
+        assert_eq!(config(&[("CACHE_NAMESPACE", "a:b")]).unwrap_err().variable, "CACHE_NAMESPACE");
+        assert_eq!(config(&[("CACHE_NAMESPACE", "prod-eu_1")]).unwrap().namespace, "prod-eu_1");
+    }
+
+    #[test]
+    fn bad_cache_rules_name_the_variable() {
+        let e = config(&[("CACHE_RULES", "{not json")]).unwrap_err();
+        assert_eq!(e.variable, "CACHE_RULES");
+    }
+}

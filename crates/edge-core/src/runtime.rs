@@ -1,0 +1,66 @@
+//! What the cache state machine needs from its host, as traits: the clock, timers, background
+//! tasks ([`Runtime`]) and the origin ([`Origin`]). The worker implements them over workerd
+//! (`Date.now`, `setTimeout`, `ctx.wait_until`, `fetch`); native tests over tokio and a real
+//! HTTP origin.
+
+use std::future::Future;
+
+use futures::future::LocalBoxFuture;
+use http::HeaderMap;
+
+/// Time and tasks. Clones share the same host.
+pub trait Runtime: Clone + 'static {
+    /// Wall-clock milliseconds since the epoch.
+    fn now_ms(&self) -> u64;
+    /// Completes after `ms` milliseconds.
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+    /// Runs `task` after the response has been sent (`ctx.wait_until` in workerd).
+    fn spawn(&self, task: LocalBoxFuture<'static, ()>);
+}
+
+/// Why the origin gave no response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OriginError {
+    /// No answer within `ORIGIN_TIMEOUT_MS`.
+    Timeout,
+    /// Connection refused, reset, DNS failure, a broken body stream.
+    Unreachable(String),
+}
+
+impl std::fmt::Display for OriginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OriginError::Timeout => write!(f, "origin timed out"),
+            OriginError::Unreachable(e) => write!(f, "origin unreachable: {e}"),
+        }
+    }
+}
+
+/// An origin response whose body has not been read yet.
+pub struct OriginResponse<B> {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: B,
+}
+
+/// A body read up to a limit.
+pub enum Collected<B> {
+    /// The whole body, no larger than the limit.
+    Whole(Vec<u8>),
+    /// The body is larger than the limit: the host's body again (the part already read put
+    /// back in front), to be streamed to the client unstored.
+    TooLarge(B),
+}
+
+/// The origin for one request URL. `fetch` may be called more than once (a background
+/// refresh, a waiter that takes over the lock), so implementations keep what they need to
+/// rebuild the request. Only body-less methods are fetched through this trait.
+pub trait Origin: Clone + 'static {
+    type Body: 'static;
+
+    /// Sends the request (GET, or HEAD for a HEAD pass) and answers its head.
+    fn fetch(&self, head_only: bool) -> impl Future<Output = Result<OriginResponse<Self::Body>, OriginError>>;
+
+    /// Reads `body` to its end, unless it grows past `limit` bytes.
+    fn collect(&self, body: Self::Body, limit: u64) -> impl Future<Output = Result<Collected<Self::Body>, OriginError>>;
+}
