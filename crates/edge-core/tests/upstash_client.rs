@@ -1,0 +1,278 @@
+//! The Upstash REST client against a real redis-server behind the project's own
+//! redis-rest-gateway, and each failure it must turn into a typed error.
+//!
+//! Needs `target/release/redis-rest-gateway` (or `GATEWAY_BIN`): `scripts/test.sh` builds it
+//! first. Timeouts, 5xx answers and malformed JSON cannot be produced on demand by the real
+//! gateway, so those cases use a small fault server on loopback that answers exactly that.
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use edge_core::circuit_breaker::CircuitBreaker;
+use edge_core::store::{Op, Reply, Store, StoreError};
+use edge_core::upstash::UpstashStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "client-test-token";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn gateway_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("GATEWAY_BIN") {
+        return PathBuf::from(bin);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for profile in ["release", "debug"] {
+        let bin = root.join("target").join(profile).join("redis-rest-gateway");
+        if bin.exists() {
+            return bin;
+        }
+    }
+    panic!("redis-rest-gateway is not built: run `cargo build --release -p redis-rest-gateway` first");
+}
+
+fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+/// A real redis-server and the gateway in front of it.
+struct Backend {
+    url: String,
+    _redis: Killed,
+    _gateway: Killed,
+}
+
+fn backend() -> Backend {
+    let redis_port = free_port();
+    let redis = Command::new("redis-server")
+        .args(["--port", &redis_port.to_string(), "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .map(Killed)
+        .expect("redis-server (apt-get install redis-server)");
+    wait_for_port(redis_port);
+    let gateway_port = free_port();
+    let gateway = Command::new(gateway_bin())
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{gateway_port}"),
+            "--redis",
+            &format!("redis://127.0.0.1:{redis_port}"),
+            "--token",
+            TOKEN,
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Killed)
+        .expect("gateway");
+    wait_for_port(gateway_port);
+    Backend { url: format!("http://127.0.0.1:{gateway_port}"), _redis: redis, _gateway: gateway }
+}
+
+/// A loopback HTTP server that answers every request with `response` (or never answers).
+async fn fault_server(response: Option<&'static str>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = socket.read(&mut buf).await;
+                match response {
+                    Some(text) => {
+                        let _ = socket.write_all(text.as_bytes()).await;
+                        let _ = socket.shutdown().await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(30)).await,
+                }
+            });
+        }
+    });
+    url
+}
+
+fn client(url: &str, token: &str, timeout_ms: u64) -> UpstashStore {
+    UpstashStore::new(url, token, Duration::from_millis(timeout_ms))
+}
+
+fn set(key: &str, value: &str, ttl_ms: Option<u64>, nx: bool) -> Op {
+    Op::Set { key: key.into(), value: value.into(), ttl_ms, nx }
+}
+
+#[tokio::test]
+async fn every_op_round_trips_through_the_gateway() {
+    let b = backend();
+    let c = client(&b.url, TOKEN, 2_000);
+    let replies = c
+        .run(&[
+            set("lock", "owner-1", Some(5_000), true),
+            set("lock", "owner-2", Some(5_000), true),
+            set("text", "héllo ✓ \u{0}\u{1}", None, false),
+            Op::Get("text".into()),
+            Op::MGet(vec!["text".into(), "absent".into()]),
+            Op::PTtl("lock".into()),
+            Op::PTtl("text".into()),
+            Op::PTtl("absent".into()),
+            Op::PExpire { key: "text".into(), ttl_ms: 60_000 },
+            Op::IncrBy { key: "n".into(), by: 41 },
+            Op::IncrBy { key: "n".into(), by: 1 },
+            Op::CompareAndDelete { key: "lock".into(), token: "owner-2".into() },
+            Op::CompareAndDelete { key: "lock".into(), token: "owner-1".into() },
+            Op::SAdd { key: "tag".into(), members: vec!["a".into(), "b".into()] },
+            Op::SMembers("tag".into()),
+            Op::SRem { key: "tag".into(), members: vec!["a".into()] },
+            Op::Del(vec!["text".into(), "n".into(), "absent".into()]),
+        ])
+        .await
+        .expect("pipeline");
+    assert!(replies[0].is_ok());
+    assert_eq!(replies[1], Reply::Nil, "NX lost");
+    assert_eq!(replies[3], Reply::Bytes("héllo ✓ \u{0}\u{1}".as_bytes().to_vec()));
+    assert_eq!(replies[4], Reply::Array(vec![Reply::Bytes("héllo ✓ \u{0}\u{1}".as_bytes().to_vec()), Reply::Nil]));
+    assert!(matches!(replies[5], Reply::Int(ms) if ms > 4_000 && ms <= 5_000));
+    assert_eq!(replies[6], Reply::Int(-1));
+    assert_eq!(replies[7], Reply::Int(-2));
+    assert_eq!(replies[8], Reply::Int(1));
+    assert_eq!(replies[10], Reply::Int(42));
+    assert_eq!(replies[11], Reply::Int(0), "another owner's token deletes nothing");
+    assert_eq!(replies[12], Reply::Int(1));
+    assert_eq!(replies[13], Reply::Int(2));
+    let Reply::Array(mut members) = replies[14].clone() else { panic!("{:?}", replies[14]) };
+    members.sort_by_key(|m| format!("{m:?}"));
+    assert_eq!(members, vec![Reply::Bytes(b"a".to_vec()), Reply::Bytes(b"b".to_vec())]);
+    assert_eq!(replies[16], Reply::Int(2));
+    assert_eq!(c.requests_sent(), 1, "one pipeline is one HTTP request");
+}
+
+#[tokio::test]
+async fn a_failing_item_fails_alone_in_a_pipeline() {
+    let b = backend();
+    let c = client(&b.url, TOKEN, 2_000);
+    let replies = c
+        .run(&[set("s", "text", None, false), Op::IncrBy { key: "s".into(), by: 1 }, Op::Get("s".into())])
+        .await
+        .expect("pipeline");
+    assert_eq!(replies[1], Reply::Error("ERR value is not an integer or out of range".into()));
+    assert_eq!(replies[2], Reply::Bytes(b"text".to_vec()));
+}
+
+#[tokio::test]
+async fn atomic_runs_as_multi_exec() {
+    let b = backend();
+    let c = client(&b.url, TOKEN, 2_000);
+    let replies = c
+        .atomic(&[Op::IncrBy { key: "ctr".into(), by: 2 }, Op::IncrBy { key: "ctr".into(), by: 3 }])
+        .await
+        .expect("multi-exec");
+    assert_eq!(replies, vec![Reply::Int(2), Reply::Int(5)]);
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_unauthorized() {
+    let b = backend();
+    let c = client(&b.url, "wrong-token", 2_000);
+    assert_eq!(c.one(Op::Get("k".into())).await, Err(StoreError::Unauthorized));
+}
+
+#[tokio::test]
+async fn connection_refused_is_unreachable() {
+    let port = free_port();
+    let c = client(&format!("http://127.0.0.1:{port}"), TOKEN, 2_000);
+    assert!(matches!(c.one(Op::Get("k".into())).await, Err(StoreError::Unreachable(_))));
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    let url = fault_server(None).await;
+    let c = client(&url, TOKEN, 200);
+    let started = std::time::Instant::now();
+    assert_eq!(c.one(Op::Get("k".into())).await, Err(StoreError::Timeout));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_5xx_is_an_http_error_with_its_message() {
+    let url = fault_server(Some(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 24\r\nconnection: close\r\n\r\n{\"error\":\"ERR overload\"}",
+    ))
+    .await;
+    let c = client(&url, TOKEN, 2_000);
+    assert_eq!(
+        c.one(Op::Get("k".into())).await,
+        Err(StoreError::Http { status: 503, message: "ERR overload".into() })
+    );
+}
+
+#[tokio::test]
+async fn garbage_answers_are_malformed() {
+    for body in ["not json at all", "{\"result\":1}", "[]", "[{\"result\":\"%%%\"}]", "[{\"neither\":1}]"] {
+        let response: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_boxed_str(),
+        );
+        let url = fault_server(Some(response)).await;
+        let c = client(&url, TOKEN, 2_000);
+        assert!(matches!(c.one(Op::Get("k".into())).await, Err(StoreError::Malformed(_))), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn after_a_failure_the_breaker_fails_fast_then_lets_one_trial_through() {
+    let url = fault_server(None).await;
+    let c = client(&url, TOKEN, 150).with_breaker(CircuitBreaker::new(400));
+    assert_eq!(c.one(Op::Get("k".into())).await, Err(StoreError::Timeout));
+    let started = std::time::Instant::now();
+    assert_eq!(c.one(Op::Get("k".into())).await, Err(StoreError::CircuitOpen));
+    assert!(started.elapsed() < Duration::from_millis(50), "no request was made");
+    assert_eq!(c.requests_sent(), 1);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(c.one(Op::Get("k".into())).await, Err(StoreError::Timeout), "the trial goes out");
+    assert_eq!(c.requests_sent(), 2);
+}
+
+#[tokio::test]
+async fn the_memory_store_and_redis_agree_on_the_same_script() {
+    // The same ops against both backends give the same replies: the memory store is a
+    // faithful stand-in for `wrangler dev`.
+    let b = backend();
+    let redis = client(&b.url, TOKEN, 2_000);
+    let memory = edge_core::memory_store::MemoryStore::new();
+    let ops = vec![
+        set("a", "1", None, false),
+        set("a", "2", Some(10_000), true),
+        Op::IncrBy { key: "a".into(), by: 5 },
+        Op::MGet(vec!["a".into(), "b".into()]),
+        Op::CompareAndDelete { key: "a".into(), token: "6".into() },
+        Op::Get("a".into()),
+        Op::PTtl("a".into()),
+        Op::SAdd { key: "s".into(), members: vec!["x".into()] },
+        Op::Get("s".into()),
+        Op::PExpire { key: "absent".into(), ttl_ms: 100 },
+    ];
+    let from_redis = redis.run(&ops).await.expect("redis");
+    let from_memory = memory.run(&ops).await.expect("memory");
+    assert_eq!(from_redis, from_memory);
+}
