@@ -32,7 +32,8 @@ use crate::rules::{CacheRules, Rule};
 use crate::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 use crate::stats::{Counter, Stats};
 use crate::store::{Op, Reply, Store, StoreError};
-use crate::tags::{tag_index_ops, tags_from_headers};
+use crate::purge::{index_ops, stale_before_key};
+use crate::tags::tags_from_headers;
 
 /// Fresh-marker values.
 const FRESH_MARKER: &str = "1";
@@ -221,6 +222,7 @@ where
             let keys = self.keys_for(req, version, &vary);
             let mut ops = vec![Op::MGet(vec![
                 version_key(&self.settings.namespace),
+                stale_before_key(&self.settings.namespace),
                 spec_key.clone(),
                 keys.fresh.clone(),
                 keys.stale.clone(),
@@ -250,7 +252,7 @@ where
             }
             let extra_out = || extra_replies.clone().unwrap_or_else(|| Ok(Vec::new()));
             let values = match mget {
-                Some(Reply::Array(values)) if values.len() == 4 => values,
+                Some(Reply::Array(values)) if values.len() == 5 => values,
                 Some(Reply::Error(e)) => {
                     let e = StoreError::Malformed(e);
                     return Lookup { keys, found: Found::Unavailable(e), extra: extra_out(), vary, round_trips };
@@ -262,6 +264,7 @@ where
             };
             let mut values = values.into_iter();
             let stored_version = values.next().and_then(reply_u64).unwrap_or(0);
+            let stale_before = values.next().and_then(reply_u64).unwrap_or(0);
             let stored_vary = values.next().and_then(Reply::into_bytes).map(|b| parse_vary_spec(&b)).unwrap_or_default();
             let fresh = values.next().and_then(Reply::into_bytes);
             let stale = values.next().and_then(Reply::into_bytes);
@@ -279,7 +282,11 @@ where
             if (version_changed || vary_changed) && round_trips < MAX_ROUNDS {
                 continue;
             }
-            let found = found_from(fresh.as_deref(), stale.as_deref());
+            let found = match found_from(fresh.as_deref(), stale.as_deref()) {
+                // A soft purge of everything: entries stored before it count as stale.
+                Found::Fresh(entry) if entry.stored_at_ms < stale_before => Found::Stale(entry),
+                found => found,
+            };
             return Lookup { keys, found, extra: extra_out(), vary, round_trips };
         }
     }
@@ -318,7 +325,7 @@ where
                     self.stats.add(Counter::Hit);
                     return from_entry(&entry, CachePhase::Hit, head_only, now);
                 }
-                Found::Stale(entry) if entry.within_swr(now) || entry.fresh_remaining_secs(now) > 0 => {
+                Found::Stale(entry) if servable_stale(&entry, now) => {
                     self.stats.add(Counter::Stale);
                     self.refresh_in_background(req, &lookup, origin.clone());
                     return from_entry(&entry, CachePhase::Stale, head_only, now);
@@ -531,7 +538,7 @@ where
         // The variant key follows the response's own Vary names, which may differ from the
         // names the lookup guessed.
         let keys = if names == lookup.vary { lookup.keys.clone() } else { self.keys_for(req, self.isolate.version.get(), &names) };
-        let mut ops = self.entry_ops(&keys, &entry, &names);
+        let mut ops = self.entry_ops(&keys, req.uri.path(), &entry, &names);
         ops.extend(finally);
         self.spawn_ops(ops);
         if names != lookup.vary {
@@ -542,7 +549,7 @@ where
         served
     }
 
-    fn entry_ops(&self, keys: &CacheKeys, entry: &CacheEntry, names: &[String]) -> Vec<Op> {
+    fn entry_ops(&self, keys: &CacheKeys, path: &str, entry: &CacheEntry, names: &[String]) -> Vec<Op> {
         let fresh_ms = u64::from(entry.freshness.ttl) * 1_000;
         let stale_ms = u64::from(entry.freshness.stale_copy_ttl()) * 1_000;
         let mut ops = Vec::with_capacity(4 + entry.tags.len());
@@ -563,7 +570,7 @@ where
         } else {
             ops.push(Op::Set { key: spec_key, value: names.join(","), ttl_ms: Some(stale_ms.max(1)), nx: false });
         }
-        ops.extend(tag_index_ops(&self.settings.namespace, &entry.tags, keys, stale_ms));
+        ops.extend(index_ops(&self.settings.namespace, keys, path, &entry.tags, stale_ms));
         ops
     }
 
@@ -720,6 +727,18 @@ async fn poll_for_result<S: Store, R: Runtime>(
         if lock.is_none() || spec != vary {
             return PollOutcome::LookAgain;
         }
+    }
+}
+
+/// Whether a stale copy may be served at once (with a background refresh). An entry that is
+/// stale only because it was soft-purged (still fresh by its own clock) is served only when it
+/// has a stale-while-revalidate window, as Fastly's soft purge does; otherwise it is refetched
+/// behind the lock.
+fn servable_stale(entry: &CacheEntry, now_ms: u64) -> bool {
+    if entry.fresh_remaining_secs(now_ms) > 0 {
+        entry.freshness.swr > 0
+    } else {
+        entry.within_swr(now_ms)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod lock;
 pub mod memory_store;
 pub mod phase;
 pub mod policy;
+pub mod purge;
 pub mod rules;
 pub mod runtime;
 pub mod session;
