@@ -242,3 +242,10 @@ pub async fn settle() {
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
 }
+
+impl TestClock {
+    /// The clock's current reading, for tests that pass times to the core.
+    pub fn now_ms_for_tests(&self) -> u64 {
+        self.now_ms()
+    }
+}

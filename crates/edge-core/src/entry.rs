@@ -1,0 +1,781 @@
+//! A stored response ([`CacheEntry`]) and its binary encoding in Redis (CONTRACT §7: values over
+//! 1 KiB are compressed; an entry that does not decode is a miss and is replaced).
+//!
+//! Encoding, all integers little-endian:
+//!
+//! ```text
+//! "EC" | format version (1) | flags (bit 0: lz4) | payload
+//! payload, when lz4:  u32 raw length | lz4 block of the raw payload
+//! raw payload:        u16 status | u64 stored_at_ms | u32 initial_age_secs | u32 ttl | u32 swr
+//!                     | u32 sie | u32 n, n × (bytes name, bytes value) | bytes body
+//!                     | u32 n, n × bytes tag | u32 n, n × bytes vary name
+//! bytes:              u32 length | that many bytes
+//! ```
+//!
+//! Decoding refuses (never panics on) a wrong magic or version, unknown flags, truncation,
+//! trailing bytes, invalid header names/values or non-UTF-8 tags, and a declared decompressed
+//! size over [`MAX_DECODED_BYTES`] or beyond what lz4 can expand the input to. There is no
+//! checksum: a flipped byte inside the body decodes to a different body (Redis is trusted to
+//! return what was written; the checks catch foreign or truncated values).
+
+use std::fmt;
+
+use crate::cache_control::CacheControl;
+use crate::policy::Freshness;
+
+const MAGIC: [u8; 2] = *b"EC";
+/// The format version written by [`CacheEntry::encode`]; any other version does not decode.
+pub const FORMAT_VERSION: u8 = 1;
+const FLAG_LZ4: u8 = 0b0000_0001;
+/// Raw encodings longer than this are compressed.
+pub const COMPRESS_ABOVE_BYTES: usize = 1024;
+/// Largest raw payload `decode` will inflate a compressed value to.
+pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+/// lz4 cannot expand input by more than this factor (plus a small constant).
+const LZ4_MAX_RATIO: usize = 255;
+
+/// One stored response. Times are milliseconds since the epoch, passed in by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub status: u16,
+    /// Response headers to replay, from [`storable_headers`], in order (a name may repeat).
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+    /// When the entry was stored (the start of `freshness.ttl`).
+    pub stored_at_ms: u64,
+    /// The origin's `Age` when the response arrived (`policy::origin_age`): added to the `Age`
+    /// served to clients. The freshness windows already account for it.
+    pub initial_age_secs: u32,
+    pub freshness: Freshness,
+    pub tags: Vec<String>,
+    /// The response's `Vary` names (from `key::vary_names`).
+    pub vary: Vec<String>,
+}
+
+/// Why stored bytes did not decode. Any of these means: treat as a miss and replace the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryError {
+    BadMagic,
+    UnsupportedVersion(u8),
+    UnknownFlags(u8),
+    /// The input ended inside a field.
+    Truncated,
+    /// Bytes were left over after the last field.
+    TrailingBytes(usize),
+    /// The declared decompressed size is larger than allowed or than the input can hold.
+    TooLarge(u64),
+    /// The lz4 block is corrupt or does not inflate to the declared size.
+    Decompress(String),
+    InvalidHeader,
+    InvalidUtf8,
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryError::BadMagic => f.write_str("not a cache entry (bad magic bytes)"),
+            EntryError::UnsupportedVersion(version) => write!(
+                f,
+                "cache entry format version {version} is not supported (expected {FORMAT_VERSION})"
+            ),
+            EntryError::UnknownFlags(flags) => write!(f, "cache entry has unknown flags {flags:#04x}"),
+            EntryError::Truncated => f.write_str("cache entry is truncated"),
+            EntryError::TrailingBytes(count) => {
+                write!(f, "cache entry has {count} trailing bytes")
+            }
+            EntryError::TooLarge(size) => {
+                write!(f, "cache entry declares {size} decompressed bytes, more than allowed")
+            }
+            EntryError::Decompress(reason) => write!(f, "cache entry does not decompress: {reason}"),
+            EntryError::InvalidHeader => f.write_str("cache entry holds an invalid header"),
+            EntryError::InvalidUtf8 => f.write_str("cache entry holds a non-UTF-8 tag or vary name"),
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}
+
+impl CacheEntry {
+    /// The bytes to store in Redis. Compressed with lz4 when the raw encoding is over
+    /// [`COMPRESS_ABOVE_BYTES`] and compression makes it smaller.
+    ///
+    /// Fields longer than `u32::MAX` bytes cannot be represented; they are cut to that length
+    /// (far above `CACHE_MAX_BYTES`, so never in practice).
+    pub fn encode(&self) -> Vec<u8> {
+        let raw = self.encode_raw();
+        let mut out = Vec::with_capacity(raw.len().min(COMPRESS_ABOVE_BYTES * 4) + 8);
+        out.extend_from_slice(&MAGIC);
+        out.push(FORMAT_VERSION);
+        if raw.len() > COMPRESS_ABOVE_BYTES {
+            if let Ok(raw_len) = u32::try_from(raw.len()) {
+                let compressed = lz4_flex::block::compress(&raw);
+                if compressed.len() + 4 < raw.len() {
+                    out.push(FLAG_LZ4);
+                    out.extend_from_slice(&raw_len.to_le_bytes());
+                    out.extend_from_slice(&compressed);
+                    return out;
+                }
+            }
+        }
+        out.push(0);
+        out.extend_from_slice(&raw);
+        out
+    }
+
+    /// Decodes bytes written by [`CacheEntry::encode`]. Never panics; see [`EntryError`].
+    pub fn decode(bytes: &[u8]) -> Result<CacheEntry, EntryError> {
+        let (magic, rest) = bytes.split_at_checked(2).ok_or(EntryError::BadMagic)?;
+        if magic != MAGIC {
+            return Err(EntryError::BadMagic);
+        }
+        let (&version, rest) = rest.split_first().ok_or(EntryError::Truncated)?;
+        if version != FORMAT_VERSION {
+            return Err(EntryError::UnsupportedVersion(version));
+        }
+        let (&flags, rest) = rest.split_first().ok_or(EntryError::Truncated)?;
+        match flags {
+            0 => decode_raw(rest),
+            FLAG_LZ4 => {
+                let (declared, block) = rest.split_at_checked(4).ok_or(EntryError::Truncated)?;
+                let declared = read_u32(declared)? as usize;
+                let bound = block.len().saturating_mul(LZ4_MAX_RATIO).saturating_add(64);
+                if declared > MAX_DECODED_BYTES || declared > bound {
+                    return Err(EntryError::TooLarge(declared as u64));
+                }
+                let mut raw = vec![0u8; declared];
+                let written = lz4_flex::block::decompress_into(block, &mut raw)
+                    .map_err(|error| EntryError::Decompress(error.to_string()))?;
+                if written != declared {
+                    return Err(EntryError::Decompress(format!(
+                        "inflated to {written} bytes, declared {declared}"
+                    )));
+                }
+                decode_raw(&raw)
+            }
+            other => Err(EntryError::UnknownFlags(other)),
+        }
+    }
+
+    fn encode_raw(&self) -> Vec<u8> {
+        let headers_len: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 8)
+            .sum();
+        let mut out = Vec::with_capacity(64 + headers_len + self.body.len());
+        out.extend_from_slice(&self.status.to_le_bytes());
+        out.extend_from_slice(&self.stored_at_ms.to_le_bytes());
+        out.extend_from_slice(&self.initial_age_secs.to_le_bytes());
+        out.extend_from_slice(&self.freshness.ttl.to_le_bytes());
+        out.extend_from_slice(&self.freshness.swr.to_le_bytes());
+        out.extend_from_slice(&self.freshness.sie.to_le_bytes());
+        put_count(&mut out, self.headers.len());
+        for (name, value) in self.headers.iter().take(u32::MAX as usize) {
+            put_bytes(&mut out, name.as_bytes());
+            put_bytes(&mut out, value);
+        }
+        put_bytes(&mut out, &self.body);
+        put_count(&mut out, self.tags.len());
+        for tag in self.tags.iter().take(u32::MAX as usize) {
+            put_bytes(&mut out, tag.as_bytes());
+        }
+        put_count(&mut out, self.vary.len());
+        for name in self.vary.iter().take(u32::MAX as usize) {
+            put_bytes(&mut out, name.as_bytes());
+        }
+        out
+    }
+
+    /// Whole seconds since the origin produced the response: `initial_age_secs` plus the time
+    /// since `stored_at_ms` (0 if `now_ms` is earlier, e.g. clock skew between isolates). This is
+    /// the `Age` header value to send.
+    pub fn age_secs(&self, now_ms: u64) -> u64 {
+        u64::from(self.initial_age_secs) + self.elapsed_ms(now_ms) / 1000
+    }
+
+    /// Seconds of freshness left: positive while fresh (rounded up), zero or negative once stale
+    /// (rounded down, so -1 within the first second of staleness). For `Cache-Status` `ttl=`.
+    pub fn fresh_remaining_secs(&self, now_ms: u64) -> i64 {
+        let remaining_ms = self.remaining_ms(now_ms);
+        if remaining_ms > 0 {
+            (remaining_ms + 999) / 1000
+        } else {
+            remaining_ms.div_euclid(1000)
+        }
+    }
+
+    /// True while `now_ms` is within `ttl` of `stored_at_ms`.
+    pub fn is_fresh(&self, now_ms: u64) -> bool {
+        self.remaining_ms(now_ms) > 0
+    }
+
+    /// True while `now_ms` is before `stored_at + ttl + swr`: the entry may be served while a
+    /// refresh runs. Also true while fresh; check [`CacheEntry::is_fresh`] first (an entry read
+    /// from the stale key after a soft purge is stale whatever its clock says).
+    pub fn within_swr(&self, now_ms: u64) -> bool {
+        self.elapsed_ms(now_ms) < window_ms(self.freshness.ttl, self.freshness.swr)
+    }
+
+    /// True while `now_ms` is before `stored_at + ttl + sie`: the entry may be served when the
+    /// origin fails. Also true while fresh.
+    pub fn within_sie(&self, now_ms: u64) -> bool {
+        self.elapsed_ms(now_ms) < window_ms(self.freshness.ttl, self.freshness.sie)
+    }
+
+    fn elapsed_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.stored_at_ms)
+    }
+
+    fn remaining_ms(&self, now_ms: u64) -> i64 {
+        let ttl_ms = i64::from(self.freshness.ttl) * 1000;
+        let elapsed = i64::try_from(self.elapsed_ms(now_ms)).unwrap_or(i64::MAX);
+        ttl_ms.saturating_sub(elapsed)
+    }
+}
+
+fn window_ms(ttl: u32, extra: u32) -> u64 {
+    (u64::from(ttl) + u64::from(extra)) * 1000
+}
+
+/// Response headers worth storing: everything except hop-by-hop fields (`Connection` and the
+/// names it lists, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`),
+/// `Set-Cookie`, `Age` (recomputed on serve), `Content-Length` (recomputed on serve), the
+/// cache's own `X-Cache` and `Cache-Status`, tag headers (`Cache-Tag`, `Surrogate-Key`,
+/// `Edge-Purge-Tags`), every `Edge-Session*` header, and the fields named by a qualified
+/// `private="..."` or `no-cache="..."` (RFC 9111 §5.2.2.4, §5.2.2.7). `Date` is kept. Names
+/// come out lower case, in the map's order.
+pub fn storable_headers(headers: &http::HeaderMap) -> Vec<(String, Vec<u8>)> {
+    let cc = CacheControl::from_headers(headers);
+    let connection_listed: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .flat_map(|value| {
+            String::from_utf8_lossy(value.as_bytes())
+                .split(',')
+                .map(|name| name.trim().to_ascii_lowercase())
+                .collect::<Vec<String>>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect();
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            !matches!(
+                name,
+                "connection"
+                    | "keep-alive"
+                    | "te"
+                    | "trailer"
+                    | "transfer-encoding"
+                    | "upgrade"
+                    | "set-cookie"
+                    | "age"
+                    | "content-length"
+                    | "x-cache"
+                    | "cache-status"
+                    | "cache-tag"
+                    | "surrogate-key"
+                    | "edge-purge-tags"
+            ) && !name.starts_with("proxy-")
+                && !name.starts_with("edge-session")
+                && !connection_listed.iter().any(|listed| listed == name)
+                && !cc.private_fields.iter().any(|field| field == name)
+                && !cc.no_cache_fields.iter().any(|field| field == name)
+        })
+        .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+        .collect()
+}
+
+fn put_count(out: &mut Vec<u8>, count: usize) {
+    let count = u32::try_from(count).unwrap_or(u32::MAX);
+    out.extend_from_slice(&count.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(bytes.get(..len as usize).unwrap_or(bytes));
+}
+
+fn read_u32(bytes: &[u8]) -> Result<u32, EntryError> {
+    let array: [u8; 4] = bytes.try_into().map_err(|_| EntryError::Truncated)?;
+    Ok(u32::from_le_bytes(array))
+}
+
+/// Cursor over a raw payload; every read checks bounds.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> Result<&'a [u8], EntryError> {
+        let (taken, rest) = self.rest.split_at_checked(count).ok_or(EntryError::Truncated)?;
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], EntryError> {
+        self.take(N)?.try_into().map_err(|_| EntryError::Truncated)
+    }
+
+    fn u16(&mut self) -> Result<u16, EntryError> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, EntryError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, EntryError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], EntryError> {
+        let len = self.u32()? as usize;
+        self.take(len)
+    }
+
+    fn string(&mut self) -> Result<String, EntryError> {
+        std::str::from_utf8(self.bytes()?)
+            .map(str::to_string)
+            .map_err(|_| EntryError::InvalidUtf8)
+    }
+
+    /// A count of items each at least `min_item_bytes` long; refuses counts the rest cannot hold,
+    /// so a corrupt count never drives a huge allocation.
+    fn count(&mut self, min_item_bytes: usize) -> Result<usize, EntryError> {
+        let count = self.u32()? as usize;
+        if count.saturating_mul(min_item_bytes) > self.rest.len() {
+            return Err(EntryError::Truncated);
+        }
+        Ok(count)
+    }
+}
+
+fn decode_raw(raw: &[u8]) -> Result<CacheEntry, EntryError> {
+    let mut reader = Reader { rest: raw };
+    let status = reader.u16()?;
+    let stored_at_ms = reader.u64()?;
+    let initial_age_secs = reader.u32()?;
+    let freshness = Freshness {
+        ttl: reader.u32()?,
+        swr: reader.u32()?,
+        sie: reader.u32()?,
+    };
+    let header_count = reader.count(8)?;
+    let mut headers = Vec::with_capacity(header_count);
+    for _ in 0..header_count {
+        let name = reader.bytes()?;
+        let value = reader.bytes()?;
+        let name = http::HeaderName::from_bytes(name).map_err(|_| EntryError::InvalidHeader)?;
+        http::HeaderValue::from_bytes(value).map_err(|_| EntryError::InvalidHeader)?;
+        headers.push((name.as_str().to_string(), value.to_vec()));
+    }
+    let body = reader.bytes()?.to_vec();
+    let tag_count = reader.count(4)?;
+    let tags = (0..tag_count)
+        .map(|_| reader.string())
+        .collect::<Result<Vec<String>, EntryError>>()?;
+    let vary_count = reader.count(4)?;
+    let vary = (0..vary_count)
+        .map(|_| reader.string())
+        .collect::<Result<Vec<String>, EntryError>>()?;
+    if !reader.rest.is_empty() {
+        return Err(EntryError::TrailingBytes(reader.rest.len()));
+    }
+    Ok(CacheEntry {
+        status,
+        headers,
+        body,
+        stored_at_ms,
+        initial_age_secs,
+        freshness,
+        tags,
+        vary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample(body: Vec<u8>) -> CacheEntry {
+        CacheEntry {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), b"application/json".to_vec()),
+                ("x-multi".into(), b"a".to_vec()),
+                ("x-multi".into(), b"b".to_vec()),
+            ],
+            body,
+            stored_at_ms: 1_700_000_000_000,
+            initial_age_secs: 3,
+            freshness: Freshness {
+                ttl: 60,
+                swr: 30,
+                sie: 600,
+            },
+            tags: vec!["product".into(), "product-42".into()],
+            vary: vec!["accept-encoding".into()],
+        }
+    }
+
+    fn compressible(len: usize) -> Vec<u8> {
+        b"{\"id\":42,\"name\":\"widget\"},".iter().copied().cycle().take(len).collect()
+    }
+
+    #[test]
+    fn round_trip_small_and_large() {
+        for body in [vec![], b"hello".to_vec(), compressible(10 * 1024), vec![7; 1025]] {
+            let entry = sample(body);
+            assert_eq!(CacheEntry::decode(&entry.encode()), Ok(entry));
+        }
+    }
+
+    #[test]
+    fn small_entries_are_not_compressed_large_ones_are() {
+        let small = sample(b"tiny".to_vec()).encode();
+        assert_eq!(small.get(..4), Some(&b"EC\x01\x00"[..]));
+
+        let body = compressible(10 * 1024);
+        let encoded = sample(body.clone()).encode();
+        assert_eq!(encoded.get(..4), Some(&b"EC\x01\x01"[..]));
+        assert!(
+            encoded.len() < body.len() / 4,
+            "10 KiB compressible body encoded to {} bytes",
+            encoded.len()
+        );
+    }
+
+    #[test]
+    fn incompressible_large_entries_stay_raw() {
+        // A xorshift byte stream: lz4 cannot shrink it.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let body: Vec<u8> = (0..4096)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect();
+        let entry = sample(body);
+        let encoded = entry.encode();
+        assert_eq!(encoded.get(3), Some(&0));
+        assert_eq!(CacheEntry::decode(&encoded), Ok(entry));
+    }
+
+    #[test]
+    fn truncated_at_every_length_is_an_error() {
+        for body in [b"abc".to_vec(), compressible(5000)] {
+            let encoded = sample(body).encode();
+            for len in 0..encoded.len() {
+                let prefix = encoded.get(..len).unwrap();
+                assert!(CacheEntry::decode(prefix).is_err(), "prefix of {len} bytes decoded");
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_garbage_is_an_error() {
+        let mut raw = sample(b"abc".to_vec()).encode();
+        raw.push(0);
+        assert_eq!(CacheEntry::decode(&raw), Err(EntryError::TrailingBytes(1)));
+
+        let mut compressed = sample(compressible(5000)).encode();
+        compressed.extend_from_slice(b"junk");
+        assert!(CacheEntry::decode(&compressed).is_err());
+    }
+
+    #[test]
+    fn header_errors() {
+        let good = sample(b"x".to_vec()).encode();
+        let table: Vec<(Vec<u8>, EntryError)> = vec![
+            (vec![], EntryError::BadMagic),
+            (b"E".to_vec(), EntryError::BadMagic),
+            (b"XX\x01\x00".to_vec(), EntryError::BadMagic),
+            (b"EC".to_vec(), EntryError::Truncated),
+            (b"EC\x01".to_vec(), EntryError::Truncated),
+            (
+                [b"EC\x02".as_slice(), good.get(3..).unwrap()].concat(),
+                EntryError::UnsupportedVersion(2),
+            ),
+            (
+                [b"EC\x00".as_slice(), good.get(3..).unwrap()].concat(),
+                EntryError::UnsupportedVersion(0),
+            ),
+            (
+                [b"EC\x01\x02".as_slice(), good.get(4..).unwrap()].concat(),
+                EntryError::UnknownFlags(2),
+            ),
+        ];
+        for (bytes, expected) in table {
+            assert_eq!(CacheEntry::decode(&bytes), Err(expected), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn decompression_bombs_are_refused() {
+        // Declares 64 MiB + 1.
+        let mut bytes = b"EC\x01\x01".to_vec();
+        bytes.extend_from_slice(&(MAX_DECODED_BYTES as u32 + 1).to_le_bytes());
+        bytes.extend_from_slice(&[0u8; 32]);
+        assert!(matches!(CacheEntry::decode(&bytes), Err(EntryError::TooLarge(_))));
+        // Declares 10 MB from a 10-byte block: more than lz4 can produce.
+        let mut bytes = b"EC\x01\x01".to_vec();
+        bytes.extend_from_slice(&10_000_000u32.to_le_bytes());
+        bytes.extend_from_slice(&[0u8; 10]);
+        assert!(matches!(CacheEntry::decode(&bytes), Err(EntryError::TooLarge(_))));
+        // A declared size smaller than the real one is a decompress error, not a panic.
+        let raw = sample(compressible(5000)).encode_raw();
+        let block = lz4_flex::block::compress(&raw);
+        let mut bytes = b"EC\x01\x01".to_vec();
+        bytes.extend_from_slice(&100u32.to_le_bytes());
+        bytes.extend_from_slice(&block);
+        assert!(matches!(CacheEntry::decode(&bytes), Err(EntryError::Decompress(_))));
+        // And a larger one is too.
+        let mut bytes = b"EC\x01\x01".to_vec();
+        bytes.extend_from_slice(&(raw.len() as u32 + 1).to_le_bytes());
+        bytes.extend_from_slice(&block);
+        assert!(matches!(CacheEntry::decode(&bytes), Err(EntryError::Decompress(_))));
+    }
+
+    #[test]
+    fn huge_counts_do_not_allocate() {
+        let mut raw = sample(vec![]).encode_raw();
+        // The header count sits right after the 26 fixed bytes.
+        raw.splice(26..30, u32::MAX.to_le_bytes());
+        let mut bytes = b"EC\x01\x00".to_vec();
+        bytes.extend_from_slice(&raw);
+        assert_eq!(CacheEntry::decode(&bytes), Err(EntryError::Truncated));
+    }
+
+    #[test]
+    fn invalid_contents_are_refused() {
+        let mut bad_name = sample(vec![]);
+        bad_name.headers = vec![("bad name".into(), b"v".to_vec())];
+        assert_eq!(CacheEntry::decode(&bad_name.encode()), Err(EntryError::InvalidHeader));
+        let mut bad_value = sample(vec![]);
+        bad_value.headers = vec![("x".into(), b"a\nb".to_vec())];
+        assert_eq!(CacheEntry::decode(&bad_value.encode()), Err(EntryError::InvalidHeader));
+
+        let raw = sample(vec![]).encode_raw();
+        let tag_at = raw.windows(7).position(|w| w == b"product").unwrap();
+        let mut raw = raw;
+        raw[tag_at] = 0xff;
+        let mut bytes = b"EC\x01\x00".to_vec();
+        bytes.extend_from_slice(&raw);
+        assert_eq!(CacheEntry::decode(&bytes), Err(EntryError::InvalidUtf8));
+    }
+
+    #[test]
+    fn flipped_bytes_never_panic() {
+        for body in [b"abc".to_vec(), compressible(3000)] {
+            let encoded = sample(body).encode();
+            for index in 0..encoded.len() {
+                for mask in [0x01u8, 0x80, 0xff] {
+                    let mut corrupt = encoded.clone();
+                    corrupt[index] ^= mask;
+                    let _ = CacheEntry::decode(&corrupt);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_display() {
+        assert_eq!(
+            EntryError::UnsupportedVersion(9).to_string(),
+            "cache entry format version 9 is not supported (expected 1)"
+        );
+        assert_eq!(EntryError::Truncated.to_string(), "cache entry is truncated");
+        assert_eq!(EntryError::TrailingBytes(3).to_string(), "cache entry has 3 trailing bytes");
+    }
+
+    #[test]
+    fn clock_table() {
+        // stored at t=1000 s, initial age 3, ttl 60, swr 30, sie 600
+        let entry = sample(vec![]);
+        let at = |secs_after: f64| entry.stored_at_ms + (secs_after * 1000.0) as u64;
+        // (seconds after store, age, remaining, fresh, swr, sie)
+        let table = [
+            (0.0, 3, 60, true, true, true),
+            (0.5, 3, 60, true, true, true),
+            (1.0, 4, 59, true, true, true),
+            (59.0, 62, 1, true, true, true),
+            (59.999, 62, 1, true, true, true),
+            (60.0, 63, 0, false, true, true),
+            (60.001, 63, -1, false, true, true),
+            (61.0, 64, -1, false, true, true),
+            (89.999, 92, -30, false, true, true),
+            (90.0, 93, -30, false, false, true),
+            (659.999, 662, -600, false, false, true),
+            (660.0, 663, -600, false, false, false),
+        ];
+        for (after, age, remaining, fresh, swr, sie) in table {
+            let now = at(after);
+            assert_eq!(entry.age_secs(now), age, "age at {after}");
+            assert_eq!(entry.fresh_remaining_secs(now), remaining, "remaining at {after}");
+            assert_eq!(entry.is_fresh(now), fresh, "fresh at {after}");
+            assert_eq!(entry.within_swr(now), swr, "swr at {after}");
+            assert_eq!(entry.within_sie(now), sie, "sie at {after}");
+        }
+        // A clock behind the store time counts as "just stored".
+        let before = entry.stored_at_ms - 5_000;
+        assert_eq!(entry.age_secs(before), 3);
+        assert_eq!(entry.fresh_remaining_secs(before), 60);
+        assert!(entry.is_fresh(before));
+        // Extreme values do not overflow.
+        let mut forever = sample(vec![]);
+        forever.freshness = Freshness {
+            ttl: u32::MAX,
+            swr: u32::MAX,
+            sie: u32::MAX,
+        };
+        forever.stored_at_ms = 0;
+        let last_fresh_ms = u64::from(u32::MAX) * 1000 - 1;
+        assert!(forever.is_fresh(last_fresh_ms));
+        assert_eq!(forever.fresh_remaining_secs(last_fresh_ms), 1);
+        assert!(!forever.is_fresh(last_fresh_ms + 1));
+        assert!(forever.within_swr(last_fresh_ms + 1));
+        assert!(!forever.is_fresh(u64::MAX));
+        assert!(!forever.within_swr(u64::MAX));
+        assert!(forever.fresh_remaining_secs(u64::MAX) < 0);
+        assert!(forever.age_secs(u64::MAX) > u64::from(u32::MAX));
+        // A stale-only entry (ttl 0) is never fresh.
+        let mut stale_only = sample(vec![]);
+        stale_only.freshness = Freshness {
+            ttl: 0,
+            swr: 30,
+            sie: 0,
+        };
+        assert!(!stale_only.is_fresh(stale_only.stored_at_ms));
+        assert!(stale_only.within_swr(stale_only.stored_at_ms));
+        assert!(!stale_only.within_sie(stale_only.stored_at_ms));
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn storable_headers_drop_the_right_ones() {
+        let input = headers(&[
+            ("content-type", "text/html"),
+            ("date", "Tue, 01 Jul 2025 10:00:00 GMT"),
+            ("cache-control", "max-age=60, private=\"X-User\", no-cache=\"x-debug\""),
+            ("etag", "\"abc\""),
+            ("vary", "Accept-Encoding"),
+            ("x-multi", "1"),
+            ("x-multi", "2"),
+            ("connection", "keep-alive, X-Hop"),
+            ("x-hop", "secret"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authenticate", "Basic"),
+            ("proxy-connection", "close"),
+            ("te", "trailers"),
+            ("trailer", "x-checksum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("set-cookie", "a=b"),
+            ("age", "5"),
+            ("content-length", "10"),
+            ("x-cache", "HIT"),
+            ("cache-status", "other; hit"),
+            ("cache-tag", "a,b"),
+            ("surrogate-key", "a b"),
+            ("edge-purge-tags", "c"),
+            ("edge-session-set", "{}"),
+            ("edge-session-rotate", "1"),
+            ("edge-session", "abc"),
+            ("x-user", "alice"),
+            ("x-debug", "1"),
+        ]);
+        let kept = storable_headers(&input);
+        let names: Vec<&str> = kept.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["content-type", "date", "cache-control", "etag", "vary", "x-multi", "x-multi"]
+        );
+        let multi: Vec<&[u8]> = kept
+            .iter()
+            .filter(|(name, _)| name == "x-multi")
+            .map(|(_, value)| value.as_slice())
+            .collect();
+        assert_eq!(multi, vec![b"1".as_slice(), b"2".as_slice()]);
+    }
+
+    fn arb_entry() -> impl Strategy<Value = CacheEntry> {
+        let header = (
+            "[a-z][a-z0-9-]{0,20}",
+            proptest::collection::vec(0x20u8..0x7f, 0..40),
+        );
+        let body = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            proptest::collection::vec(any::<u8>(), 1000..3000),
+            (1usize..20_000).prop_map(compressible),
+        ];
+        (
+            any::<u16>(),
+            proptest::collection::vec(header, 0..8),
+            body,
+            any::<u64>(),
+            any::<u32>(),
+            (any::<u32>(), any::<u32>(), any::<u32>()),
+            proptest::collection::vec(".{0,12}", 0..5),
+            proptest::collection::vec("[a-z-]{1,16}", 0..4),
+        )
+            .prop_map(
+                |(status, headers, body, stored_at_ms, initial_age_secs, (ttl, swr, sie), tags, vary)| {
+                    CacheEntry {
+                        status,
+                        headers,
+                        body,
+                        stored_at_ms,
+                        initial_age_secs,
+                        freshness: Freshness { ttl, swr, sie },
+                        tags,
+                        vary,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(entry in arb_entry()) {
+            let encoded = entry.encode();
+            prop_assert_eq!(CacheEntry::decode(&encoded), Ok(entry));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = CacheEntry::decode(&bytes);
+            let mut framed = b"EC\x01\x01".to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = CacheEntry::decode(&framed);
+            let mut framed = b"EC\x01\x00".to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = CacheEntry::decode(&framed);
+        }
+
+        #[test]
+        fn corrupted_entries_never_panic(entry in arb_entry(), index in any::<usize>(), mask in 1u8..) {
+            let mut encoded = entry.encode();
+            let len = encoded.len();
+            if let Some(byte) = encoded.get_mut(index % len) {
+                *byte ^= mask;
+            }
+            let _ = CacheEntry::decode(&encoded);
+        }
+    }
+}

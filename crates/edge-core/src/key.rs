@@ -1,0 +1,413 @@
+//! Redis key names (CONTRACT §2 "The key").
+//!
+//! A cached response is addressed by the namespace, the cache version (bumped to purge
+//! everything), the normalised URL and the values of the request headers its `Vary` names. All
+//! of that but the namespace and version goes through SHA-256 (lower-case hex), so no raw
+//! request text ever becomes part of a Redis key:
+//!
+//! ```text
+//! {namespace}:v{version}:f:{hash}   fresh copy, expires after ttl
+//! {namespace}:v{version}:s:{hash}   stale copy, expires after ttl + max(swr, sie)
+//! {namespace}:v{version}:l:{hash}   stampede lock
+//! {namespace}:vary:{url_id}         the Vary header names last seen for a URL
+//! {namespace}:version               the cache version counter
+//! ```
+
+use sha2::{Digest, Sha256};
+
+use crate::phase::NoCacheReason;
+
+/// The Redis keys of one cache entry, plus the URL's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKeys {
+    /// `{namespace}:v{version}:f:{hash}`: present while the entry is fresh.
+    pub fresh: String,
+    /// `{namespace}:v{version}:s:{hash}`: the stale copy, kept for the stale windows.
+    pub stale: String,
+    /// `{namespace}:v{version}:l:{hash}`: the stampede lock for this entry.
+    pub lock: String,
+    /// Hash of the normalised URL alone (no vary values, no version): the same for every
+    /// variant and every cache version of a URL. Use it for URL purges and [`vary_spec_key`].
+    pub url_id: String,
+}
+
+/// The keys for `uri` (absolute, as the client requested it) with the given vary values
+/// (from [`vary_values`]; their order does not matter).
+pub fn cache_keys(
+    namespace: &str,
+    version: u64,
+    uri: &http::Uri,
+    vary: &[(String, String)],
+) -> CacheKeys {
+    let url = normalized_url(uri);
+    let url_id = hex_sha256(&url_id_input(&url));
+
+    let mut vary: Vec<(String, &str)> = vary
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.as_str()))
+        .collect();
+    vary.sort();
+    let mut input = Vec::with_capacity(url.len() + 64);
+    input.extend_from_slice(b"edge-cache entry\0");
+    push_field(&mut input, version.to_string().as_bytes());
+    push_field(&mut input, url.as_bytes());
+    push_field(&mut input, vary.len().to_string().as_bytes());
+    for (name, value) in vary {
+        push_field(&mut input, name.as_bytes());
+        push_field(&mut input, value.as_bytes());
+    }
+    let hash = hex_sha256(&input);
+    CacheKeys {
+        fresh: format!("{namespace}:v{version}:f:{hash}"),
+        stale: format!("{namespace}:v{version}:s:{hash}"),
+        lock: format!("{namespace}:v{version}:l:{hash}"),
+        url_id,
+    }
+}
+
+/// The `url_id` of `uri`, as in [`CacheKeys::url_id`] (e.g. for a purge of one URL).
+pub fn url_id(uri: &http::Uri) -> String {
+    hex_sha256(&url_id_input(&normalized_url(uri)))
+}
+
+/// `{namespace}:vary:{url_id}`: where the `Vary` names of a URL's responses are remembered.
+pub fn vary_spec_key(namespace: &str, url_id: &str) -> String {
+    format!("{namespace}:vary:{url_id}")
+}
+
+/// `{namespace}:version`: the cache version counter (`INCR` it to purge everything).
+pub fn version_key(namespace: &str) -> String {
+    format!("{namespace}:version")
+}
+
+/// The URL as it enters the hash: scheme and host lower-cased, default port (80 for http, 443
+/// for https) dropped, path as is (empty ⇒ `/`), query parameters sorted by name (stable: equal
+/// names keep their order), empty parameters (`a=1&&b=2`, a trailing `&`) dropped, and an empty
+/// query the same as none. Names and values are compared as sent (still percent-encoded).
+pub fn normalized_url(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
+    let host = uri.host().unwrap_or("").to_ascii_lowercase();
+    let port = match (uri.port_u16(), scheme.as_str()) {
+        (Some(80), "http") | (Some(443), "https") | (None, _) => String::new(),
+        (Some(port), _) => format!(":{port}"),
+    };
+    let path = match uri.path() {
+        "" => "/",
+        path => path,
+    };
+    let mut params: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|param| !param.is_empty())
+        .collect();
+    params.sort_by(|a, b| param_name(a).cmp(param_name(b)));
+    let query = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", params.join("&"))
+    };
+    format!("{scheme}://{host}{port}{path}{query}")
+}
+
+fn param_name(param: &str) -> &str {
+    param.split('=').next().unwrap_or(param)
+}
+
+/// The header names a response's `Vary` lists: lower-cased, sorted, without duplicates.
+/// `Vary: *` (anywhere in the list) is `Err(VaryStar)`: such a response is never stored.
+pub fn vary_names(headers: &http::HeaderMap) -> Result<Vec<String>, NoCacheReason> {
+    let mut names = Vec::new();
+    for value in headers.get_all(http::header::VARY) {
+        for name in String::from_utf8_lossy(value.as_bytes()).split(',') {
+            let name = name.trim();
+            if name == "*" {
+                return Err(NoCacheReason::VaryStar);
+            }
+            if !name.is_empty() {
+                names.push(name.to_ascii_lowercase());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// The request's values for the `Vary` names (from [`vary_names`]), in the order given.
+///
+/// `cookie` takes the session id (`""` when there is no session), never the raw `Cookie`
+/// header: `Vary: Cookie` means "one variant per session" (CONTRACT §2). Other headers: every
+/// line trimmed and joined with `", "`; an absent header is `""`. A value that is not UTF-8 is
+/// written as `\0` followed by its hex bytes, which no real header value can collide with.
+pub fn vary_values(
+    request_headers: &http::HeaderMap,
+    names: &[String],
+    session_id: Option<&str>,
+) -> Vec<(String, String)> {
+    names
+        .iter()
+        .map(|name| {
+            let name = name.to_ascii_lowercase();
+            let value = if name == "cookie" {
+                session_id.unwrap_or("").to_string()
+            } else {
+                request_headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .map(|value| header_text(value.as_bytes()))
+                    .collect::<Vec<String>>()
+                    .join(", ")
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+fn header_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.trim_matches([' ', '\t']).to_string(),
+        Err(_) => {
+            let mut text = String::from("\0");
+            text.push_str(&hex(bytes));
+            text
+        }
+    }
+}
+
+fn url_id_input(url: &str) -> Vec<u8> {
+    let mut input = b"edge-cache url\0".to_vec();
+    push_field(&mut input, url.as_bytes());
+    input
+}
+
+/// Length-prefixed, so that no two different field lists hash the same input.
+fn push_field(input: &mut Vec<u8>, field: &[u8]) {
+    input.extend_from_slice(&(field.len() as u64).to_be_bytes());
+    input.extend_from_slice(field);
+}
+
+fn hex_sha256(input: &[u8]) -> String {
+    hex(&Sha256::digest(input))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+#[cfg(test)]
+#[allow(clippy::type_complexity)] // table rows are tuples
+mod tests {
+    use super::*;
+
+    fn uri(text: &str) -> http::Uri {
+        text.parse().unwrap()
+    }
+
+    fn keys(text: &str) -> CacheKeys {
+        cache_keys("edge", 1, &uri(text), &[])
+    }
+
+    #[test]
+    fn normalisation_table() {
+        let table = [
+            ("https://Example.COM/a", "https://example.com/a"),
+            ("HTTPS://example.com/a", "https://example.com/a"),
+            ("https://example.com:443/a", "https://example.com/a"),
+            ("http://example.com:80/a", "http://example.com/a"),
+            ("http://example.com:443/a", "http://example.com:443/a"),
+            ("https://example.com:80/a", "https://example.com:80/a"),
+            ("https://example.com:8443/a", "https://example.com:8443/a"),
+            ("https://example.com", "https://example.com/"),
+            ("https://example.com/A/b%2F", "https://example.com/A/b%2F"),
+            ("https://example.com/a?", "https://example.com/a"),
+            ("https://example.com/a?&&", "https://example.com/a"),
+            ("https://example.com/a?b=2&a=1", "https://example.com/a?a=1&b=2"),
+            ("https://example.com/a?b=2&a=1&", "https://example.com/a?a=1&b=2"),
+            (
+                "https://example.com/a?x=3&a=2&x=1&a=1",
+                "https://example.com/a?a=2&a=1&x=3&x=1",
+            ),
+            ("https://example.com/a?b&a", "https://example.com/a?a&b"),
+            ("https://example.com/a?A=1&a=2", "https://example.com/a?A=1&a=2"),
+        ];
+        for (input, expected) in table {
+            assert_eq!(normalized_url(&uri(input)), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn equivalent_urls_share_keys() {
+        let groups: [&[&str]; 3] = [
+            &[
+                "https://example.com/a?x=1&y=2",
+                "https://EXAMPLE.com:443/a?y=2&x=1",
+                "HTTPS://example.com/a?y=2&x=1&",
+            ],
+            &["https://example.com/", "https://example.com", "https://example.com/?"],
+            &["http://example.com/p", "http://example.com:80/p"],
+        ];
+        for group in groups {
+            let first = keys(group[0]);
+            for other in &group[1..] {
+                assert_eq!(keys(other), first, "{other} vs {}", group[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn different_requests_get_different_keys() {
+        let urls = [
+            "https://example.com/a",
+            "http://example.com/a",
+            "https://example.org/a",
+            "https://example.com/A",
+            "https://example.com/a/",
+            "https://example.com/a?x=1",
+            "https://example.com/a?x=2",
+            "https://example.com/a?x=1&x=2",
+            "https://example.com/a?x=2&x=1",
+            "https://example.com:8443/a",
+        ];
+        let mut fresh: Vec<String> = urls.iter().map(|u| keys(u).fresh).collect();
+        fresh.sort();
+        fresh.dedup();
+        assert_eq!(fresh.len(), urls.len());
+
+        let base = keys("https://example.com/a");
+        assert_ne!(cache_keys("edge", 2, &uri("https://example.com/a"), &[]).fresh, base.fresh);
+        assert_ne!(cache_keys("other", 1, &uri("https://example.com/a"), &[]).fresh, base.fresh);
+        let gzip = [("accept-encoding".to_string(), "gzip".to_string())];
+        let br = [("accept-encoding".to_string(), "br".to_string())];
+        let u = uri("https://example.com/a");
+        assert_ne!(cache_keys("edge", 1, &u, &gzip).fresh, base.fresh);
+        assert_ne!(cache_keys("edge", 1, &u, &gzip).fresh, cache_keys("edge", 1, &u, &br).fresh);
+        // Field boundaries are unambiguous.
+        let split_a = [("a".to_string(), "bc".to_string())];
+        let split_b = [("ab".to_string(), "c".to_string())];
+        assert_ne!(
+            cache_keys("edge", 1, &u, &split_a).fresh,
+            cache_keys("edge", 1, &u, &split_b).fresh
+        );
+    }
+
+    #[test]
+    fn key_shapes() {
+        let k = cache_keys("edge", 7, &uri("https://example.com/secret?token=abc"), &[]);
+        let hash = k.fresh.strip_prefix("edge:v7:f:").unwrap();
+        assert_eq!(hash.len(), 64);
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(k.stale, format!("edge:v7:s:{hash}"));
+        assert_eq!(k.lock, format!("edge:v7:l:{hash}"));
+        assert_eq!(k.url_id.len(), 64);
+        for key in [&k.fresh, &k.stale, &k.lock, &k.url_id] {
+            assert!(!key.contains("secret") && !key.contains("token") && !key.contains("example"));
+        }
+        assert_eq!(version_key("edge"), "edge:version");
+        assert_eq!(vary_spec_key("edge", &k.url_id), format!("edge:vary:{}", k.url_id));
+    }
+
+    #[test]
+    fn url_id_ignores_version_and_vary() {
+        let u = uri("https://example.com/a?b=1&a=2");
+        let vary = [("accept".to_string(), "text/html".to_string())];
+        let a = cache_keys("edge", 1, &u, &[]);
+        let b = cache_keys("edge", 9, &u, &vary);
+        assert_ne!(a.fresh, b.fresh);
+        assert_eq!(a.url_id, b.url_id);
+        assert_eq!(url_id(&uri("https://EXAMPLE.com/a?a=2&b=1")), a.url_id);
+        assert_ne!(url_id(&uri("https://example.com/b")), a.url_id);
+        assert_ne!(a.url_id, a.fresh.rsplit(':').next().unwrap());
+    }
+
+    #[test]
+    fn vary_order_does_not_matter() {
+        let u = uri("https://example.com/");
+        let ab = [
+            ("accept".to_string(), "x".to_string()),
+            ("accept-language".to_string(), "de".to_string()),
+        ];
+        let ba = [ab[1].clone(), ab[0].clone()];
+        assert_eq!(cache_keys("e", 1, &u, &ab), cache_keys("e", 1, &u, &ba));
+        // Names are case-insensitive, and case does not change the order either.
+        let mixed = [
+            // Byte order puts "ACCEPT-LANGUAGE" before "accept"; lower-cased it comes after.
+            ("ACCEPT-LANGUAGE".to_string(), "de".to_string()),
+            ("accept".to_string(), "x".to_string()),
+        ];
+        assert_eq!(cache_keys("e", 1, &u, &mixed), cache_keys("e", 1, &u, &ab));
+    }
+
+    fn headers(pairs: &[(&str, &[u8])]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn vary_names_table() {
+        let table: Vec<(Vec<(&str, &[u8])>, Result<Vec<&str>, NoCacheReason>)> = vec![
+            (vec![], Ok(vec![])),
+            (vec![("vary", b"")], Ok(vec![])),
+            (vec![("vary", b"Accept-Encoding")], Ok(vec!["accept-encoding"])),
+            (
+                vec![("vary", b"Accept-Language, accept-encoding , ACCEPT-ENCODING")],
+                Ok(vec!["accept-encoding", "accept-language"]),
+            ),
+            (
+                vec![("vary", b"Cookie"), ("vary", b"accept, ,")],
+                Ok(vec!["accept", "cookie"]),
+            ),
+            (vec![("vary", b"*")], Err(NoCacheReason::VaryStar)),
+            (vec![("vary", b"accept, *")], Err(NoCacheReason::VaryStar)),
+            (vec![("vary", b"accept"), ("vary", b" * ")], Err(NoCacheReason::VaryStar)),
+        ];
+        for (pairs, expected) in table {
+            let expected = expected.map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
+            assert_eq!(vary_names(&headers(&pairs)), expected, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn vary_values_table() {
+        let request = headers(&[
+            ("accept-language", b" de-CH "),
+            ("accept", b"text/html"),
+            ("accept", b"application/json"),
+            ("cookie", b"__Host-session=abc.def; theme=dark"),
+            ("x-bin", b"\xff\xfe"),
+        ]);
+        let names: Vec<String> = ["accept", "accept-language", "cookie", "x-absent", "x-bin"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            vary_values(&request, &names, Some("sess-1")),
+            vec![
+                pair("accept", "text/html, application/json"),
+                pair("accept-language", "de-CH"),
+                pair("cookie", "sess-1"),
+                pair("x-absent", ""),
+                pair("x-bin", "\0fffe"),
+            ]
+        );
+        let without_session = vary_values(&request, &names, None);
+        assert_eq!(without_session[2], pair("cookie", ""));
+        // The raw cookie never appears.
+        for (_, value) in without_session {
+            assert!(!value.contains("abc") && !value.contains("theme"));
+        }
+    }
+}

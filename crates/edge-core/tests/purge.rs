@@ -1,0 +1,168 @@
+//! Purges against entries stored by the state machine, in the in-memory store.
+
+mod support;
+
+use edge_core::engine::Found;
+use edge_core::phase::CachePhase;
+use edge_core::purge::{purge, PurgeRequest, PurgeTarget};
+use support::*;
+
+fn local<F: std::future::Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    tokio::task::LocalSet::new().block_on(&rt, f)
+}
+
+fn hard(target: PurgeTarget) -> PurgeRequest {
+    PurgeRequest { target, soft: false }
+}
+
+async fn fill(w: &World, origin: &TestOrigin, urls: &[&str]) {
+    for url in urls {
+        request(&w.cache, &get(url), origin).await;
+    }
+    settle().await;
+}
+
+async fn phase(w: &World, origin: &TestOrigin, url: &str) -> CachePhase {
+    let served = request(&w.cache, &get(url), origin).await;
+    settle().await;
+    served.phase
+}
+
+async fn is_cached(w: &World, url: &str) -> bool {
+    matches!(w.cache.lookup(&get(url), &[]).await.found, Found::Fresh(_))
+}
+
+#[test]
+fn purge_by_tag_removes_exactly_the_tagged_entries() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let tagged = TestOrigin::new(Answer::ok("max-age=60", "t").header("cache-tag", "product-1, list"));
+        let other = TestOrigin::new(Answer::ok("max-age=60", "o").header("surrogate-key", "unrelated"));
+        fill(&w, &tagged, &["https://a.example/p/1", "https://b.example/list"]).await;
+        fill(&w, &other, &["https://a.example/other"]).await;
+        let report = purge(&w.store, "t", &hard(PurgeTarget::Tags(vec!["list".into()])), 0).await.unwrap();
+        assert_eq!(report.entries, 2);
+        assert!(!is_cached(&w, "https://a.example/p/1").await);
+        assert!(!is_cached(&w, "https://b.example/list").await);
+        assert!(is_cached(&w, "https://a.example/other").await);
+        // The tag set went with them: purging again finds nothing.
+        let again = purge(&w.store, "t", &hard(PurgeTarget::Tags(vec!["list".into()])), 0).await.unwrap();
+        assert_eq!(again.entries, 0);
+    });
+}
+
+#[test]
+fn purge_by_url_takes_every_vary_variant() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=60", "v").header("vary", "Accept-Language"));
+        let mut en = get("https://a.example/page?x=1");
+        en.headers.insert("accept-language", "en".parse().unwrap());
+        let mut fr = en.clone();
+        fr.headers.insert("accept-language", "fr".parse().unwrap());
+        request(&w.cache, &en, &origin).await;
+        settle().await;
+        request(&w.cache, &fr, &origin).await;
+        settle().await;
+        let report =
+            purge(&w.store, "t", &hard(PurgeTarget::Urls(vec!["https://a.example/page?x=1".into()])), 0).await.unwrap();
+        assert_eq!(report.entries, 2);
+        assert_eq!(request(&w.cache, &en, &origin).await.phase, CachePhase::Miss);
+    });
+}
+
+#[test]
+fn purge_by_prefix_respects_the_prefix_on_every_host() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=60", "p"));
+        let urls = [
+            "https://a.example/api/users/1",
+            "https://b.example/api/users/2",
+            "https://a.example/api/usage",
+            "https://a.example/api/orders/1",
+            "https://a.example/static/app.js",
+        ];
+        fill(&w, &origin, &urls).await;
+        let report = purge(&w.store, "t", &hard(PurgeTarget::Prefix("/api/user".into())), 0).await.unwrap();
+        assert_eq!(report.entries, 2, "/api/users/* on both hosts, not /api/usage");
+        assert!(!is_cached(&w, urls[0]).await);
+        assert!(!is_cached(&w, urls[1]).await);
+        assert!(is_cached(&w, urls[2]).await);
+        let report = purge(&w.store, "t", &hard(PurgeTarget::Prefix("/api/".into())), 0).await.unwrap();
+        assert_eq!(report.entries, 2);
+        assert!(is_cached(&w, urls[4]).await);
+    });
+}
+
+#[test]
+fn soft_purge_serves_stale_and_refreshes_once() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=600, stale-while-revalidate=60", "s").header("cache-tag", "x"));
+        fill(&w, &origin, &["https://a.example/soft"]).await;
+        let soft = PurgeRequest { target: PurgeTarget::Tags(vec!["x".into()]), soft: true };
+        assert_eq!(purge(&w.store, "t", &soft, 0).await.unwrap().entries, 1);
+        let req = get("https://a.example/soft");
+        let served = futures::future::join_all((0..10).map(|_| request(&w.cache, &req, &origin))).await;
+        assert!(served.iter().all(|s| s.phase == CachePhase::Stale));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(origin.count(), 2, "one refresh");
+        assert_eq!(phase(&w, &origin, "https://a.example/soft").await, CachePhase::Hit);
+    });
+}
+
+#[test]
+fn soft_purge_without_swr_refetches_behind_the_lock() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=600", "n").header("cache-tag", "y").delayed(100));
+        fill(&w, &origin, &["https://a.example/noswr"]).await;
+        let soft = PurgeRequest { target: PurgeTarget::Tags(vec!["y".into()]), soft: true };
+        purge(&w.store, "t", &soft, 0).await.unwrap();
+        let req = get("https://a.example/noswr");
+        let served = futures::future::join_all((0..10).map(|_| request(&w.cache, &req, &origin))).await;
+        assert_eq!(origin.count(), 2, "one fetch for ten requests");
+        assert_eq!(served.iter().filter(|s| s.phase == CachePhase::Miss).count(), 1);
+    });
+}
+
+#[test]
+fn purge_everything_hard_and_soft() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=600, stale-while-revalidate=60", "e"));
+        fill(&w, &origin, &["https://a.example/1", "https://a.example/2"]).await;
+        let soft = PurgeRequest { target: PurgeTarget::Everything, soft: true };
+        let now = w.clock.now_ms_for_tests();
+        purge(&w.store, "t", &soft, now + 1).await.unwrap();
+        assert_eq!(phase(&w, &origin, "https://a.example/1").await, CachePhase::Stale);
+        let report = purge(&w.store, "t", &hard(PurgeTarget::Everything), 0).await.unwrap();
+        assert_eq!(report.version, Some(1));
+        assert_eq!(phase(&w, &origin, "https://a.example/2").await, CachePhase::Miss);
+    });
+}
+
+#[test]
+fn a_tag_with_ten_thousand_entries_purges_in_batches() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=600", "b").header("cache-tag", "big"));
+        for i in 0..10_000 {
+            request(&w.cache, &get(&format!("https://a.example/item/{i}")), &origin).await;
+        }
+        // Wait until every background store has run.
+        let mut last = 0;
+        while w.store.round_trips.get() != last {
+            last = w.store.round_trips.get();
+            settle().await;
+        }
+        let before = w.store.round_trips.get();
+        let report = purge(&w.store, "t", &hard(PurgeTarget::Tags(vec!["big".into()])), 0).await.unwrap();
+        assert_eq!(report.entries, 10_000);
+        // 1 read + 10 delete batches + 1 set removal: O(entries), no scan.
+        assert_eq!(w.store.round_trips.get() - before, 12);
+        assert!(!is_cached(&w, "https://a.example/item/9999").await);
+    });
+}
