@@ -5,6 +5,7 @@
 //! [`config`] → [`session`] / [`policy`] + [`key`] → [`store`] (one round trip) →
 //! [`engine`] (the fresh/stale/lock state machine) → [`cache_status`] headers.
 
+pub mod admin;
 pub mod cache_control;
 pub mod cache_status;
 pub mod circuit_breaker;

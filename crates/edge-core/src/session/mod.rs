@@ -19,6 +19,8 @@
 
 pub mod cookie;
 pub mod directive;
+mod flow;
+pub use flow::*;
 pub mod forward;
 pub mod id;
 pub mod record;

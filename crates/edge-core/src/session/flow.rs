@@ -1,0 +1,543 @@
+//! The session's part of one request, start to finish, with the I/O left to the worker:
+//!
+//! 1. [`begin`] reads the cookie ([`SessionLookup`]); [`SessionLookup::ops`] are the Redis
+//!    reads to add to the request's one round trip (none for a missing or forged cookie).
+//! 2. [`SessionLookup::resolve`] turns their replies into a [`SessionState`].
+//! 3. [`prepare_origin_request`] strips what the client must not send the origin and adds what
+//!    the origin should see.
+//! 4. [`apply`] reads the origin's directives off the response and answers a [`SessionOutcome`]:
+//!    the `Set-Cookie` headers to add, the store ops to run (one pipeline), log lines.
+//!
+//! Strict throughout (CONTRACT §5): a cookie is a session only if its MAC verifies *and* Redis
+//! has a live record for it; otherwise the origin sees no session and the cookie is cleared.
+//! When Redis cannot answer, nothing is written that could overwrite or lose data we could not
+//! read.
+
+use http::header::COOKIE;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value};
+
+use crate::config::SessionConfig;
+use crate::store::{Op, Reply, StoreError};
+
+use super::{
+    clear_cookie_header, cookie_header_without_session, forward_headers, new_session_id,
+    read_cookie, read_directives, session_key, set_cookie_header, should_slide,
+    strip_client_session_headers, strip_directive_headers, ttl_ms, CookieCheck, InvalidCookie,
+    SessionConfigError, SessionDirective, SessionError, SessionId, SessionRecord,
+    SessionSettings,
+};
+
+impl SessionSettings {
+    /// The settings for a validated [`SessionConfig`]. `Config` already checks every value, so
+    /// this fails only if the two validations ever disagree; the error names the variable.
+    pub fn from_config(config: &SessionConfig) -> Result<SessionSettings, SessionConfigError> {
+        SessionSettings::new(&config.secret)?
+            .with_cookie_name(&config.cookie_name)?
+            .with_ttls(config.idle_ttl_s, config.absolute_ttl_s)?
+            .with_max_bytes(config.max_bytes)
+    }
+}
+
+/// What the request's cookie says, before Redis has been asked. Built by [`begin`].
+#[derive(Debug, Clone)]
+pub struct SessionLookup {
+    check: CookieCheck,
+    /// The record's key, for a cookie whose MAC verified.
+    key: Option<String>,
+    settings: SessionSettings,
+}
+
+/// Reads the session cookie from the request's headers. Call it after
+/// [`strip_client_session_headers`] (it reads only `Cookie`, so the order does not matter for
+/// correctness), and add [`SessionLookup::ops`] to the request's round trip.
+pub fn begin(
+    request_headers: &HeaderMap,
+    settings: &SessionSettings,
+    namespace: &str,
+) -> SessionLookup {
+    let check = read_cookie(request_headers, settings);
+    let key = match &check {
+        CookieCheck::Valid(id) => Some(session_key(namespace, id)),
+        CookieCheck::Absent | CookieCheck::Invalid(_) => None,
+    };
+    SessionLookup {
+        check,
+        key,
+        settings: settings.clone(),
+    }
+}
+
+impl SessionLookup {
+    /// What the cookie check found.
+    pub fn cookie(&self) -> &CookieCheck {
+        &self.check
+    }
+
+    /// `[GET key, PTTL key]` for a cookie whose MAC verified; empty otherwise, so a missing or
+    /// forged cookie costs no Redis work at all.
+    pub fn ops(&self) -> Vec<Op> {
+        match &self.key {
+            Some(key) => vec![Op::Get(key.clone()), Op::PTtl(key.clone())],
+            None => Vec::new(),
+        }
+    }
+
+    /// The session, from the replies to [`SessionLookup::ops`] (in order; anything after them
+    /// is ignored, so the worker may pass a longer slice that starts with them). When `ops()`
+    /// was empty the replies are not looked at, not even an error.
+    ///
+    /// A failed round trip, a per-op error or a reply of the wrong shape is
+    /// [`SessionState::Unavailable`]: we cannot tell whether the session exists.
+    pub fn resolve(self, replies: Result<&[Reply], &StoreError>, now_ms: u64) -> SessionState {
+        let id = match self.check {
+            CookieCheck::Absent => return SessionState::None,
+            CookieCheck::Invalid(why) => return SessionState::Invalid(why),
+            CookieCheck::Valid(id) => id,
+        };
+        let Ok(replies) = replies else {
+            return SessionState::Unavailable { id };
+        };
+        let (Some(record_reply), Some(pttl_reply)) = (replies.first(), replies.get(1)) else {
+            return SessionState::Unavailable { id };
+        };
+        let Reply::Int(pttl_ms) = *pttl_reply else {
+            return SessionState::Unavailable { id };
+        };
+        let bytes: &[u8] = match record_reply {
+            Reply::Nil => return SessionState::Unknown,
+            Reply::Bytes(bytes) => bytes,
+            Reply::Status(text) => text.as_bytes(),
+            Reply::Int(_) | Reply::Array(_) | Reply::Error(_) => {
+                return SessionState::Unavailable { id }
+            }
+        };
+        // The pipeline is not atomic: the record can vanish between GET and PTTL (a concurrent
+        // Destroy or Rotate). Gone is gone.
+        if pttl_ms == -2 {
+            return SessionState::Unknown;
+        }
+        let record = match SessionRecord::decode(bytes) {
+            Ok(record) => record,
+            Err(reason) => return SessionState::Corrupt { id, reason },
+        };
+        if ttl_ms(now_ms, record.created_ms, &self.settings).is_none() {
+            return SessionState::Expired { id };
+        }
+        SessionState::Live {
+            id,
+            record,
+            pttl_ms,
+        }
+    }
+}
+
+/// The session of one request, once Redis has answered. Only [`SessionState::Live`] is a
+/// session; every other state means "the origin sees none".
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionState {
+    /// No cookie of ours: nothing to do.
+    None,
+    /// Our cookie, refused before any lookup (bad MAC, malformed, ...): clear it.
+    Invalid(InvalidCookie),
+    /// A valid cookie naming no record (never issued here, expired idle, destroyed, rotated
+    /// away): clear it.
+    Unknown,
+    /// The record exists but its absolute lifetime is over: delete it, clear the cookie.
+    Expired { id: SessionId },
+    /// The record exists but does not decode: delete it, clear the cookie. `reason` never
+    /// quotes the record.
+    Corrupt { id: SessionId, reason: SessionError },
+    /// A session. `pttl_ms` is Redis's `PTTL` answer, for [`should_slide`].
+    Live {
+        id: SessionId,
+        record: SessionRecord,
+        pttl_ms: i64,
+    },
+    /// A valid cookie, but Redis did not answer: no session headers, and nothing written that
+    /// could overwrite or lose what we could not read.
+    Unavailable { id: SessionId },
+}
+
+impl SessionState {
+    /// Short, stable name for logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SessionState::None => "none",
+            SessionState::Invalid(_) => "invalid",
+            SessionState::Unknown => "unknown",
+            SessionState::Expired { .. } => "expired",
+            SessionState::Corrupt { .. } => "corrupt",
+            SessionState::Live { .. } => "live",
+            SessionState::Unavailable { .. } => "unavailable",
+        }
+    }
+
+    /// The session id, for a live session only (it selects the per-session cache variant).
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            SessionState::Live { id, .. } => Some(id.as_str()),
+            _ => None,
+        }
+    }
+
+    /// `Edge-Session-Id` and `Edge-Session` for a live session; nothing otherwise.
+    pub fn origin_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        match self {
+            SessionState::Live { id, record, .. } => forward_headers(id, record),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the request carried a cookie of ours (so clearing it means something).
+    fn had_cookie(&self) -> bool {
+        !matches!(self, SessionState::None)
+    }
+
+    /// The record this request's cookie named, if Redis has (or may have) one.
+    fn stored_id(&self) -> Option<&SessionId> {
+        match self {
+            SessionState::Live { id, .. }
+            | SessionState::Expired { id }
+            | SessionState::Corrupt { id, .. }
+            | SessionState::Unavailable { id } => Some(id),
+            SessionState::None | SessionState::Invalid(_) | SessionState::Unknown => None,
+        }
+    }
+}
+
+/// Readies the request headers for the origin: removes every client-sent `Edge-Session*`
+/// header (again: this is the last step before the origin, so it must not depend on an earlier
+/// one), removes our cookie from `Cookie` (other cookies are kept byte for byte; the header goes
+/// if nothing is left; untouched if ours is not there), and adds the session's headers.
+pub fn prepare_origin_request(
+    headers: &mut HeaderMap,
+    state: &SessionState,
+    settings: &SessionSettings,
+) {
+    strip_client_session_headers(headers);
+    strip_session_cookie(headers, settings);
+    for (name, value) in state.origin_headers() {
+        headers.insert(name, value);
+    }
+}
+
+/// Removes our cookie from the `Cookie` headers. When none of the pieces is ours the headers
+/// are left exactly as sent (rewriting would join several headers and respace the pieces).
+fn strip_session_cookie(headers: &mut HeaderMap, settings: &SessionSettings) {
+    let kept = cookie_header_without_session(headers, settings);
+    let kept_pieces = kept.as_ref().map_or(0, |value| cookie_pieces(value.as_bytes()));
+    let sent_pieces: usize = headers
+        .get_all(COOKIE)
+        .iter()
+        .map(|value| cookie_pieces(value.as_bytes()))
+        .sum();
+    if kept_pieces == sent_pieces {
+        return;
+    }
+    headers.remove(COOKIE);
+    if let Some(kept) = kept {
+        headers.insert(COOKIE, kept);
+    }
+}
+
+/// Non-empty `;`-separated pieces, counted the way [`cookie_header_without_session`] splits.
+fn cookie_pieces(value: &[u8]) -> usize {
+    value
+        .split(|&b| b == b';')
+        .filter(|piece| !piece.trim_ascii().is_empty())
+        .count()
+}
+
+/// What to do after the origin answered. The worker appends `set_cookies` as `Set-Cookie`
+/// headers and runs `store_ops` in one pipeline: awaited when `must_await` (the origin changed
+/// the session; the next request must see it), in the background otherwise (a slide or a
+/// clean-up). Every `log` line is safe to log: none quotes session data or the cookie's MAC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionOutcome {
+    pub set_cookies: Vec<String>,
+    pub store_ops: Vec<Op>,
+    pub log: Vec<String>,
+    pub must_await: bool,
+}
+
+/// Applies the origin's session directives and removes every `Edge-Session*` header from the
+/// response (before it is cached or sent). Without directives, does the request's housekeeping:
+/// slide a live session's TTL when [`should_slide`] says so, clear a cookie that names no
+/// session, delete an expired record.
+///
+/// - Set: replaces a live session's data (keeping its creation time), or creates a session.
+/// - Rotate (after Set, if both): the same record under a new id; the old record is deleted.
+/// - Destroy: deletes the record and clears the cookie.
+/// - A refused Set (too large, malformed, ...): a log line; the session is left unchanged.
+/// - Redis unavailable: Set and Rotate are dropped with a log line (we could not read what
+///   they would overwrite); Destroy still deletes and clears, because a logout must not wait
+///   for Redis and deleting cannot lose anything the origin wanted kept.
+pub fn apply(
+    state: &SessionState,
+    response_headers: &mut HeaderMap,
+    settings: &SessionSettings,
+    namespace: &str,
+    now_ms: u64,
+) -> SessionOutcome {
+    let directives = read_directives(response_headers, settings);
+    strip_directive_headers(response_headers);
+    let mut outcome = SessionOutcome::default();
+    match directives {
+        Err(refused) => outcome.log.push(format!(
+            "session unchanged: {refused} ({})",
+            refused.as_str()
+        )),
+        Ok(directives) if directives.is_empty() => {
+            housekeeping(state, settings, namespace, now_ms, &mut outcome)
+        }
+        Ok(directives) if directives.contains(&SessionDirective::Destroy) => {
+            destroy(state, settings, namespace, &mut outcome)
+        }
+        Ok(_) if matches!(state, SessionState::Unavailable { .. }) => outcome
+            .log
+            .push("session directive dropped: redis unavailable".to_owned()),
+        Ok(directives) => steer(state, &directives, settings, namespace, now_ms, &mut outcome),
+    }
+    outcome
+}
+
+/// No directives: keep the store and the browser in step with what the lookup found.
+fn housekeeping(
+    state: &SessionState,
+    settings: &SessionSettings,
+    namespace: &str,
+    now_ms: u64,
+    outcome: &mut SessionOutcome,
+) {
+    match state {
+        SessionState::None | SessionState::Unavailable { .. } => {}
+        SessionState::Invalid(why) => {
+            outcome
+                .log
+                .push(format!("session cookie refused: {}", why.as_str()));
+            outcome.set_cookies.push(clear_cookie_header(settings));
+        }
+        SessionState::Unknown => outcome.set_cookies.push(clear_cookie_header(settings)),
+        SessionState::Expired { id } => {
+            outcome.store_ops.push(Op::Del(vec![session_key(namespace, id)]));
+            outcome.set_cookies.push(clear_cookie_header(settings));
+        }
+        SessionState::Corrupt { id, reason } => {
+            outcome
+                .log
+                .push(format!("session dropped: {reason} ({})", reason.as_str()));
+            outcome.store_ops.push(Op::Del(vec![session_key(namespace, id)]));
+            outcome.set_cookies.push(clear_cookie_header(settings));
+        }
+        SessionState::Live {
+            id,
+            record,
+            pttl_ms,
+        } => {
+            if !should_slide(*pttl_ms, now_ms, record.created_ms, settings) {
+                return;
+            }
+            if let Some(ttl_ms) = ttl_ms(now_ms, record.created_ms, settings) {
+                outcome.store_ops.push(Op::PExpire {
+                    key: session_key(namespace, id),
+                    ttl_ms,
+                });
+                outcome.set_cookies.push(set_cookie_header(id, settings));
+            }
+        }
+    }
+}
+
+/// `Edge-Session-Destroy`: delete whatever record the cookie named, clear the cookie.
+fn destroy(
+    state: &SessionState,
+    settings: &SessionSettings,
+    namespace: &str,
+    outcome: &mut SessionOutcome,
+) {
+    if let Some(id) = state.stored_id() {
+        outcome.store_ops.push(Op::Del(vec![session_key(namespace, id)]));
+        outcome.must_await = true;
+    }
+    if matches!(state, SessionState::Unavailable { .. }) {
+        outcome
+            .log
+            .push("session destroyed without a lookup: redis unavailable".to_owned());
+    }
+    if state.had_cookie() {
+        outcome.set_cookies.push(clear_cookie_header(settings));
+    }
+}
+
+/// Set and/or Rotate (in that order), on a state where Redis answered.
+fn steer(
+    state: &SessionState,
+    directives: &[SessionDirective],
+    settings: &SessionSettings,
+    namespace: &str,
+    now_ms: u64,
+    outcome: &mut SessionOutcome,
+) {
+    let mut session: Option<(SessionId, SessionRecord)> = match state {
+        SessionState::Live { id, record, .. } => Some((id.clone(), record.clone())),
+        _ => None,
+    };
+    let mut changed = false;
+    for directive in directives {
+        let step = match directive {
+            SessionDirective::Set(data) => set_data(&mut session, data, now_ms),
+            SessionDirective::Rotate => rotate(&mut session),
+            SessionDirective::Destroy => Ok(false), // handled by `destroy`, never mixed
+        };
+        match step {
+            Ok(step_changed) => changed |= step_changed,
+            Err(error) => {
+                outcome.log.push(format!(
+                    "session unchanged: {error} ({})",
+                    error.as_str()
+                ));
+                return;
+            }
+        }
+    }
+    // Rotate without a session: nothing to rotate, but the cookie still needs its housekeeping.
+    let Some((id, record)) = session.filter(|_| changed) else {
+        return housekeeping(state, settings, namespace, now_ms, outcome);
+    };
+    // `resolve` ruled out a dead session at this `now_ms`, and a new one has its whole life.
+    let Some(ttl_ms) = ttl_ms(now_ms, record.created_ms, settings) else {
+        return housekeeping(state, settings, namespace, now_ms, outcome);
+    };
+    // serde_json writes UTF-8; the fallback is unreachable and refuses rather than corrupts.
+    let Ok(value) = String::from_utf8(record.encode()) else {
+        outcome
+            .log
+            .push("session unchanged: record did not encode as UTF-8".to_owned());
+        return;
+    };
+    outcome.store_ops.push(Op::Set {
+        key: session_key(namespace, &id),
+        value,
+        ttl_ms: Some(ttl_ms),
+        nx: false,
+    });
+    // The old record goes after the new one is written: if the pipeline stops half-way, the
+    // user keeps a session rather than losing it.
+    if let Some(old) = state.stored_id().filter(|old| **old != id) {
+        outcome.store_ops.push(Op::Del(vec![session_key(namespace, old)]));
+    }
+    outcome.set_cookies.push(set_cookie_header(&id, settings));
+    outcome.must_await = true;
+}
+
+/// `Edge-Session-Set`: new data for the session, or a new session created at `now_ms`.
+fn set_data(
+    session: &mut Option<(SessionId, SessionRecord)>,
+    data: &Map<String, Value>,
+    now_ms: u64,
+) -> Result<bool, SessionError> {
+    match session {
+        Some((_, record)) => record.data = data.clone(),
+        None => *session = Some((new_session_id()?, SessionRecord::new(data.clone(), now_ms))),
+    }
+    Ok(true)
+}
+
+/// `Edge-Session-Rotate`: a new id for the same record; no-op without a session.
+fn rotate(session: &mut Option<(SessionId, SessionRecord)>) -> Result<bool, SessionError> {
+    match session {
+        Some((id, _)) => {
+            *id = new_session_id()?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> SessionSettings {
+        SessionSettings::new(&[3u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn from_config_carries_every_field() {
+        let config = SessionConfig {
+            secret: vec![5u8; 40],
+            cookie_name: "sid".into(),
+            idle_ttl_s: 60,
+            absolute_ttl_s: 600,
+            max_bytes: 100,
+        };
+        let s = SessionSettings::from_config(&config).unwrap();
+        assert_eq!(s.secret, vec![5u8; 40]);
+        assert_eq!(s.cookie_name, "sid");
+        assert_eq!((s.idle_ttl_s, s.absolute_ttl_s, s.max_bytes), (60, 600, 100));
+        let short = SessionConfig {
+            secret: vec![5u8; 8],
+            ..config
+        };
+        assert_eq!(
+            SessionSettings::from_config(&short).unwrap_err().variable(),
+            "SESSION_SECRET"
+        );
+    }
+
+    #[test]
+    fn cookie_pieces_counts_like_the_splitter() {
+        assert_eq!(cookie_pieces(b""), 0);
+        assert_eq!(cookie_pieces(b" ; ;"), 0);
+        assert_eq!(cookie_pieces(b"a=1;b=2"), 2);
+        assert_eq!(cookie_pieces(b"a=1; ; b=2 ;c"), 3);
+    }
+
+    #[test]
+    fn absent_and_invalid_cookies_ignore_the_store() {
+        let s = settings();
+        let lookup = begin(&HeaderMap::new(), &s, "ns");
+        assert!(lookup.ops().is_empty());
+        assert_eq!(
+            lookup.resolve(Err(&StoreError::Timeout), 0),
+            SessionState::None
+        );
+    }
+
+    #[test]
+    fn odd_replies_are_unavailable_not_live() {
+        let s = settings();
+        let id = new_session_id().unwrap();
+        let mut headers = HeaderMap::new();
+        let cookie = format!("{}={}", s.cookie_name, super::super::cookie_value(&id, &s));
+        headers.insert(COOKIE, HeaderValue::from_str(&cookie).unwrap());
+        let lookup = begin(&headers, &s, "ns");
+        assert_eq!(lookup.ops().len(), 2);
+        let unavailable = SessionState::Unavailable { id: id.clone() };
+        let cases: Vec<Vec<Reply>> = vec![
+            vec![],
+            vec![Reply::Nil],
+            vec![Reply::Error("ERR".into()), Reply::Int(5)],
+            vec![Reply::Bytes(b"{}".to_vec()), Reply::Error("ERR".into())],
+            vec![Reply::Int(1), Reply::Int(5)],
+        ];
+        for replies in cases {
+            assert_eq!(
+                lookup.clone().resolve(Ok(&replies), 0),
+                unavailable,
+                "{replies:?}"
+            );
+        }
+        assert_eq!(
+            lookup
+                .clone()
+                .resolve(Ok(&[Reply::Nil, Reply::Int(-2)]), 0),
+            SessionState::Unknown
+        );
+        assert!(matches!(
+            lookup.resolve(Ok(&[Reply::Bytes(b"junk".to_vec()), Reply::Int(5)]), 0),
+            SessionState::Corrupt { .. }
+        ));
+    }
+}

@@ -1,0 +1,631 @@
+//! The session flow end to end against the in-memory store, with a clock the test moves: a
+//! "browser" keeps the cookie the worker sets, each visit goes begin → one round trip →
+//! resolve → origin request → apply → store ops, exactly as the worker will run it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use edge_core::clock::{Clock, ManualClock};
+use edge_core::memory_store::MemoryStore;
+use edge_core::session::{
+    apply, begin, cookie_value, new_session_id, prepare_origin_request, session_key,
+    InvalidCookie, SessionOutcome, SessionSettings, SessionState, EDGE_SESSION, EDGE_SESSION_ID,
+};
+use edge_core::store::{Op, Reply, Store, StoreError, StoreKind};
+use futures::executor::block_on;
+use http::header::{COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{json, Value};
+
+const NS: &str = "edge";
+const T0: u64 = 1_700_000_000_000;
+const SECOND: u64 = 1_000;
+/// Idle TTL 100 s (slide slack 10 s), absolute 1000 s.
+const IDLE_S: u64 = 100;
+const ABSOLUTE_S: u64 = 1_000;
+
+fn settings() -> SessionSettings {
+    SessionSettings::new(b"flow-test-secret-flow-test-secret!!")
+        .unwrap()
+        .with_ttls(IDLE_S, ABSOLUTE_S)
+        .unwrap()
+        .with_max_bytes(64)
+        .unwrap()
+}
+
+/// A store whose round trips always fail, and which records that it was asked.
+struct DownStore {
+    calls: std::cell::Cell<usize>,
+}
+
+impl Store for DownStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Upstash
+    }
+    async fn run(&self, _ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
+        self.calls.set(self.calls.get() + 1);
+        Err(StoreError::Timeout)
+    }
+    async fn atomic(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
+        self.run(ops).await
+    }
+}
+
+struct World<S: Store> {
+    store: S,
+    clock: ManualClock,
+    settings: SessionSettings,
+    /// The browser's session cookie value (`<id>.<mac>`), if it holds one.
+    jar: Option<String>,
+}
+
+/// What one visit did, for the test to inspect.
+struct Visit {
+    lookup_ops: Vec<Op>,
+    state: SessionState,
+    origin_request: HeaderMap,
+    response: HeaderMap,
+    outcome: SessionOutcome,
+}
+
+fn world() -> World<MemoryStore<ManualClock>> {
+    let clock = ManualClock::at(T0);
+    World {
+        store: MemoryStore::with_clock(clock.clone()),
+        clock,
+        settings: settings(),
+        jar: None,
+    }
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
+}
+
+impl<S: Store> World<S> {
+    /// One request: the browser's cookie plus `extra` request headers, the origin answering
+    /// with `origin_response` headers.
+    fn visit(&mut self, extra: &[(&str, &str)], origin_response: &[(&str, &str)]) -> Visit {
+        let mut request = headers(extra);
+        if let Some(value) = &self.jar {
+            request.append(
+                COOKIE,
+                HeaderValue::from_str(&format!("{}={value}", self.settings.cookie_name)).unwrap(),
+            );
+        }
+        self.visit_with(request, origin_response)
+    }
+
+    fn visit_with(&mut self, mut request: HeaderMap, origin_response: &[(&str, &str)]) -> Visit {
+        let now = self.clock.now_ms();
+        edge_core::session::strip_client_session_headers(&mut request);
+        let lookup = begin(&request, &self.settings, NS);
+        let lookup_ops = lookup.ops();
+        let replies = if lookup_ops.is_empty() {
+            Ok(Vec::new())
+        } else {
+            block_on(self.store.run(&lookup_ops))
+        };
+        let state = lookup.resolve(replies.as_ref().map(Vec::as_slice), now);
+        prepare_origin_request(&mut request, &state, &self.settings);
+        let mut response = headers(origin_response);
+        let outcome = apply(&state, &mut response, &self.settings, NS, now);
+        if !outcome.store_ops.is_empty() {
+            if let Ok(replies) = block_on(self.store.run(&outcome.store_ops)) {
+                for reply in replies {
+                    assert!(!matches!(reply, Reply::Error(_)), "{reply:?}");
+                }
+            }
+        }
+        for set_cookie in &outcome.set_cookies {
+            response.append(SET_COOKIE, HeaderValue::from_str(set_cookie).unwrap());
+            self.absorb(set_cookie);
+        }
+        Visit {
+            lookup_ops,
+            state,
+            origin_request: request,
+            response,
+            outcome,
+        }
+    }
+
+    /// What a browser does with our `Set-Cookie`.
+    fn absorb(&mut self, set_cookie: &str) {
+        let cookie = cookie::Cookie::parse(set_cookie.to_owned()).unwrap();
+        assert_eq!(cookie.name(), self.settings.cookie_name);
+        if cookie.max_age() == Some(cookie::time::Duration::ZERO) {
+            self.jar = None;
+        } else {
+            self.jar = Some(cookie.value().to_owned());
+        }
+    }
+
+    fn advance_s(&self, seconds: u64) {
+        self.clock.advance(seconds * SECOND);
+    }
+}
+
+fn live_data(state: &SessionState) -> (String, Value, u64) {
+    match state {
+        SessionState::Live { id, record, .. } => (
+            id.as_str().to_owned(),
+            Value::Object(record.data.clone()),
+            record.created_ms,
+        ),
+        other => panic!("expected a live session, got {other:?}"),
+    }
+}
+
+fn is_clearing(set_cookie: &str) -> bool {
+    set_cookie.contains("Max-Age=0")
+}
+
+/// Logs in: the origin sets `data` on a cookie-less request.
+fn log_in<S: Store>(w: &mut World<S>, data: &str) -> Visit {
+    let visit = w.visit(&[], &[("edge-session-set", data)]);
+    assert!(w.jar.is_some(), "no cookie issued: {:?}", visit.outcome);
+    visit
+}
+
+#[test]
+fn no_cookie_is_no_session_and_no_round_trip() {
+    let mut w = world();
+    let visit = w.visit(&[("cookie", "theme=dark")], &[]);
+    assert!(visit.lookup_ops.is_empty());
+    assert_eq!(visit.state, SessionState::None);
+    assert_eq!(visit.state.session_id(), None);
+    assert!(visit.state.origin_headers().is_empty());
+    assert_eq!(visit.outcome, SessionOutcome::default());
+    // The Cookie header is untouched when ours is not in it.
+    assert_eq!(visit.origin_request.get(COOKIE).unwrap(), "theme=dark");
+    assert!(w.store.is_empty());
+}
+
+#[test]
+fn forged_cookie_costs_no_lookup_and_is_cleared() {
+    let mut w = world();
+    let other = SessionSettings::new(b"some-other-secret-some-other-secret").unwrap();
+    let id = new_session_id().unwrap();
+    // A real record exists for the id: the forged MAC must still never reach it.
+    block_on(w.store.run(&[Op::Set {
+        key: session_key(NS, &id),
+        value: r#"{"c":1700000000000,"d":{"admin":true}}"#.into(),
+        ttl_ms: Some(100_000),
+        nx: false,
+    }]))
+    .unwrap();
+    w.jar = Some(cookie_value(&id, &other));
+    let visit = w.visit(&[], &[]);
+    assert!(visit.lookup_ops.is_empty(), "{:?}", visit.lookup_ops);
+    assert_eq!(visit.state, SessionState::Invalid(InvalidCookie::BadMac));
+    assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
+    assert!(visit.origin_request.get(EDGE_SESSION).is_none());
+    assert_eq!(visit.outcome.set_cookies.len(), 1);
+    assert!(is_clearing(&visit.outcome.set_cookies[0]));
+    assert!(visit.outcome.store_ops.is_empty());
+    assert!(visit.outcome.log.iter().any(|l| l.contains("bad-mac")));
+    assert_eq!(w.jar, None);
+}
+
+#[test]
+fn set_creates_a_session_that_the_next_request_sees() {
+    let mut w = world();
+    let first = log_in(&mut w, r#"{"user": "ada"}"#);
+    assert_eq!(first.state, SessionState::None);
+    assert!(first.outcome.must_await);
+    assert_eq!(first.outcome.store_ops.len(), 1);
+    let Op::Set { ttl_ms, nx, .. } = &first.outcome.store_ops[0] else {
+        panic!("{:?}", first.outcome.store_ops)
+    };
+    assert_eq!((*ttl_ms, *nx), (Some(IDLE_S * SECOND), false));
+    // The directive never reaches the client.
+    assert!(first.response.get("edge-session-set").is_none());
+    let set_cookie = first.response.get(SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(set_cookie.contains("Max-Age=100"), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("Secure"));
+
+    w.advance_s(1);
+    let second = w.visit(&[], &[]);
+    assert_eq!(second.lookup_ops.len(), 2);
+    let (id, data, created) = live_data(&second.state);
+    assert_eq!(data, json!({"user": "ada"}));
+    assert_eq!(created, T0);
+    assert_eq!(second.state.session_id(), Some(id.as_str()));
+    assert!(w.jar.as_deref().unwrap().starts_with(&format!("{id}.")));
+    // Fresh session, nothing to slide: a read-only request.
+    assert_eq!(second.outcome, SessionOutcome::default());
+}
+
+#[test]
+fn origin_sees_the_session_and_nothing_the_client_forged() {
+    let mut w = world();
+    log_in(&mut w, r#"{"user":"zoë","admin":false}"#);
+    let ours = format!("{}={}", w.settings.cookie_name, w.jar.clone().unwrap());
+    let request = headers(&[
+        ("cookie", "a=1;b=2"),
+        ("cookie", &format!("c=3; {ours}; d=4")),
+        ("edge-session-id", "forged-id"),
+        ("Edge-Session", "eyJhZG1pbiI6dHJ1ZX0"),
+        ("edge-session-whatever", "x"),
+        ("accept", "text/html"),
+    ]);
+    let visit = w.visit_with(request, &[]);
+    let (id, _, _) = live_data(&visit.state);
+    let origin = &visit.origin_request;
+    assert_eq!(origin.get_all(EDGE_SESSION_ID).iter().count(), 1);
+    assert_eq!(origin.get(EDGE_SESSION_ID).unwrap(), id.as_str());
+    assert_eq!(origin.get_all(EDGE_SESSION).iter().count(), 1);
+    let json = URL_SAFE_NO_PAD
+        .decode(origin.get(EDGE_SESSION).unwrap().as_bytes())
+        .unwrap();
+    assert_eq!(json, r#"{"admin":false,"user":"zoë"}"#.as_bytes());
+    assert!(origin.get("edge-session-whatever").is_none());
+    assert_eq!(origin.get("accept").unwrap(), "text/html");
+    // Our cookie is gone; the others are kept, in order.
+    assert_eq!(origin.get_all(COOKIE).iter().count(), 1);
+    assert_eq!(origin.get(COOKIE).unwrap(), "a=1; b=2; c=3; d=4");
+
+    // Only our cookie: the Cookie header goes entirely.
+    let visit = w.visit(&[], &[]);
+    assert!(visit.origin_request.get(COOKIE).is_none());
+}
+
+#[test]
+fn spoofed_headers_are_stripped_even_without_a_session() {
+    let mut w = world();
+    let mut request = headers(&[("edge-session-id", "forged"), ("edge-session", "e30")]);
+    // Skip the early strip: `prepare_origin_request` must strip on its own.
+    let state = begin(&request, &w.settings, NS).resolve(Ok(&[]), T0);
+    prepare_origin_request(&mut request, &state, &w.settings);
+    assert!(request.is_empty(), "{request:?}");
+    // And through the whole flow, with a cookie-less request.
+    let visit = w.visit(&[("edge-session-id", "forged")], &[]);
+    assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
+}
+
+#[test]
+fn set_on_a_live_session_replaces_data_and_keeps_created() {
+    let mut w = world();
+    log_in(&mut w, r#"{"cart":1}"#);
+    w.advance_s(30);
+    let visit = w.visit(&[], &[("edge-session-set", r#"{"cart":2}"#)]);
+    let (id, _, _) = live_data(&visit.state);
+    assert!(visit.outcome.must_await);
+    assert_eq!(visit.outcome.store_ops.len(), 1, "{:?}", visit.outcome.store_ops);
+    w.advance_s(1);
+    let after = w.visit(&[], &[]);
+    let (same_id, data, created) = live_data(&after.state);
+    assert_eq!(same_id, id);
+    assert_eq!(data, json!({"cart": 2}));
+    assert_eq!(created, T0);
+}
+
+#[test]
+fn rotate_moves_the_data_to_a_new_id() {
+    let mut w = world();
+    log_in(&mut w, r#"{"user":"ada"}"#);
+    w.advance_s(5);
+    let old_cookie = w.jar.clone().unwrap();
+    let before = w.visit(&[], &[("edge-session-rotate", "1")]);
+    let (old_id, _, _) = live_data(&before.state);
+    assert!(before.outcome.must_await);
+    let new_cookie = w.jar.clone().unwrap();
+    assert_ne!(new_cookie, old_cookie);
+    assert!(!new_cookie.starts_with(&old_id));
+
+    w.advance_s(1);
+    let after = w.visit(&[], &[]);
+    let (new_id, data, created) = live_data(&after.state);
+    assert_ne!(new_id, old_id);
+    assert_eq!(data, json!({"user": "ada"}));
+    assert_eq!(created, T0);
+
+    // The old cookie names nothing any more.
+    w.jar = Some(old_cookie);
+    let stale = w.visit(&[], &[]);
+    assert_eq!(stale.state, SessionState::Unknown);
+    assert!(is_clearing(&stale.outcome.set_cookies[0]));
+    assert_eq!(w.store.len(), 1);
+}
+
+#[test]
+fn set_then_rotate_is_one_new_id_with_the_new_data() {
+    let mut w = world();
+    log_in(&mut w, r#"{"user":null}"#);
+    w.advance_s(5);
+    let login = w.visit(
+        &[],
+        &[
+            ("edge-session-rotate", "1"),
+            ("edge-session-set", r#"{"user":"ada"}"#),
+        ],
+    );
+    let (old_id, _, _) = live_data(&login.state);
+    assert_eq!(login.outcome.set_cookies.len(), 1);
+    let kinds: Vec<&str> = login.outcome.store_ops.iter().map(Op::name).collect();
+    assert_eq!(kinds, ["SET", "DEL"]);
+    let after = w.visit(&[], &[]);
+    let (new_id, data, created) = live_data(&after.state);
+    assert_ne!(new_id, old_id);
+    assert_eq!(data, json!({"user": "ada"}));
+    assert_eq!(created, T0);
+    assert_eq!(w.store.len(), 1);
+
+    // Set + Rotate with no session at all: one session is created, one cookie.
+    let mut fresh = world();
+    let visit = fresh.visit(
+        &[],
+        &[("edge-session-set", "{}"), ("edge-session-rotate", "1")],
+    );
+    assert_eq!(visit.outcome.set_cookies.len(), 1);
+    assert_eq!(visit.outcome.store_ops.len(), 1);
+    assert!(matches!(fresh.visit(&[], &[]).state, SessionState::Live { .. }));
+}
+
+#[test]
+fn destroy_deletes_and_clears() {
+    let mut w = world();
+    log_in(&mut w, r#"{"user":"ada"}"#);
+    let cookie = w.jar.clone().unwrap();
+    let visit = w.visit(&[], &[("edge-session-destroy", "1"), ("edge-session-set", "{}")]);
+    assert!(visit.outcome.must_await);
+    assert_eq!(visit.outcome.set_cookies.len(), 1);
+    assert!(is_clearing(&visit.outcome.set_cookies[0]));
+    assert!(visit.response.get("edge-session-destroy").is_none());
+    assert_eq!(w.jar, None);
+    assert!(w.store.is_empty());
+    // A replayed cookie names nothing.
+    w.jar = Some(cookie);
+    assert_eq!(w.visit(&[], &[]).state, SessionState::Unknown);
+    // Destroy without any cookie: nothing to delete, nothing to clear.
+    let mut fresh = world();
+    let visit = fresh.visit(&[], &[("edge-session-destroy", "1")]);
+    assert_eq!(visit.outcome, SessionOutcome::default());
+}
+
+#[test]
+fn idle_sessions_expire() {
+    let mut w = world();
+    log_in(&mut w, "{}");
+    w.advance_s(IDLE_S - 1);
+    assert!(matches!(w.visit(&[], &[]).state, SessionState::Live { .. }));
+    // That visit slid the TTL (99 s used > 10 s slack): another idle period is allowed.
+    w.advance_s(IDLE_S - 1);
+    assert!(matches!(w.visit(&[], &[]).state, SessionState::Live { .. }));
+    w.advance_s(IDLE_S);
+    let visit = w.visit(&[], &[]);
+    assert_eq!(visit.state, SessionState::Unknown);
+    assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
+    assert!(is_clearing(&visit.outcome.set_cookies[0]));
+    assert_eq!(w.jar, None);
+}
+
+#[test]
+fn sliding_stops_at_the_absolute_lifetime() {
+    let mut w = world();
+    log_in(&mut w, r#"{"user":"ada"}"#);
+    let mut slides = 0;
+    let mut last_live_s = 0;
+    // Visit every 50 s: each visit slides (50 s used > 10 s slack) until the deadline caps it.
+    for step in 1..=40 {
+        w.advance_s(50);
+        let visit = w.visit(&[], &[]);
+        match &visit.state {
+            SessionState::Live { .. } => {
+                last_live_s = step * 50;
+                if !visit.outcome.store_ops.is_empty() {
+                    slides += 1;
+                    let Op::PExpire { ttl_ms, .. } = visit.outcome.store_ops[0] else {
+                        panic!("{:?}", visit.outcome.store_ops)
+                    };
+                    // Never past the absolute deadline.
+                    assert!(T0 + ABSOLUTE_S * SECOND >= w.clock.now_ms() + ttl_ms);
+                    assert!(!visit.outcome.must_await);
+                    assert_eq!(visit.outcome.set_cookies.len(), 1);
+                    assert!(!is_clearing(&visit.outcome.set_cookies[0]));
+                }
+            }
+            SessionState::Unknown | SessionState::Expired { .. } => break,
+            other => panic!("step {step}: {other:?}"),
+        }
+    }
+    assert!(slides >= 15, "slides: {slides}");
+    assert!(last_live_s < ABSOLUTE_S, "live at {last_live_s} s");
+    assert!(last_live_s >= ABSOLUTE_S - 50, "died early at {last_live_s} s");
+    assert_eq!(w.jar, None, "the cookie is cleared when the session dies");
+}
+
+#[test]
+fn an_expired_record_still_in_redis_is_deleted() {
+    let mut w = world();
+    let id = new_session_id().unwrap();
+    let key = session_key(NS, &id);
+    // Created long ago, with a TTL that outlives the absolute deadline (another writer's bug).
+    let created = T0 - (ABSOLUTE_S + 1) * SECOND;
+    block_on(w.store.run(&[Op::Set {
+        key: key.clone(),
+        value: format!(r#"{{"c":{created},"d":{{}}}}"#),
+        ttl_ms: None,
+        nx: false,
+    }]))
+    .unwrap();
+    w.jar = Some(cookie_value(&id, &w.settings));
+    let visit = w.visit(&[], &[]);
+    assert_eq!(visit.state, SessionState::Expired { id });
+    assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
+    assert_eq!(visit.outcome.store_ops, [Op::Del(vec![key])]);
+    assert!(is_clearing(&visit.outcome.set_cookies[0]));
+    assert!(w.store.is_empty());
+}
+
+#[test]
+fn slides_write_only_when_should_slide_says_so() {
+    let mut w = world();
+    log_in(&mut w, "{}");
+    let key_ttl = |w: &World<MemoryStore<ManualClock>>, visit: &Visit| -> i64 {
+        let SessionState::Live { id, .. } = &visit.state else {
+            panic!("{:?}", visit.state)
+        };
+        let replies = block_on(w.store.run(&[Op::PTtl(session_key(NS, id))])).unwrap();
+        replies[0].as_int().unwrap()
+    };
+    // 10 s used: gains exactly the slack, not more: no write, no cookie.
+    w.advance_s(10);
+    let visit = w.visit(&[], &[]);
+    assert_eq!(visit.outcome, SessionOutcome::default());
+    assert_eq!(key_ttl(&w, &visit), 90_000);
+    // 11 s used: slide back to the full idle TTL, cookie re-sent, in the background.
+    w.advance_s(1);
+    let visit = w.visit(&[], &[]);
+    assert!(matches!(visit.outcome.store_ops[..], [Op::PExpire { ttl_ms: 100_000, .. }]));
+    assert!(!visit.outcome.must_await);
+    assert_eq!(visit.outcome.set_cookies.len(), 1);
+    assert!(visit.outcome.set_cookies[0].contains("Max-Age=100"));
+    assert_eq!(key_ttl(&w, &visit), 100_000);
+    // Right after: nothing again.
+    w.advance_s(1);
+    assert_eq!(w.visit(&[], &[]).outcome, SessionOutcome::default());
+}
+
+#[test]
+fn oversized_or_malformed_set_changes_nothing() {
+    let mut w = world();
+    log_in(&mut w, r#"{"user":"ada"}"#);
+    let cookie = w.jar.clone();
+    let big = format!(r#"{{"blob":"{}"}}"#, "s3cr3t".repeat(20));
+    for bad in [big.as_str(), "{not json", "[1,2]"] {
+        let visit = w.visit(
+            &[],
+            &[("edge-session-set", bad), ("edge-session-rotate", "1")],
+        );
+        assert!(visit.outcome.store_ops.is_empty(), "{bad}");
+        assert!(visit.outcome.set_cookies.is_empty(), "{bad}");
+        assert_eq!(visit.outcome.log.len(), 1, "{bad}");
+        assert!(visit.outcome.log[0].contains("refused"), "{:?}", visit.outcome.log);
+        assert!(!visit.outcome.log[0].contains("s3cr3t"), "log quotes the data");
+        assert!(visit.response.get("edge-session-set").is_none());
+        assert!(visit.response.get("edge-session-rotate").is_none());
+        assert_eq!(w.jar, cookie);
+    }
+    assert!(w.visit(&[], &[]).outcome.log.is_empty());
+    let (_, data, _) = live_data(&w.visit(&[], &[]).state);
+    assert_eq!(data, json!({"user": "ada"}));
+    assert!(w.visit(&[], &[]).outcome.log.is_empty());
+    assert!(w.visit(&[], &[]).outcome.log.is_empty());
+
+    // Too large with no session: nothing is created.
+    let mut fresh = world();
+    let visit = fresh.visit(&[], &[("edge-session-set", &big)]);
+    assert!(visit.outcome.log[0].contains("SESSION_MAX_BYTES"));
+    assert!(visit.outcome.store_ops.is_empty() && visit.outcome.set_cookies.is_empty());
+    assert!(fresh.store.is_empty());
+}
+
+#[test]
+fn redis_down_means_no_session_and_no_writes() {
+    let mut up = world();
+    log_in(&mut up, r#"{"user":"ada"}"#);
+    let mut w = World {
+        store: DownStore {
+            calls: std::cell::Cell::new(0),
+        },
+        clock: up.clock.clone(),
+        settings: up.settings.clone(),
+        jar: up.jar.clone(),
+    };
+    let visit = w.visit(&[("edge-session-id", "forged")], &[]);
+    assert!(matches!(visit.state, SessionState::Unavailable { .. }));
+    assert_eq!(w.store.calls.get(), 1);
+    assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
+    assert!(visit.origin_request.get(EDGE_SESSION).is_none());
+    // The cookie is still removed from what the origin sees.
+    assert!(visit.origin_request.get(COOKIE).is_none());
+    assert_eq!(visit.outcome, SessionOutcome::default());
+    assert_eq!(w.jar, up.jar, "the cookie survives the outage");
+
+    for directive in [
+        ("edge-session-set", r#"{"user":"mallory"}"#),
+        ("edge-session-rotate", "1"),
+    ] {
+        let visit = w.visit(&[], &[directive]);
+        assert!(visit.outcome.store_ops.is_empty());
+        assert!(visit.outcome.set_cookies.is_empty());
+        assert_eq!(
+            visit.outcome.log,
+            ["session directive dropped: redis unavailable"]
+        );
+        assert!(visit.response.get(directive.0).is_none());
+    }
+    assert_eq!(w.jar, up.jar);
+    // Redis is back: the session is intact.
+    let (_, data, _) = live_data(&up.visit(&[], &[]).state);
+    assert_eq!(data, json!({"user": "ada"}));
+
+    // A logout still logs out: delete attempted, cookie cleared.
+    let visit = w.visit(&[], &[("edge-session-destroy", "1")]);
+    assert!(matches!(visit.outcome.store_ops[..], [Op::Del(_)]));
+    assert!(visit.outcome.must_await);
+    assert!(is_clearing(&visit.outcome.set_cookies[0]));
+    assert_eq!(w.jar, None);
+}
+
+#[test]
+fn a_corrupt_record_is_no_session() {
+    let mut w = world();
+    let id = new_session_id().unwrap();
+    let key = session_key(NS, &id);
+    block_on(w.store.run(&[Op::Set {
+        key: key.clone(),
+        value: r#"{"c":1,"d":"password123"}"#.into(),
+        ttl_ms: Some(50_000),
+        nx: false,
+    }]))
+    .unwrap();
+    w.jar = Some(cookie_value(&id, &w.settings));
+    let visit = w.visit(&[], &[]);
+    assert!(matches!(visit.state, SessionState::Corrupt { .. }));
+    assert!(visit.origin_request.get(EDGE_SESSION).is_none());
+    assert_eq!(visit.outcome.store_ops, [Op::Del(vec![key])]);
+    assert!(!format!("{:?}", visit.outcome).contains("password123"));
+    assert_eq!(w.jar, None);
+
+    // A Set on top of it starts a fresh session and drops the corrupt record.
+    let other = new_session_id().unwrap();
+    block_on(w.store.run(&[Op::Set {
+        key: session_key(NS, &other),
+        value: "junk".into(),
+        ttl_ms: Some(50_000),
+        nx: false,
+    }]))
+    .unwrap();
+    w.jar = Some(cookie_value(&other, &w.settings));
+    let visit = w.visit(&[], &[("edge-session-set", r#"{"a":1}"#)]);
+    let kinds: Vec<&str> = visit.outcome.store_ops.iter().map(Op::name).collect();
+    assert_eq!(kinds, ["SET", "DEL"]);
+    let (_, data, created) = live_data(&w.visit(&[], &[]).state);
+    assert_eq!((data, created), (json!({"a": 1}), T0));
+    assert_eq!(w.store.len(), 1);
+}
+
+#[test]
+fn lookup_replies_after_ours_are_ignored() {
+    let mut w = world();
+    log_in(&mut w, r#"{"n":1}"#);
+    let request = headers(&[(
+        "cookie",
+        &format!("{}={}", w.settings.cookie_name, w.jar.clone().unwrap()),
+    )]);
+    let lookup = begin(&request, &w.settings, NS);
+    let mut ops = lookup.ops();
+    ops.push(Op::MGet(vec!["edge:other".into()]));
+    let replies = block_on(w.store.run(&ops)).unwrap();
+    let state = lookup.resolve(Ok(&replies), w.clock.now_ms());
+    assert_eq!(live_data(&state).1, json!({"n": 1}));
+}
