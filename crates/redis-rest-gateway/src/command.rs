@@ -1,0 +1,353 @@
+//! Turning an HTTP request into Redis commands: the JSON body forms, the URL
+//! form, and which commands a stateless HTTP gateway refuses.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+/// One Redis command: its name followed by its arguments, as raw bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub args: Vec<Bytes>,
+}
+
+impl Command {
+    /// The command name in upper case, for policy checks and logs.
+    pub fn name(&self) -> String {
+        self.args
+            .first()
+            .map(|n| String::from_utf8_lossy(n).to_ascii_uppercase())
+            .unwrap_or_default()
+    }
+
+    fn arg_upper(&self, index: usize) -> Option<String> {
+        self.args
+            .get(index)
+            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+    }
+}
+
+/// A request that cannot be turned into commands; the text is the `error` the client sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedRequest(pub String);
+
+fn malformed(text: impl Into<String>) -> MalformedRequest {
+    MalformedRequest(text.into())
+}
+
+const SINGLE_SHAPE: &str = "ERR failed to parse command: the body must be a JSON array of strings and numbers, like [\"SET\",\"key\",\"value\"]";
+const BATCH_SHAPE: &str = "ERR failed to parse pipeline: the body must be a JSON array of commands, like [[\"SET\",\"k\",\"v\"],[\"GET\",\"k\"]]";
+
+fn parse_json(body: &[u8]) -> Result<&RawValue, MalformedRequest> {
+    serde_json::from_slice::<&RawValue>(body)
+        .map_err(|e| malformed(format!("ERR failed to parse command: invalid JSON: {e}")))
+}
+
+fn is_array(raw: &RawValue) -> bool {
+    raw.get().trim_start().starts_with('[')
+}
+
+fn elements(raw: &RawValue) -> Result<Vec<&RawValue>, serde_json::Error> {
+    serde_json::from_str::<Vec<&RawValue>>(raw.get())
+}
+
+/// One argument: a JSON string is its UTF-8 bytes; a JSON number is its literal
+/// text exactly as sent (`1.50` stays `1.50`); `true`/`false` are their names.
+fn argument(raw: &RawValue) -> Result<Bytes, MalformedRequest> {
+    let text = raw.get().trim();
+    match text.as_bytes().first() {
+        Some(b'"') => {
+            let s: Cow<'_, str> = serde_json::from_str(text).map_err(|e| {
+                malformed(format!(
+                    "ERR failed to parse command: bad string argument: {e}"
+                ))
+            })?;
+            Ok(Bytes::copy_from_slice(s.as_bytes()))
+        }
+        Some(b'-' | b'0'..=b'9') => Ok(Bytes::copy_from_slice(text.as_bytes())),
+        Some(b't' | b'f') if text == "true" || text == "false" => {
+            Ok(Bytes::copy_from_slice(text.as_bytes()))
+        }
+        _ => Err(malformed(format!(
+            "ERR failed to parse command: arguments must be strings or numbers, got {}",
+            truncate(text, 40)
+        ))),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+fn command_from(raw: &RawValue) -> Result<Command, MalformedRequest> {
+    if !is_array(raw) {
+        return Err(malformed(SINGLE_SHAPE));
+    }
+    let items =
+        elements(raw).map_err(|e| malformed(format!("ERR failed to parse command: {e}")))?;
+    if items.is_empty() {
+        return Err(malformed("ERR empty command"));
+    }
+    let args = items
+        .into_iter()
+        .map(argument)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Command { args })
+}
+
+/// `POST /` with `["SET","k","v"]`.
+pub fn parse_single(body: &[u8]) -> Result<Command, MalformedRequest> {
+    command_from(parse_json(body)?)
+}
+
+/// `POST /pipeline` or `/multi-exec` with `[["SET","k","v"],["GET","k"]]`.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Command>, MalformedRequest> {
+    let raw = parse_json(body)?;
+    if !is_array(raw) {
+        return Err(malformed(BATCH_SHAPE));
+    }
+    let items =
+        elements(raw).map_err(|e| malformed(format!("ERR failed to parse pipeline: {e}")))?;
+    if items.is_empty() {
+        return Err(malformed("ERR empty pipeline: send at least one command"));
+    }
+    items
+        .into_iter()
+        .map(|item| {
+            if is_array(item) {
+                command_from(item)
+            } else {
+                Err(malformed(BATCH_SHAPE))
+            }
+        })
+        .collect()
+}
+
+/// The URL form: `/set/key/value?EX=100` is `SET key value EX 100`.
+///
+/// Path segments and query pairs are percent-decoded to raw bytes (`+` is a
+/// plain `+`); `_token` is the credential, not an argument; a non-empty POST body
+/// is the last argument, byte for byte.
+pub fn parse_url_form(
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Command, MalformedRequest> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let mut args: Vec<Bytes> = Vec::new();
+    if !path.is_empty() {
+        for segment in path.split('/') {
+            args.push(percent_decode(segment));
+        }
+    }
+    if let Some(query) = query {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = match pair.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (pair, None),
+            };
+            if key == "_token" {
+                continue;
+            }
+            args.push(percent_decode(key));
+            if let Some(value) = value {
+                args.push(percent_decode(value));
+            }
+        }
+    }
+    if !body.is_empty() {
+        args.push(Bytes::copy_from_slice(body));
+    }
+    if args.is_empty() || args[0].is_empty() {
+        return Err(malformed("ERR empty command: send a JSON array with POST /, or a command in the path like /get/key"));
+    }
+    Ok(Command { args })
+}
+
+fn percent_decode(text: &str) -> Bytes {
+    Bytes::from(percent_encoding::percent_decode_str(text).collect::<Vec<u8>>())
+}
+
+/// Why a command is refused before it reaches Redis, or `None` if it may run.
+///
+/// The gateway shares one connection among all requests, and each HTTP request
+/// is stateless; a command that would block that connection, change its state,
+/// or turn it into a stream would break every other request.
+pub fn refusal(command: &Command) -> Option<String> {
+    let name = command.name();
+    let lower = name.to_ascii_lowercase();
+    let reason = match name.as_str() {
+        "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BLMPOP" | "BZPOPMIN" | "BZPOPMAX"
+        | "BZMPOP" | "WAIT" | "WAITAOF" => {
+            "blocking commands are not supported over HTTP; use the non-blocking form and poll"
+        }
+        "XREAD" | "XREADGROUP" if has_block_option(command) => {
+            "blocking commands are not supported over HTTP; drop the BLOCK option and poll"
+        }
+        "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE"
+        | "SUNSUBSCRIBE" | "MONITOR" => {
+            "needs a long-lived connection, which this gateway does not offer"
+        }
+        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" => {
+            "transactions go through POST /multi-exec with the whole command list"
+        }
+        "SELECT" => "each request is stateless; choose the database in the gateway's --redis URL",
+        "AUTH" | "HELLO" | "RESET" | "QUIT" | "READONLY" | "READWRITE" | "ASKING" => {
+            "changes the state of the gateway's shared connection"
+        }
+        "SYNC" | "PSYNC" | "REPLCONF" => "replication commands are not supported over HTTP",
+        "CLIENT" => match command.arg_upper(1).as_deref() {
+            Some(
+                "REPLY" | "TRACKING" | "PAUSE" | "CACHING" | "SETNAME" | "SETINFO" | "KILL"
+                | "NO-EVICT" | "NO-TOUCH",
+            ) => "changes the state of the gateway's shared connection",
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(format!(
+        "ERR command '{lower}' is not supported by the REST gateway: {reason}"
+    ))
+}
+
+/// XREAD/XREADGROUP options come before `STREAMS`; after it, words are keys and IDs.
+/// The values of `GROUP group consumer` and `COUNT n` are skipped, so a group named
+/// "BLOCK" is not mistaken for the option.
+fn has_block_option(command: &Command) -> bool {
+    let mut args = command.args.iter().skip(1);
+    while let Some(arg) = args.next() {
+        if arg.eq_ignore_ascii_case(b"STREAMS") {
+            return false;
+        }
+        if arg.eq_ignore_ascii_case(b"BLOCK") {
+            return true;
+        }
+        let values_to_skip = if arg.eq_ignore_ascii_case(b"GROUP") {
+            2
+        } else if arg.eq_ignore_ascii_case(b"COUNT") {
+            1
+        } else {
+            0
+        };
+        for _ in 0..values_to_skip {
+            args.next();
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(c: &Command) -> Vec<&[u8]> {
+        c.args.iter().map(|a| a.as_ref()).collect()
+    }
+
+    #[test]
+    fn single_commands_keep_numbers_literal() {
+        let c = parse_single(br#"["SET", "k", 1.50, "PX", 5000, -2, 1e3, true]"#).unwrap();
+        assert_eq!(
+            args(&c),
+            vec![
+                &b"SET"[..],
+                b"k",
+                b"1.50",
+                b"PX",
+                b"5000",
+                b"-2",
+                b"1e3",
+                b"true"
+            ]
+        );
+    }
+
+    #[test]
+    fn strings_are_utf8_bytes() {
+        let c = parse_single("[\"SET\",\"k\",\"h\\u00e9\\u0000\u{1F600}\"]".as_bytes()).unwrap();
+        assert_eq!(c.args[2].as_ref(), "hé\0\u{1F600}".as_bytes());
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused() {
+        assert!(parse_single(b"[\"GET\"")
+            .unwrap_err()
+            .0
+            .contains("invalid JSON"));
+        assert!(parse_single(b"{\"a\":1}")
+            .unwrap_err()
+            .0
+            .contains("must be a JSON array"));
+        assert!(parse_single(b"\"GET\"")
+            .unwrap_err()
+            .0
+            .contains("must be a JSON array"));
+        assert_eq!(parse_single(b"[]").unwrap_err().0, "ERR empty command");
+        assert!(parse_single(b"[\"GET\", null]")
+            .unwrap_err()
+            .0
+            .contains("strings or numbers"));
+        assert!(parse_single(b"[\"GET\", [\"x\"]]")
+            .unwrap_err()
+            .0
+            .contains("strings or numbers"));
+        assert!(parse_single(b"").unwrap_err().0.contains("invalid JSON"));
+    }
+
+    #[test]
+    fn batches() {
+        let b = parse_batch(br#"[["SET","k","v"],["GET","k"]]"#).unwrap();
+        assert_eq!(b.len(), 2);
+        assert!(parse_batch(b"[]").is_err());
+        assert!(parse_batch(br#"["GET","k"]"#).is_err());
+        assert!(parse_batch(br#"[["GET","k"],[]]"#).is_err());
+    }
+
+    #[test]
+    fn url_form() {
+        let c = parse_url_form("/set/a%20b/v%00", Some("EX=100&_token=secret&NX"), b"").unwrap();
+        assert_eq!(
+            args(&c),
+            vec![&b"set"[..], b"a b", b"v\0", b"EX", b"100", b"NX"]
+        );
+        let c = parse_url_form("/set/k", None, b"\xff\x00body").unwrap();
+        assert_eq!(args(&c), vec![&b"set"[..], b"k", b"\xff\x00body"]);
+        let c = parse_url_form("/set//v", None, b"").unwrap();
+        assert_eq!(args(&c), vec![&b"set"[..], b"", b"v"]);
+        assert!(parse_url_form("/", None, b"").is_err());
+        assert!(parse_url_form("/", Some("_token=x"), b"").is_err());
+    }
+
+    #[test]
+    fn refuses_connection_wedging_commands() {
+        for body in [
+            r#"["BLPOP","q",0]"#,
+            r#"["subscribe","c"]"#,
+            r#"["SELECT",1]"#,
+            r#"["MULTI"]"#,
+            r#"["exec"]"#,
+            r#"["WATCH","k"]"#,
+            r#"["MONITOR"]"#,
+            r#"["XREAD","BLOCK",0,"STREAMS","s","$"]"#,
+            r#"["XREADGROUP","GROUP","g","c","BLOCK",0,"STREAMS","s",">"]"#,
+            r#"["CLIENT","REPLY","OFF"]"#,
+        ] {
+            let c = parse_single(body.as_bytes()).unwrap();
+            assert!(refusal(&c).is_some(), "{body} should be refused");
+        }
+        for body in [
+            r#"["GET","k"]"#,
+            r#"["XREAD","STREAMS","BLOCK","0"]"#,
+            r#"["XREADGROUP","GROUP","BLOCK","c","COUNT",1,"STREAMS","s",">"]"#,
+            r#"["CLIENT","ID"]"#,
+        ] {
+            let c = parse_single(body.as_bytes()).unwrap();
+            assert_eq!(refusal(&c), None, "{body} should run");
+        }
+    }
+}

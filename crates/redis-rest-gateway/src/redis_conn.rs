@@ -1,0 +1,443 @@
+//! One shared, multiplexed connection to Redis, and the client that keeps it alive.
+//!
+//! Every HTTP request hands the connection a *batch*: the RESP bytes of one or
+//! more commands and the number of replies they produce. A single writer task
+//! writes batches whole, one after another, coalescing whatever is queued into
+//! one `write`; a single reader task hands replies back in the same order. So
+//! requests never wait for each other's round trips (no head-of-line blocking),
+//! and a `MULTI … EXEC` batch reaches Redis with nothing from another request in
+//! between, which together with Redis's own queueing makes it atomic.
+//!
+//! When the socket fails, every request waiting on it gets
+//! [`RedisError::Unavailable`] and the next request opens a new connection.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::config::{RedisAddress, RedisTarget};
+use crate::resp::{encode_command, parse_reply, Reply};
+
+/// Why a request got no reply from Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisError {
+    /// Could not connect, or the connection broke while the request was in flight.
+    Unavailable(String),
+    /// Redis did not answer within the request timeout.
+    Timeout,
+    /// Redis answered something that is not RESP; the connection was dropped.
+    Protocol(String),
+}
+
+impl std::fmt::Display for RedisError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RedisError::Unavailable(why) => write!(f, "Redis is unavailable: {why}"),
+            RedisError::Timeout => write!(f, "Redis did not answer in time"),
+            RedisError::Protocol(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+type ReplySender = oneshot::Sender<Result<Vec<Reply>, RedisError>>;
+
+/// Commands for one request, already in RESP.
+struct Batch {
+    bytes: Vec<u8>,
+    replies_expected: usize,
+    reply_to: ReplySender,
+}
+
+/// A batch that has been written and awaits its replies.
+struct InFlight {
+    replies_expected: usize,
+    replies: Vec<Reply>,
+    reply_to: ReplySender,
+}
+
+/// State the reader and writer tasks share.
+struct Shared {
+    /// Batches in the order they were written. `alive` is only changed with this
+    /// lock held, so nothing is queued after the queue was failed.
+    in_flight: Mutex<InFlightQueue>,
+    alive: AtomicBool,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+struct InFlightQueue {
+    alive: bool,
+    batches: VecDeque<InFlight>,
+}
+
+impl Shared {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, InFlightQueue> {
+        // A poisoned lock only means another task panicked mid-update; the
+        // queue itself is still a valid VecDeque.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push(&self, batch: InFlight) {
+        let mut queue = self.lock_queue();
+        if queue.alive {
+            queue.batches.push_back(batch);
+        } else {
+            let _ = batch
+                .reply_to
+                .send(Err(RedisError::Unavailable("connection lost".into())));
+        }
+    }
+
+    /// Hands one reply to the oldest batch. Returns false if no batch expected it.
+    fn deliver(&self, reply: Reply) -> bool {
+        let mut queue = self.lock_queue();
+        let Some(front) = queue.batches.front_mut() else {
+            return false;
+        };
+        front.replies.push(reply);
+        if front.replies.len() >= front.replies_expected {
+            if let Some(done) = queue.batches.pop_front() {
+                let _ = done.reply_to.send(Ok(done.replies));
+            }
+        }
+        true
+    }
+
+    /// Marks the connection dead, fails everything in flight, stops both tasks.
+    fn fail(&self, error: RedisError) {
+        let drained: Vec<InFlight> = {
+            let mut queue = self.lock_queue();
+            if !queue.alive {
+                return;
+            }
+            queue.alive = false;
+            self.alive.store(false, Ordering::SeqCst);
+            queue.batches.drain(..).collect()
+        };
+        crate::log::error(&format!("redis connection dropped: {error}"));
+        for batch in drained {
+            let _ = batch.reply_to.send(Err(error.clone()));
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            task.abort();
+        }
+    }
+}
+
+/// A live, multiplexed connection. Cheap to share behind an `Arc`.
+pub struct Connection {
+    queue: mpsc::Sender<Batch>,
+    shared: Arc<Shared>,
+}
+
+/// Bytes the writer gathers from queued batches before one `write`.
+const COALESCE_BYTES: usize = 256 * 1024;
+
+impl Connection {
+    /// Connects, logs in and selects the database.
+    pub async fn open(target: &RedisTarget) -> Result<Connection, RedisError> {
+        let unavailable = |e: std::io::Error| RedisError::Unavailable(e.to_string());
+        let (reader, writer): (
+            Box<dyn AsyncRead + Send + Unpin>,
+            Box<dyn AsyncWrite + Send + Unpin>,
+        ) = match &target.address {
+            RedisAddress::Tcp { host, port } => {
+                let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map_err(unavailable)?;
+                let _ = stream.set_nodelay(true);
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            RedisAddress::Unix(path) => open_unix(path).await.map_err(unavailable)?,
+        };
+        let shared = Arc::new(Shared {
+            in_flight: Mutex::new(InFlightQueue {
+                alive: true,
+                batches: VecDeque::new(),
+            }),
+            alive: AtomicBool::new(true),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let (queue, batches) = mpsc::channel::<Batch>(4096);
+        let writer_task = tokio::spawn(write_loop(writer, batches, shared.clone()));
+        let reader_task = tokio::spawn(read_loop(reader, shared.clone()));
+        {
+            let mut tasks = shared.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            tasks.push(writer_task.abort_handle());
+            tasks.push(reader_task.abort_handle());
+        }
+        let connection = Connection { queue, shared };
+        connection.handshake(target).await?;
+        Ok(connection)
+    }
+
+    async fn handshake(&self, target: &RedisTarget) -> Result<(), RedisError> {
+        let mut commands: Vec<Vec<Bytes>> = Vec::new();
+        if let Some(password) = &target.password {
+            let mut auth = vec![Bytes::from_static(b"AUTH")];
+            if let Some(user) = &target.username {
+                auth.push(Bytes::from(user.clone()));
+            }
+            auth.push(Bytes::from(password.clone()));
+            commands.push(auth);
+        }
+        if target.db != 0 {
+            commands.push(vec![
+                Bytes::from_static(b"SELECT"),
+                Bytes::from(target.db.to_string()),
+            ]);
+        }
+        commands.push(vec![Bytes::from_static(b"PING")]);
+        let replies = self.execute(&commands).await?;
+        for reply in &replies {
+            if let Some(text) = reply.error_text() {
+                self.shared.fail(RedisError::Unavailable(text.clone()));
+                return Err(RedisError::Unavailable(text));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::SeqCst)
+    }
+
+    /// Sends `commands` as one uninterrupted batch; returns one reply per command.
+    pub async fn execute(&self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, RedisError> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut bytes = Vec::with_capacity(
+            commands
+                .iter()
+                .map(|c| c.iter().map(|a| a.len() + 16).sum::<usize>())
+                .sum(),
+        );
+        for command in commands {
+            encode_command(command, &mut bytes);
+        }
+        let (reply_to, reply) = oneshot::channel();
+        let batch = Batch {
+            bytes,
+            replies_expected: commands.len(),
+            reply_to,
+        };
+        self.queue
+            .send(batch)
+            .await
+            .map_err(|_| RedisError::Unavailable("connection lost".into()))?;
+        match reply.await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::Unavailable("connection lost".into())),
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let tasks =
+            std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn open_unix(
+    path: &str,
+) -> std::io::Result<(
+    Box<dyn AsyncRead + Send + Unpin>,
+    Box<dyn AsyncWrite + Send + Unpin>,
+)> {
+    let stream = tokio::net::UnixStream::connect(path).await?;
+    let (r, w) = stream.into_split();
+    Ok((Box::new(r), Box::new(w)))
+}
+
+#[cfg(not(unix))]
+async fn open_unix(
+    _path: &str,
+) -> std::io::Result<(
+    Box<dyn AsyncRead + Send + Unpin>,
+    Box<dyn AsyncWrite + Send + Unpin>,
+)> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "unix sockets are not supported here",
+    ))
+}
+
+async fn write_loop(
+    mut writer: Box<dyn AsyncWrite + Send + Unpin>,
+    mut batches: mpsc::Receiver<Batch>,
+    shared: Arc<Shared>,
+) {
+    let mut buffer: Vec<u8> = Vec::with_capacity(COALESCE_BYTES);
+    while let Some(first) = batches.recv().await {
+        buffer.clear();
+        let mut next = Some(first);
+        while let Some(batch) = next.take() {
+            // Registered before its bytes leave, so the reader always finds it.
+            shared.push(InFlight {
+                replies_expected: batch.replies_expected,
+                replies: Vec::with_capacity(batch.replies_expected),
+                reply_to: batch.reply_to,
+            });
+            buffer.extend_from_slice(&batch.bytes);
+            if buffer.len() < COALESCE_BYTES {
+                next = batches.try_recv().ok();
+            }
+        }
+        if let Err(e) = writer.write_all(&buffer).await {
+            shared.fail(RedisError::Unavailable(format!("write failed: {e}")));
+            return;
+        }
+        if buffer.capacity() > 4 * COALESCE_BYTES {
+            buffer = Vec::with_capacity(COALESCE_BYTES);
+        }
+    }
+    // Every sender is gone: the connection was replaced or the process is ending.
+    let _ = writer.shutdown().await;
+}
+
+async fn read_loop(mut reader: Box<dyn AsyncRead + Send + Unpin>, shared: Arc<Shared>) {
+    let mut buffer = BytesMut::with_capacity(64 * 1024);
+    loop {
+        loop {
+            match parse_reply(&mut buffer) {
+                Ok(Some(reply)) => {
+                    if !shared.deliver(reply) {
+                        shared.fail(RedisError::Protocol(
+                            "a reply arrived that no request asked for".into(),
+                        ));
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    shared.fail(RedisError::Protocol(e.to_string()));
+                    return;
+                }
+            }
+        }
+        if buffer.capacity() - buffer.len() < 16 * 1024 {
+            buffer.reserve(64 * 1024);
+        }
+        match reader.read_buf(&mut buffer).await {
+            Ok(0) => {
+                shared.fail(RedisError::Unavailable(
+                    "Redis closed the connection".into(),
+                ));
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                shared.fail(RedisError::Unavailable(format!("read failed: {e}")));
+                return;
+            }
+        }
+    }
+}
+
+/// How long a failed connect is remembered: requests in that window fail fast
+/// instead of each trying (and waiting on) a new connect.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+/// Longest wait for a new connection (including AUTH/SELECT/PING).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The gateway's handle on Redis: one live connection, replaced when it breaks.
+pub struct RedisClient {
+    target: RedisTarget,
+    request_timeout: Duration,
+    current: RwLock<Option<Arc<Connection>>>,
+    connecting: tokio::sync::Mutex<()>,
+    last_failure: Mutex<Option<(Instant, RedisError)>>,
+}
+
+impl RedisClient {
+    pub fn new(target: RedisTarget, request_timeout: Duration) -> RedisClient {
+        RedisClient {
+            target,
+            request_timeout,
+            current: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            last_failure: Mutex::new(None),
+        }
+    }
+
+    pub fn target(&self) -> &RedisTarget {
+        &self.target
+    }
+
+    fn live_connection(&self) -> Option<Arc<Connection>> {
+        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+        current.as_ref().filter(|c| c.is_alive()).cloned()
+    }
+
+    async fn connection(&self) -> Result<Arc<Connection>, RedisError> {
+        if let Some(connection) = self.live_connection() {
+            return Ok(connection);
+        }
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(connection) = self.live_connection() {
+            return Ok(connection);
+        }
+        if let Some((when, error)) = &*self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) {
+            if when.elapsed() < RECONNECT_BACKOFF {
+                return Err(error.clone());
+            }
+        }
+        let opened =
+            match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
+                Ok(result) => result,
+                Err(_) => Err(RedisError::Unavailable("connect timed out".into())),
+            };
+        match opened {
+            Ok(connection) => {
+                let connection = Arc::new(connection);
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(connection.clone());
+                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                Ok(connection)
+            }
+            Err(error) => {
+                crate::log::error(&format!("cannot connect to {}: {error}", self.target));
+                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
+    }
+
+    /// Connects now (at start-up), without logging: the caller reports the failure.
+    pub async fn connect_now(&self) -> Result<(), RedisError> {
+        let connection =
+            match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
+                Ok(result) => result?,
+                Err(_) => return Err(RedisError::Unavailable("connect timed out".into())),
+            };
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(connection));
+        Ok(())
+    }
+
+    /// Runs `commands` as one batch (connecting first if needed), within the request timeout.
+    pub async fn execute(&self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, RedisError> {
+        let attempt = async {
+            let connection = self.connection().await?;
+            connection.execute(commands).await
+        };
+        match tokio::time::timeout(self.request_timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::Timeout),
+        }
+    }
+}
