@@ -802,11 +802,12 @@ fn passed<B>(response: OriginResponse<B>, phase: CachePhase) -> Served<B> {
 /// 504 for a timeout, 502 otherwise, with a short text body.
 pub fn origin_error_response<B>(error: &OriginError) -> Served<B> {
     let (status, text) = match error {
-        OriginError::Timeout => (504, "edge-cache: the origin did not answer in time\n"),
-        OriginError::Unreachable(_) => (502, "edge-cache: the origin could not be reached\n"),
+        OriginError::Timeout => (504, "edge-cache: origin timed out\n"),
+        OriginError::Unreachable(_) => (502, "edge-cache: origin unreachable\n"),
     };
     let mut headers = HeaderMap::new();
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let phase = CachePhase::Bypass(NoCacheReason::OriginError);
     set_cache_headers(&mut headers, phase, None);
     Served { status, headers, body: ServedBody::Bytes(text.as_bytes().to_vec()), phase }

@@ -17,27 +17,15 @@ use http::header::COOKIE;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-use crate::config::SessionConfig;
 use crate::store::{Op, Reply, StoreError};
 
 use super::{
     clear_cookie_header, cookie_header_without_session, forward_headers, new_session_id,
     read_cookie, read_directives, session_key, set_cookie_header, should_slide,
     strip_client_session_headers, strip_directive_headers, ttl_ms, CookieCheck, InvalidCookie,
-    SessionConfigError, SessionDirective, SessionError, SessionId, SessionRecord,
+    SessionDirective, SessionError, SessionId, SessionRecord,
     SessionSettings,
 };
-
-impl SessionSettings {
-    /// The settings for a validated [`SessionConfig`]. `Config` already checks every value, so
-    /// this fails only if the two validations ever disagree; the error names the variable.
-    pub fn from_config(config: &SessionConfig) -> Result<SessionSettings, SessionConfigError> {
-        SessionSettings::new(&config.secret)?
-            .with_cookie_name(&config.cookie_name)?
-            .with_ttls(config.idle_ttl_s, config.absolute_ttl_s)?
-            .with_max_bytes(config.max_bytes)
-    }
-}
 
 /// What the request's cookie says, before Redis has been asked. Built by [`begin`].
 #[derive(Debug, Clone)]
@@ -72,6 +60,15 @@ impl SessionLookup {
     /// What the cookie check found.
     pub fn cookie(&self) -> &CookieCheck {
         &self.check
+    }
+
+    /// The id of a cookie whose MAC verified: only a candidate until Redis confirms it, but
+    /// enough to aim the cache lookup at the session's `Vary: Cookie` variant.
+    pub fn candidate_id(&self) -> Option<String> {
+        match &self.check {
+            CookieCheck::Valid(id) => Some(id.as_str().to_string()),
+            _ => None,
+        }
     }
 
     /// `[GET key, PTTL key]` for a cookie whose MAC verified; empty otherwise, so a missing or
@@ -461,29 +458,6 @@ mod tests {
 
     fn settings() -> SessionSettings {
         SessionSettings::new(&[3u8; 32]).unwrap()
-    }
-
-    #[test]
-    fn from_config_carries_every_field() {
-        let config = SessionConfig {
-            secret: vec![5u8; 40],
-            cookie_name: "sid".into(),
-            idle_ttl_s: 60,
-            absolute_ttl_s: 600,
-            max_bytes: 100,
-        };
-        let s = SessionSettings::from_config(&config).unwrap();
-        assert_eq!(s.secret, vec![5u8; 40]);
-        assert_eq!(s.cookie_name, "sid");
-        assert_eq!((s.idle_ttl_s, s.absolute_ttl_s, s.max_bytes), (60, 600, 100));
-        let short = SessionConfig {
-            secret: vec![5u8; 8],
-            ..config
-        };
-        assert_eq!(
-            SessionSettings::from_config(&short).unwrap_err().variable(),
-            "SESSION_SECRET"
-        );
     }
 
     #[test]

@@ -1,0 +1,172 @@
+// Pass-through throughput and latency, in one run on this machine:
+//   1. the origin directly,
+//   2. a minimal JavaScript pass-through worker (bench/js-passthrough-worker.mjs) in workerd,
+//   3. edge-cache (build/, release) in workerd, same Miniflare version, memory store.
+// Load: node http with a keep-alive agent, 16 concurrent connections, fixed duration per run,
+// every latency recorded raw (no coordinated-omission correction); runs are interleaved and
+// the medians of 3 runs are reported. Loopback only; bounded (about a minute).
+//
+//   npm run build && node bench/passthrough.mjs [--seconds 5] [--runs 3] [--connections 16]
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+
+// --- the origin, in its own process so it does not share the load generator's event loop ---
+if (args[0] === "--origin") {
+  const body = JSON.stringify({ items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item ${i}` })) });
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(body);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, "127.0.0.1", () => process.stdout.write(`${server.address().port}\n`));
+  process.on("disconnect", () => process.exit(0));
+} else {
+  await main();
+}
+
+async function main() {
+  const seconds = option("seconds", 5);
+  const runs = option("runs", 3);
+  const connections = option("connections", 16);
+  const wasmPath = path.join(ROOT, "build", "index_bg.wasm");
+  if (!existsSync(path.join(ROOT, "build", "worker", "shim.mjs"))) {
+    console.error("build/ is missing: run `npm run build` first");
+    process.exit(1);
+  }
+
+  const origin = spawn(process.execPath, [fileURLToPath(import.meta.url), "--origin"], {
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
+  });
+  const originPort = await new Promise((resolve, reject) => {
+    origin.stdout.once("data", (d) => resolve(Number(String(d).trim())));
+    origin.once("exit", () => reject(new Error("bench origin exited")));
+  });
+  const originUrl = `http://127.0.0.1:${originPort}`;
+
+  const common = {
+    modules: true,
+    compatibilityDate: "2026-04-01",
+    cf: false,
+    host: "127.0.0.1",
+    port: 0,
+    bindings: { ORIGIN_URL: originUrl },
+    handleRuntimeStdio() {}, // the memory-store warning is expected; keep the table clean
+  };
+  const edge = new Miniflare({
+    ...common,
+    scriptPath: path.join(ROOT, "build", "worker", "shim.mjs"),
+    modulesRoot: path.join(ROOT, "build"),
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+  });
+  const js = new Miniflare({
+    ...common,
+    scriptPath: path.join(ROOT, "bench", "js-passthrough-worker.mjs"),
+    modulesRoot: path.join(ROOT, "bench"),
+  });
+  const cleanup = async () => {
+    origin.kill();
+    await Promise.allSettled([edge.dispose(), js.dispose()]);
+  };
+
+  try {
+    const targets = [
+      { name: "origin directly", url: `${originUrl}/bench` },
+      { name: "JS pass-through worker (workerd)", url: `${(await js.ready).origin}/bench` },
+      { name: "edge-cache pass-through (workerd)", url: `${(await edge.ready).origin}/bench` },
+    ];
+    for (const target of targets) {
+      const check = await once(target.url);
+      if (check !== 200) throw new Error(`${target.name} answered ${check}`);
+      await load(target.url, 1, connections); // warm-up: JIT, connections, isolates
+      target.runs = [];
+    }
+    for (let run = 0; run < runs; run++) {
+      for (const target of targets) {
+        target.runs.push(await load(target.url, seconds, connections));
+      }
+    }
+
+    const median = (values) => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    const base = targets[1];
+    const baseRps = median(base.runs.map((r) => r.rps));
+    console.log(`\nPass-through, ${connections} keep-alive connections, ${seconds} s per run, median of ${runs} runs`);
+    console.log(`(load generator, origin and workerd share this machine's ${(await import("node:os")).availableParallelism()} CPUs)\n`);
+    console.log("| target | requests/s | p50 ms | p99 ms | errors | vs JS worker |");
+    console.log("|---|---|---|---|---|---|");
+    for (const target of targets) {
+      const rps = median(target.runs.map((r) => r.rps));
+      const p50 = median(target.runs.map((r) => r.p50));
+      const p99 = median(target.runs.map((r) => r.p99));
+      const errors = target.runs.reduce((sum, r) => sum + r.errors, 0);
+      console.log(
+        `| ${target.name} | ${Math.round(rps)} | ${p50.toFixed(2)} | ${p99.toFixed(2)} | ${errors} | ${(rps / baseRps).toFixed(2)} |`,
+      );
+    }
+    const raw = readFileSync(wasmPath).length;
+    const gzipped = spawnSync("gzip", ["-9", "-c", wasmPath], { maxBuffer: 64 << 20 }).stdout?.length;
+    console.log(`\nbuild/index_bg.wasm: ${raw} bytes raw, ${gzipped} bytes gzip -9`);
+  } finally {
+    await cleanup();
+  }
+}
+
+/** One request; resolves with the status. */
+function once(url) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode));
+    }).on("error", reject);
+  });
+}
+
+/** `connections` loops, each sending the next request when the last one ended, for `seconds`. */
+async function load(url, seconds, connections) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const latencies = [];
+  let errors = 0;
+  const endAt = performance.now() + seconds * 1000;
+  const loop = async () => {
+    while (performance.now() < endAt) {
+      const started = performance.now();
+      try {
+        const status = await new Promise((resolve, reject) => {
+          const req = http.get(url, { agent }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode));
+            res.on("error", reject);
+          });
+          req.on("error", reject);
+        });
+        if (status === 200) latencies.push(performance.now() - started);
+        else errors++;
+      } catch {
+        errors++;
+      }
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: connections }, loop));
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), errors };
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the release worker into build/ (build/worker/shim.mjs + build/worker/index_bg.wasm):
+# `worker-build --release`, offline. worker-build would download wasm-bindgen, wasm-opt and
+# esbuild from GitHub; these point it at local copies instead (see TOOLCHAIN.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+export PATH="$HOME/.cargo/bin:$PATH"
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/binaryen/bin/wasm-opt}"
+if [[ -z "${ESBUILD_BIN:-}" && -x "$root/node_modules/@esbuild/linux-x64/bin/esbuild" ]]; then
+  export ESBUILD_BIN="$root/node_modules/@esbuild/linux-x64/bin/esbuild"
+fi
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_HIDE_BANNER=true
+
+for tool in worker-build "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN"; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "build-worker: $tool is missing; run: bash scripts/install-deps.sh" >&2
+    exit 1
+  fi
+done
+
+# The workspace's default members are the native crates; select the worker package. Arguments
+# after the crate path go to `cargo build` unchanged.
+worker-build --release "$root" -p edge-cache "$@"
+
+wasm=build/index_bg.wasm
+if [[ -f $wasm ]]; then
+  raw=$(wc -c <"$wasm")
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  echo "build-worker: $wasm: $raw bytes, $gz bytes gzip -9"
+fi
