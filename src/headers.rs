@@ -10,7 +10,11 @@ use web_sys::Headers;
 /// The runtime's headers as an `http::HeaderMap` (names lower-case, order of values kept).
 pub fn to_header_map(headers: &Headers) -> HeaderMap {
     let mut map = HeaderMap::new();
-    for (name, value) in worker::Headers(headers.clone()).entries() {
+    // Iterated by hand: `worker::Headers::entries` unwraps, and nothing here may panic.
+    let Ok(Some(entries)) = js_sys::try_iter(headers) else { return map };
+    for entry in entries.flatten() {
+        let pair = js_sys::Array::from(&entry);
+        let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else { continue };
         match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
             (Ok(name), Ok(value)) => {
                 map.append(name, value);

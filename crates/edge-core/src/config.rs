@@ -87,7 +87,10 @@ impl Config {
                 ))
             }
             (Some(url), Some(token)) => {
-                let url = parse_http_url(&url).map_err(|reason| err("UPSTASH_REDIS_REST_URL", reason))?;
+                // The URL may be kept as a secret: the error does not repeat it.
+                let url = parse_http_url(&url).map_err(|_| {
+                    err("UPSTASH_REDIS_REST_URL", "must be an absolute http(s) URL without credentials or query".into())
+                })?;
                 if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
                     return Err(err(
                         "UPSTASH_REDIS_REST_TOKEN",
@@ -198,7 +201,8 @@ fn parse_http_url(raw: &str) -> Result<String, String> {
         return Err(format!("{raw:?} has no host"));
     };
     if authority.as_str().contains('@') {
-        return Err(format!("{raw:?} must not carry credentials"));
+        // Never repeat credentials in an error.
+        return Err("must not carry credentials (user:password@)".into());
     }
     if authority.host().is_empty() {
         return Err(format!("{raw:?} has no host"));
@@ -250,6 +254,11 @@ mod tests {
             let e = config(&[("ORIGIN_URL", bad)]).unwrap_err();
             assert_eq!(e.variable, "ORIGIN_URL", "{bad}");
         }
+        let e = config(&[("ORIGIN_URL", "http://user:hunter2@x")]).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = config(&[("UPSTASH_REDIS_REST_URL", "ftp://tok3n@x"), ("UPSTASH_REDIS_REST_TOKEN", "t")]).unwrap_err();
+        assert_eq!(e.variable, "UPSTASH_REDIS_REST_URL");
+        assert!(!e.to_string().contains("tok3n"), "{e}");
     }
 
     #[test]

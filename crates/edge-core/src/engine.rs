@@ -18,14 +18,15 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use futures::future::{select, Either, FutureExt, LocalBoxFuture, Shared};
+use futures::future::FutureExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::cache_status::CacheStatus;
 use crate::config::Config;
 use crate::entry::{storable_headers, CacheEntry};
 use crate::key::{cache_keys, url_id, vary_names, vary_spec_key, vary_values, version_key, CacheKeys};
-use crate::lock::{lock_ttl_ms, new_lock_token, poll_delay_ms};
+use crate::coalesce::{PollBoard, PollOutcome};
+use crate::lock::{lock_ttl_ms, new_lock_token, poll_gap_ms, LOCAL_CHECK_MS};
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{origin_age, request_decision, response_decision, RequestDecision};
 use crate::rules::{CacheRules, Rule};
@@ -126,18 +127,6 @@ pub enum ServedBody<B> {
     Empty,
 }
 
-#[derive(Clone)]
-enum PollOutcome {
-    Ready(Rc<CacheEntry>),
-    HitForPass,
-    /// The lock is gone without a result, or the variant changed: look up again.
-    LookAgain,
-    TimedOut,
-    Unavailable,
-}
-
-type SharedPoll = Shared<LocalBoxFuture<'static, PollOutcome>>;
-
 /// Per-isolate cache state: hints that save round trips, and waiters' shared polls.
 #[derive(Default)]
 pub struct IsolateCache {
@@ -145,8 +134,8 @@ pub struct IsolateCache {
     version: Cell<u64>,
     /// url_id → Vary names, as last read: lets the first lookup target the right variant.
     vary_hints: RefCell<HashMap<String, Vec<String>>>,
-    /// lock key → the poll all waiters of this isolate share, with its start time.
-    polls: RefCell<HashMap<String, (u64, SharedPoll)>>,
+    /// Waiters' shared knowledge of lock holders' results.
+    polls: PollBoard,
     /// fresh keys with a background refresh started by this isolate.
     refreshing: RefCell<HashSet<String>>,
 }
@@ -402,40 +391,31 @@ where
         }
     }
 
-    /// Waits for the lock holder's result, sharing one backing-off poll per key with the other
-    /// waiters of this isolate, until `deadline`.
+    /// Waits for the lock holder's result until `deadline`. Polls back off; while another
+    /// waiter of this isolate polls the same key, this one reads its outcome instead of Redis.
     async fn wait_for_holder(&self, lookup: &Lookup, deadline: u64) -> PollOutcome {
-        let poll = self.shared_poll(lookup, deadline);
-        let remaining = deadline.saturating_sub(self.rt.now_ms());
-        let timer = Box::pin(self.rt.sleep(remaining));
-        match select(poll, timer).await {
-            Either::Left((outcome, _)) => outcome,
-            Either::Right(_) => PollOutcome::TimedOut,
+        let started = self.rt.now_ms();
+        let spec_key = vary_spec_key(&self.settings.namespace, &lookup.keys.url_id);
+        loop {
+            let now = self.rt.now_ms();
+            if now >= deadline {
+                return PollOutcome::TimedOut;
+            }
+            self.rt.sleep(LOCAL_CHECK_MS.min(deadline - now)).await;
+            if let Some(outcome) = self.isolate.polls.outcome_since(&lookup.keys.lock, started) {
+                return outcome;
+            }
+            let now = self.rt.now_ms();
+            let gap = poll_gap_ms(now.saturating_sub(started));
+            let Some(claim) = self.isolate.polls.try_claim(&lookup.keys.lock, now, gap) else {
+                continue;
+            };
+            let outcome = poll_once(&self.store, &lookup.keys, &spec_key, &lookup.vary).await;
+            claim.finish(self.rt.now_ms(), outcome.clone());
+            if let Some(outcome) = outcome {
+                return outcome;
+            }
         }
-    }
-
-    fn shared_poll(&self, lookup: &Lookup, deadline: u64) -> SharedPoll {
-        let now = self.rt.now_ms();
-        let mut polls = self.isolate.polls.borrow_mut();
-        // Drop polls that finished or outlived any waiter.
-        polls.retain(|_, (started, poll)| {
-            poll.peek().is_none() && now.saturating_sub(*started) <= self.settings.lock_wait_ms
-        });
-        if let Some((_, poll)) = polls.get(&lookup.keys.lock) {
-            return poll.clone();
-        }
-        let poll = poll_for_result(
-            self.store.clone(),
-            self.rt.clone(),
-            lookup.keys.clone(),
-            vary_spec_key(&self.settings.namespace, &lookup.keys.url_id),
-            lookup.vary.clone(),
-            deadline,
-        )
-        .boxed_local()
-        .shared();
-        polls.insert(lookup.keys.lock.clone(), (now, poll.clone()));
-        poll
     }
 
     /// The lock holder's work: fetch, decide, store (in the background), answer.
@@ -497,6 +477,7 @@ where
                 let mut ops = vec![self.hit_for_pass_op(&lookup.keys)];
                 ops.extend(finally);
                 self.spawn_ops(ops);
+                self.isolate.polls.publish(&lookup.keys.lock, self.rt.now_ms(), PollOutcome::HitForPass);
                 return passed(response, CachePhase::MissUnstored(reason));
             }
             Ok(ok) => ok,
@@ -508,6 +489,7 @@ where
                 let mut ops = vec![self.hit_for_pass_op(&lookup.keys)];
                 ops.extend(finally);
                 self.spawn_ops(ops);
+                self.isolate.polls.publish(&lookup.keys.lock, self.rt.now_ms(), PollOutcome::HitForPass);
                 return passed(
                     OriginResponse { status, headers, body: rest },
                     CachePhase::MissUnstored(NoCacheReason::TooLarge),
@@ -541,6 +523,9 @@ where
         let mut ops = self.entry_ops(&keys, req.uri.path(), &entry, &names);
         ops.extend(finally);
         self.spawn_ops(ops);
+        // This isolate's waiters need not wait for Redis to hear of it.
+        let outcome = if names == lookup.vary { PollOutcome::Ready(Rc::new(entry.clone())) } else { PollOutcome::LookAgain };
+        self.isolate.polls.publish(&lookup.keys.lock, now, outcome);
         if names != lookup.vary {
             self.remember_vary(&lookup.keys.url_id, &names);
         }
@@ -688,46 +673,31 @@ enum Fill<B> {
     LookAgain,
 }
 
-/// The shared poll: reads the fresh marker, the stale copy, the lock and the Vary spec with
-/// backing-off delays until the holder's result lands, the lock vanishes or `deadline` passes.
-async fn poll_for_result<S: Store, R: Runtime>(
-    store: S,
-    rt: R,
-    keys: CacheKeys,
-    spec_key: String,
-    vary: Vec<String>,
-    deadline: u64,
-) -> PollOutcome {
-    let mut attempt = 0;
-    loop {
-        let now = rt.now_ms();
-        if now >= deadline {
-            return PollOutcome::TimedOut;
-        }
-        rt.sleep(poll_delay_ms(attempt).min(deadline - now)).await;
-        attempt += 1;
-        let ops = [Op::MGet(vec![keys.fresh.clone(), keys.stale.clone(), keys.lock.clone(), spec_key.clone()])];
-        let values = match store.run(&ops).await {
-            Err(_) => return PollOutcome::Unavailable,
-            Ok(mut replies) => match replies.pop() {
-                Some(Reply::Array(values)) if values.len() == 4 => values,
-                _ => return PollOutcome::Unavailable,
-            },
-        };
-        let mut values = values.into_iter();
-        let fresh = values.next().and_then(Reply::into_bytes);
-        let stale = values.next().and_then(Reply::into_bytes);
-        let lock = values.next().and_then(Reply::into_bytes);
-        let spec = values.next().and_then(Reply::into_bytes).map(|b| parse_vary_spec(&b)).unwrap_or_default();
-        match found_from(fresh.as_deref(), stale.as_deref()) {
-            Found::Fresh(entry) => return PollOutcome::Ready(entry),
-            Found::HitForPass(_) => return PollOutcome::HitForPass,
-            _ => {}
-        }
-        if lock.is_none() || spec != vary {
-            return PollOutcome::LookAgain;
-        }
+/// One poll: reads the fresh marker, the stale copy, the lock and the Vary spec. `None` while
+/// the holder is still at work.
+async fn poll_once<S: Store>(store: &S, keys: &CacheKeys, spec_key: &str, vary: &[String]) -> Option<PollOutcome> {
+    let ops = [Op::MGet(vec![keys.fresh.clone(), keys.stale.clone(), keys.lock.clone(), spec_key.to_string()])];
+    let values = match store.run(&ops).await {
+        Err(_) => return Some(PollOutcome::Unavailable),
+        Ok(mut replies) => match replies.pop() {
+            Some(Reply::Array(values)) if values.len() == 4 => values,
+            _ => return Some(PollOutcome::Unavailable),
+        },
+    };
+    let mut values = values.into_iter();
+    let fresh = values.next().and_then(Reply::into_bytes);
+    let stale = values.next().and_then(Reply::into_bytes);
+    let lock = values.next().and_then(Reply::into_bytes);
+    let spec = values.next().and_then(Reply::into_bytes).map(|b| parse_vary_spec(&b)).unwrap_or_default();
+    match found_from(fresh.as_deref(), stale.as_deref()) {
+        Found::Fresh(entry) => return Some(PollOutcome::Ready(entry)),
+        Found::HitForPass(_) => return Some(PollOutcome::HitForPass),
+        _ => {}
     }
+    if lock.is_none() || spec != vary {
+        return Some(PollOutcome::LookAgain);
+    }
+    None
 }
 
 /// Whether a stale copy may be served at once (with a background refresh). An entry that is

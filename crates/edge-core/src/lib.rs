@@ -10,6 +10,7 @@ pub mod cache_control;
 pub mod cache_status;
 pub mod circuit_breaker;
 pub mod clock;
+pub mod coalesce;
 pub mod config;
 pub mod engine;
 pub mod entry;

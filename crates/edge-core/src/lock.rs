@@ -28,6 +28,16 @@ pub const POLL_FIRST_MS: u64 = 10;
 pub const POLL_MAX_MS: u64 = 80;
 pub const POLL_BACKOFF: f64 = 1.5;
 
+/// How often a waiter checks its isolate's poll board (no I/O but a timer): bounds how long
+/// after the result is known in the isolate a waiter answers.
+pub const LOCAL_CHECK_MS: u64 = 15;
+
+/// The least time between two Redis polls for one key in one isolate, growing with how long
+/// the waiters have waited: quick for a fast origin, cheap for a slow one.
+pub fn poll_gap_ms(waited_ms: u64) -> u64 {
+    (waited_ms / 5).clamp(POLL_FIRST_MS, POLL_MAX_MS)
+}
+
 /// The delay before poll number `attempt` (0-based).
 pub fn poll_delay_ms(attempt: u32) -> u64 {
     let delay = POLL_FIRST_MS as f64 * POLL_BACKOFF.powi(attempt.min(32) as i32);
@@ -44,6 +54,13 @@ mod tests {
         let tokens: HashSet<String> = (0..1_000).map(|_| new_lock_token().unwrap()).collect();
         assert_eq!(tokens.len(), 1_000);
         assert!(tokens.iter().all(|t| t.len() == 22 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')));
+    }
+
+    #[test]
+    fn the_poll_gap_grows_with_the_wait() {
+        assert_eq!(poll_gap_ms(0), POLL_FIRST_MS);
+        assert_eq!(poll_gap_ms(200), 40);
+        assert_eq!(poll_gap_ms(60_000), POLL_MAX_MS);
     }
 
     #[test]
