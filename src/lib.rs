@@ -27,6 +27,7 @@ use edge_core::policy::RequestDecision;
 use edge_core::purge::{invalidation_after_write, purge, purge_tags_header, PurgeRequest, PurgeTarget};
 use edge_core::runtime::Runtime;
 use edge_core::session::{self, SessionState};
+use edge_core::stats::Counter;
 use edge_core::store::Store;
 use futures::FutureExt;
 use http::{HeaderValue, Method, Uri};
@@ -165,6 +166,8 @@ async fn forward_write(
     reason: NoCacheReason,
 ) -> Served<Response> {
     let method = Method::from_bytes(request.method().as_bytes()).unwrap_or(Method::POST);
+    isolate.stats.add(Counter::Bypass);
+    isolate.stats.add(Counter::OriginFetch);
     let response = match origin::forward_streaming(request, target, headers, config.origin_timeout_ms).await {
         Ok(response) => response,
         Err(e) => return edge_core::engine::origin_error_response(&e),

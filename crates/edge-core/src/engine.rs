@@ -365,7 +365,7 @@ where
         match self.store.one(take).await {
             Err(_) => Fill::Served(self.pass(origin, false, NoCacheReason::RedisUnavailable).await),
             Ok(reply) if reply.is_ok() => {
-                let served = self.fetch_as_holder(req, lookup, origin, &token, stale).await;
+                let served = self.fetch_as_holder(req, lookup, origin, &token, stale, false).await;
                 Fill::Served(served)
             }
             Ok(Reply::Nil) => {
@@ -426,8 +426,16 @@ where
         origin: &O,
         token: &str,
         stale: Option<Rc<CacheEntry>>,
+        background: bool,
     ) -> Served<O::Body> {
         let release = Op::CompareAndDelete { key: lookup.keys.lock.clone(), token: token.to_string() };
+        // Client-facing counters mirror what clients were told; a background refresh is only
+        // an origin fetch.
+        let count = |counter| {
+            if !background {
+                self.stats.add(counter);
+            }
+        };
         self.stats.add(Counter::OriginFetch);
         let response = origin.fetch(false).await;
         let now = self.rt.now_ms();
@@ -436,10 +444,10 @@ where
             Err(e) => {
                 self.spawn_ops(vec![release]);
                 if let Some(stale) = usable_stale {
-                    self.stats.add(Counter::Stale);
+                    count(Counter::Stale);
                     return from_entry(&stale, CachePhase::StaleIfError, false, now);
                 }
-                self.stats.add(Counter::Miss);
+                count(Counter::Miss);
                 return origin_error_response(&e);
             }
             Ok(r) => r,
@@ -448,13 +456,13 @@ where
             // Transient: no hit-for-pass, just let the next request (or waiter) try.
             self.spawn_ops(vec![release]);
             if let Some(stale) = usable_stale {
-                self.stats.add(Counter::Stale);
+                count(Counter::Stale);
                 return from_entry(&stale, CachePhase::StaleIfError, false, now);
             }
-            self.stats.add(Counter::Miss);
+            count(Counter::Miss);
             return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
         }
-        self.stats.add(Counter::Miss);
+        count(Counter::Miss);
         self.store_or_mark(req, lookup, origin, response, vec![release]).await
     }
 
@@ -625,7 +633,7 @@ where
                     };
                     if let Ok(reply) = cache.store.one(take).await {
                         if reply.is_ok() {
-                            let _ = cache.fetch_as_holder(&req, &lookup, &origin, &token, None).await;
+                            let _ = cache.fetch_as_holder(&req, &lookup, &origin, &token, None, true).await;
                         }
                     }
                 }
