@@ -36,9 +36,10 @@ if ! step "install dependencies" bash scripts/install-deps.sh; then
   exit 1
 fi
 
-step "cargo test (edge-core, redis-rest-gateway)" cargo test -p edge-core -p redis-rest-gateway
+# The gateway first: edge-core's client tests run against it (target/release/redis-rest-gateway).
 gateway_ok=1
 step "build redis-rest-gateway (release)" cargo build --release -p redis-rest-gateway || gateway_ok=0
+step "cargo test (edge-core, redis-rest-gateway)" cargo test -p edge-core -p redis-rest-gateway
 worker_ok=1
 step "build the worker (npm run build)" npm run --silent build || worker_ok=0
 
