@@ -31,6 +31,7 @@ const routes = {
 <li><a href="/api/private">/api/private</a>: <code>private</code>, never stored at the edge</li>
 <li><a href="/api/items">/api/items</a>: <code>Cache-Tag: items</code></li>
 <li><a href="/api/session">/api/session</a>: echoes the Edge-Session headers the worker sends</li>
+<li><a href="/login?user=ada">/login?user=ada</a>, <a href="/logout">/logout</a>, <a href="/api/me">/api/me</a>: sessions (with <code>SESSION_SECRET</code> set)</li>
 <li><a href="/__edge/health">/__edge/health</a>: the worker's own health check</li>
 </ul>`);
   },
@@ -49,6 +50,25 @@ const routes = {
   "/api/items": (req, res) => {
     json(res, 200, { items, now: new Date().toISOString() },
       { "cache-control": "public, max-age=30", "cache-tag": "items" });
+  },
+  // Sessions (needs SESSION_SECRET on the worker): the origin never parses a cookie. It reads
+  // the session from Edge-Session (base64url JSON) and steers it with response headers.
+  "/login": (req, res) => {
+    const user = new URL(req.url, "http://origin").searchParams.get("user") || "demo";
+    json(res, 200, { logged_in: user }, {
+      "cache-control": "no-store",
+      "edge-session-set": JSON.stringify({ user, since: new Date().toISOString() }),
+      "edge-session-rotate": "1", // a new id at a privilege change
+    });
+  },
+  "/logout": (req, res) => {
+    json(res, 200, { logged_out: true }, { "cache-control": "no-store", "edge-session-destroy": "1" });
+  },
+  "/api/me": (req, res) => {
+    const raw = req.headers["edge-session"];
+    const session = raw ? JSON.parse(Buffer.from(raw, "base64url").toString("utf8")) : null;
+    // One cached variant per session: Vary: Cookie keys the entry by the session id.
+    json(res, 200, { session, now: new Date().toISOString() }, { "cache-control": "public, max-age=30", vary: "Cookie" });
   },
   "/api/session": (req, res) => {
     const edgeHeaders = Object.fromEntries(

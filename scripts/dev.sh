@@ -73,6 +73,16 @@ if [[ -z "${ORIGIN_URL:-}" && -z "$(dev_var ORIGIN_URL)" ]]; then
     sleep 0.1
   done
   origin_desc="the demo origin on http://127.0.0.1:$DEMO_PORT"
+  # The demo shows sessions and the admin API too: a throwaway secret and token for this run,
+  # unless the user gave their own.
+  if [[ -z "${SESSION_SECRET:-}" && -z "$(dev_var SESSION_SECRET)" ]]; then
+    args+=(--var "SESSION_SECRET:$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')")
+  fi
+  if [[ -z "${ADMIN_TOKEN:-}" && -z "$(dev_var ADMIN_TOKEN)" ]]; then
+    dev_admin_token=dev-admin-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    args+=(--var "ADMIN_TOKEN:$dev_admin_token")
+    echo "dev: admin token for this run: ADMIN_TOKEN=$dev_admin_token npm run purge -- --url http://127.0.0.1:$PORT --everything"
+  fi
 else
   origin_desc="ORIGIN_URL=${ORIGIN_URL:-$(dev_var ORIGIN_URL)}"
 fi
