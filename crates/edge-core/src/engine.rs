@@ -362,13 +362,19 @@ where
             ttl_ms: Some(self.settings.lock_ttl_ms.max(1)),
             nx: true,
         };
-        match self.store.one(take).await {
+        match self.take_lock(&lookup.keys, take).await {
             Err(_) => Fill::Served(self.pass(origin, false, NoCacheReason::RedisUnavailable).await),
-            Ok(reply) if reply.is_ok() => {
+            Ok((true, Some(entry))) => {
+                // Someone stored the entry between our lookup and our lock: serve it.
+                self.release(&lookup.keys, &token);
+                self.stats.add(Counter::Hit);
+                Fill::Served(from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms()))
+            }
+            Ok((true, None)) => {
                 let served = self.fetch_as_holder(req, lookup, origin, &token, stale, false).await;
                 Fill::Served(served)
             }
-            Ok(Reply::Nil) => {
+            Ok((false, _)) => {
                 self.stats.add(Counter::LockWait);
                 match self.wait_for_holder(lookup, deadline).await {
                     PollOutcome::Ready(entry) => {
@@ -387,8 +393,37 @@ where
                     }
                 }
             }
-            Ok(_) => Fill::Served(self.pass(origin, false, NoCacheReason::RedisUnavailable).await),
         }
+    }
+
+    /// `SET lock NX PX` and, in the same pipeline, a fresh look at the entry: a holder that
+    /// stored and released between our lookup and our lock must not cost a second origin
+    /// fetch. Answers whether the lock was taken, and a fresh entry if there is one.
+    async fn take_lock(&self, keys: &CacheKeys, take: Op) -> Result<(bool, Option<Rc<CacheEntry>>), StoreError> {
+        let replies = self.store.run(&[take, Op::MGet(vec![keys.fresh.clone(), keys.stale.clone()])]).await?;
+        let mut replies = replies.into_iter();
+        let taken = match replies.next() {
+            Some(reply) if reply.is_ok() => true,
+            Some(Reply::Nil) => false,
+            _ => return Err(StoreError::Malformed("SET NX answered neither OK nor nil".into())),
+        };
+        let fresh = match replies.next() {
+            Some(Reply::Array(values)) if values.len() == 2 => {
+                let mut values = values.into_iter();
+                let fresh = values.next().and_then(Reply::into_bytes);
+                let stale = values.next().and_then(Reply::into_bytes);
+                match found_from(fresh.as_deref(), stale.as_deref()) {
+                    Found::Fresh(entry) => Some(entry),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        Ok((taken, fresh))
+    }
+
+    fn release(&self, keys: &CacheKeys, token: &str) {
+        self.spawn_ops(vec![Op::CompareAndDelete { key: keys.lock.clone(), token: token.to_string() }]);
     }
 
     /// Waits for the lock holder's result until `deadline`. Polls back off; while another
@@ -631,10 +666,13 @@ where
                         ttl_ms: Some(cache.settings.lock_ttl_ms.max(1)),
                         nx: true,
                     };
-                    if let Ok(reply) = cache.store.one(take).await {
-                        if reply.is_ok() {
+                    match cache.take_lock(&lookup.keys, take).await {
+                        // Already refreshed by someone else since our lookup.
+                        Ok((true, Some(_))) => cache.release(&lookup.keys, &token),
+                        Ok((true, None)) => {
                             let _ = cache.fetch_as_holder(&req, &lookup, &origin, &token, None, true).await;
                         }
+                        _ => {}
                     }
                 }
                 cache.isolate.refreshing.borrow_mut().remove(&fresh_key);

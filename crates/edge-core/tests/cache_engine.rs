@@ -388,3 +388,21 @@ fn counters_move_with_requests() {
         let _ = Rc::new(());
     });
 }
+
+#[test]
+fn an_entry_stored_between_lookup_and_lock_is_served_not_refetched() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=60", "once"));
+        let req = get("https://example.com/race");
+        let late = w.cache.lookup(&req, &[]).await;
+        assert!(matches!(late.found, Found::Absent));
+        // Another request fills the key and releases its lock before `late` takes it.
+        request(&w.cache, &req, &origin).await;
+        settle().await;
+        let served = w.cache.serve(&req, late, origin.clone()).await;
+        assert_eq!(served.phase, CachePhase::Hit);
+        assert_eq!(body(&served), b"once#1");
+        assert_eq!(origin.count(), 1, "no second origin fetch");
+    });
+}
