@@ -316,7 +316,7 @@ where
                 }
                 Found::Stale(entry) if servable_stale(&entry, now) => {
                     self.stats.add(Counter::Stale);
-                    self.refresh_in_background(req, &lookup, origin.clone());
+                    self.refresh_in_background(req, &lookup, origin.clone(), entry.stored_at_ms);
                     return from_entry(&entry, CachePhase::Stale, head_only, now);
                 }
                 Found::HitForPass(stale) => {
@@ -362,7 +362,7 @@ where
             ttl_ms: Some(self.settings.lock_ttl_ms.max(1)),
             nx: true,
         };
-        match self.take_lock(&lookup.keys, take).await {
+        match self.take_lock(&lookup.keys, take, stale.as_ref().map(|e| e.stored_at_ms)).await {
             Err(_) => Fill::Served(self.pass(origin, false, NoCacheReason::RedisUnavailable).await),
             Ok((true, Some(entry))) => {
                 // Someone stored the entry between our lookup and our lock: serve it.
@@ -399,7 +399,14 @@ where
     /// `SET lock NX PX` and, in the same pipeline, a fresh look at the entry: a holder that
     /// stored and released between our lookup and our lock must not cost a second origin
     /// fetch. Answers whether the lock was taken, and a fresh entry if there is one.
-    async fn take_lock(&self, keys: &CacheKeys, take: Op) -> Result<(bool, Option<Rc<CacheEntry>>), StoreError> {
+    /// `seen_stored_at` is the store time of the entry the lookup saw, if any: only a newer one
+    /// counts (an entry soft-purged by a stale-before time still has its fresh marker).
+    async fn take_lock(
+        &self,
+        keys: &CacheKeys,
+        take: Op,
+        seen_stored_at: Option<u64>,
+    ) -> Result<(bool, Option<Rc<CacheEntry>>), StoreError> {
         let replies = self.store.run(&[take, Op::MGet(vec![keys.fresh.clone(), keys.stale.clone()])]).await?;
         let mut replies = replies.into_iter();
         let taken = match replies.next() {
@@ -413,7 +420,7 @@ where
                 let fresh = values.next().and_then(Reply::into_bytes);
                 let stale = values.next().and_then(Reply::into_bytes);
                 match found_from(fresh.as_deref(), stale.as_deref()) {
-                    Found::Fresh(entry) => Some(entry),
+                    Found::Fresh(entry) if seen_stored_at.is_none_or(|seen| entry.stored_at_ms > seen) => Some(entry),
                     _ => None,
                 }
             }
@@ -643,7 +650,7 @@ where
 
     /// STALE: one background refresh per key, guarded by the Redis lock (and, within this
     /// isolate, by a set so that other stale requests do not even try the lock).
-    fn refresh_in_background<O: Origin>(&self, req: &CacheRequest, lookup: &Lookup, origin: O) {
+    fn refresh_in_background<O: Origin>(&self, req: &CacheRequest, lookup: &Lookup, origin: O, seen_stored_at: u64) {
         if !self.isolate.refreshing.borrow_mut().insert(lookup.keys.fresh.clone()) {
             return;
         }
@@ -666,7 +673,7 @@ where
                         ttl_ms: Some(cache.settings.lock_ttl_ms.max(1)),
                         nx: true,
                     };
-                    match cache.take_lock(&lookup.keys, take).await {
+                    match cache.take_lock(&lookup.keys, take, Some(seen_stored_at)).await {
                         // Already refreshed by someone else since our lookup.
                         Ok((true, Some(_))) => cache.release(&lookup.keys, &token),
                         Ok((true, None)) => {

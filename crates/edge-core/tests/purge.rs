@@ -138,6 +138,9 @@ fn purge_everything_hard_and_soft() {
         let now = w.clock.now_ms_for_tests();
         purge(&w.store, "t", &soft, now + 1).await.unwrap();
         assert_eq!(phase(&w, &origin, "https://a.example/1").await, CachePhase::Stale);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(origin.count(), 3, "two fills and one refresh");
+        assert_eq!(phase(&w, &origin, "https://a.example/1").await, CachePhase::Hit);
         let report = purge(&w.store, "t", &hard(PurgeTarget::Everything), 0).await.unwrap();
         assert_eq!(report.version, Some(1));
         assert_eq!(phase(&w, &origin, "https://a.example/2").await, CachePhase::Miss);
