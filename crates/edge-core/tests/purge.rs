@@ -135,8 +135,10 @@ fn purge_everything_hard_and_soft() {
         let origin = TestOrigin::new(Answer::ok("max-age=600, stale-while-revalidate=60", "e"));
         fill(&w, &origin, &["https://a.example/1", "https://a.example/2"]).await;
         let soft = PurgeRequest { target: PurgeTarget::Everything, soft: true };
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         let now = w.clock.now_ms_for_tests();
-        purge(&w.store, "t", &soft, now + 1).await.unwrap();
+        purge(&w.store, "t", &soft, now).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         assert_eq!(phase(&w, &origin, "https://a.example/1").await, CachePhase::Stale);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(origin.count(), 3, "two fills and one refresh");
