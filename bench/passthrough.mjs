@@ -3,16 +3,19 @@
 //   2. a minimal JavaScript pass-through worker (bench/js-passthrough-worker.mjs) in workerd,
 //   3. edge-cache (build/, release) in workerd, same Miniflare version, memory store.
 // Load: node http with a keep-alive agent, 16 concurrent connections, fixed duration per run,
-// every latency recorded raw (no coordinated-omission correction); runs are interleaved and
-// the medians of 3 runs are reported. Loopback only; bounded (about a minute).
+// every latency recorded raw (no coordinated-omission correction; bench/lib.mjs, shared with
+// bench/cache.mjs); runs are interleaved and the medians of 3 runs are reported. The origin
+// (bench/origin-server.mjs) runs in its own process and answers `no-store` here. Loopback only;
+// bounded (about a minute).
 //
 //   npm run build && node bench/passthrough.mjs [--seconds 5] [--runs 3] [--connections 16]
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
+
+import { load as loadWith, median, once as onceWith, startBenchOrigin } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
@@ -21,22 +24,7 @@ const option = (name, fallback) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 
-// --- the origin, in its own process so it does not share the load generator's event loop ---
-if (args[0] === "--origin") {
-  const body = JSON.stringify({ items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item ${i}` })) });
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-      res.end(body);
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, "127.0.0.1", () => process.stdout.write(`${server.address().port}\n`));
-  process.on("disconnect", () => process.exit(0));
-} else {
-  await main();
-}
+await main();
 
 async function main() {
   const seconds = option("seconds", 5);
@@ -48,14 +36,8 @@ async function main() {
     process.exit(1);
   }
 
-  const origin = spawn(process.execPath, [fileURLToPath(import.meta.url), "--origin"], {
-    stdio: ["ignore", "pipe", "inherit", "ipc"],
-  });
-  const originPort = await new Promise((resolve, reject) => {
-    origin.stdout.once("data", (d) => resolve(Number(String(d).trim())));
-    origin.once("exit", () => reject(new Error("bench origin exited")));
-  });
-  const originUrl = `http://127.0.0.1:${originPort}`;
+  const origin = await startBenchOrigin();
+  const originUrl = origin.url;
 
   const common = {
     modules: true,
@@ -81,15 +63,14 @@ async function main() {
     modulesRoot: path.join(ROOT, "bench"),
   });
   const cleanup = async () => {
-    origin.kill();
-    await Promise.allSettled([edge.dispose(), js.dispose()]);
+    await Promise.allSettled([origin.stop(), edge.dispose(), js.dispose()]);
   };
 
   try {
     const targets = [
-      { name: "origin directly", url: `${originUrl}/bench` },
-      { name: "JS pass-through worker (workerd)", url: `${(await js.ready).origin}/bench` },
-      { name: "edge-cache pass-through (workerd)", url: `${(await edge.ready).origin}/bench` },
+      { name: "origin directly", url: `${originUrl}/bench?cc=no-store` },
+      { name: "JS pass-through worker (workerd)", url: `${(await js.ready).origin}/bench?cc=no-store` },
+      { name: "edge-cache pass-through (workerd)", url: `${(await edge.ready).origin}/bench?cc=no-store` },
     ];
     for (const target of targets) {
       const check = await once(target.url);
@@ -103,7 +84,6 @@ async function main() {
       }
     }
 
-    const median = (values) => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)];
     const base = targets[1];
     const baseRps = median(base.runs.map((r) => r.rps));
     console.log(`\nPass-through, ${connections} keep-alive connections, ${seconds} s per run, median of ${runs} runs`);
@@ -127,46 +107,12 @@ async function main() {
   }
 }
 
-/** One request; resolves with the status. */
-function once(url) {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode));
-    }).on("error", reject);
-  });
+/** One request on a fresh connection; resolves with the status. */
+async function once(url) {
+  return (await onceWith(url)).status;
 }
 
-/** `connections` loops, each sending the next request when the last one ended, for `seconds`. */
-async function load(url, seconds, connections) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const latencies = [];
-  let errors = 0;
-  const endAt = performance.now() + seconds * 1000;
-  const loop = async () => {
-    while (performance.now() < endAt) {
-      const started = performance.now();
-      try {
-        const status = await new Promise((resolve, reject) => {
-          const req = http.get(url, { agent }, (res) => {
-            res.resume();
-            res.on("end", () => resolve(res.statusCode));
-            res.on("error", reject);
-          });
-          req.on("error", reject);
-        });
-        if (status === 200) latencies.push(performance.now() - started);
-        else errors++;
-      } catch {
-        errors++;
-      }
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: connections }, loop));
-  const elapsed = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), errors };
+/** `connections` closed loops over keep-alive connections for `seconds` (bench/lib.mjs). */
+function load(url, seconds, connections) {
+  return loadWith(url, { seconds, connections });
 }
