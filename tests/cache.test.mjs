@@ -9,8 +9,8 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 
-import { sleep, startStack } from "./support/harness.mjs";
-import { startRedisProxy } from "./support/redis-proxy.mjs";
+import { sleep } from "./support/harness.mjs";
+import { startProxiedStack } from "./support/redis-proxy.mjs";
 
 const sha256 = (buffer) => createHash("sha256").update(buffer).digest("hex");
 const xc = (res) => res.headers["x-cache"];
@@ -40,15 +40,13 @@ async function redis(command) {
   return (await res.json()).result;
 }
 
+let proxied;
 before(async () => {
-  stack = await startStack({ redis: true, vars: VARS });
-  proxy = await startRedisProxy(stack.gateway.url);
-  stack.baseVars.UPSTASH_REDIS_REST_URL = proxy.url;
-  await stack.restartWorker(VARS);
+  proxied = await startProxiedStack(VARS);
+  ({ stack, proxy } = proxied);
 });
 after(async () => {
-  await stack?.stop();
-  await proxy?.stop();
+  await proxied?.stop();
 });
 beforeEach(() => {
   stack.origin.reset();

@@ -6,8 +6,8 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
 
-import { sleep, startStack } from "./support/harness.mjs";
-import { startRedisProxy } from "./support/redis-proxy.mjs";
+import { sleep } from "./support/harness.mjs";
+import { startProxiedStack } from "./support/redis-proxy.mjs";
 
 const SECRET = "test-session-secret-0123456789-abcdefghij"; // ≥ 32 bytes
 const VARS = { SESSION_SECRET: SECRET, SESSION_MAX_BYTES: "1024" };
@@ -24,15 +24,13 @@ const macOf = (id, secret = SECRET) => createHmac("sha256", secret).update(id).d
 let stack;
 let proxy;
 
+let proxied;
 before(async () => {
-  stack = await startStack({ redis: true, vars: VARS });
-  proxy = await startRedisProxy(stack.gateway.url);
-  stack.baseVars.UPSTASH_REDIS_REST_URL = proxy.url;
-  await stack.restartWorker(VARS);
+  proxied = await startProxiedStack(VARS);
+  ({ stack, proxy } = proxied);
 });
 after(async () => {
-  await stack?.stop();
-  await proxy?.stop();
+  await proxied?.stop();
 });
 beforeEach(() => {
   stack.origin.reset();

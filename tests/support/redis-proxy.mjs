@@ -130,3 +130,29 @@ export async function startRedisProxy(targetUrl) {
     },
   };
 }
+
+/**
+ * A stack (harness.mjs) whose worker reaches Redis through a counting proxy:
+ * `{ stack, proxy, stop() }`.
+ */
+export async function startProxiedStack(vars) {
+  const { startStack } = await import("./harness.mjs");
+  const stack = await startStack({ redis: true, vars });
+  let proxy;
+  try {
+    proxy = await startRedisProxy(stack.gateway.url);
+    stack.baseVars.UPSTASH_REDIS_REST_URL = proxy.url;
+    await stack.restartWorker(vars);
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+  return {
+    stack,
+    proxy,
+    async stop() {
+      await stack.stop();
+      await proxy.stop();
+    },
+  };
+}

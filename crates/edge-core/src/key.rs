@@ -187,7 +187,8 @@ fn push_field(input: &mut Vec<u8>, field: &[u8]) {
     input.extend_from_slice(field);
 }
 
-fn hex_sha256(input: &[u8]) -> String {
+/// The SHA-256 of `input` as lower-case hex: how raw request text and ids become key parts.
+pub fn hex_sha256(input: &[u8]) -> String {
     hex(&Sha256::digest(input))
 }
 

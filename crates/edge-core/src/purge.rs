@@ -18,9 +18,8 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use crate::key::{url_id, version_key, CacheKeys};
+use crate::key::{hex_sha256, url_id, version_key, CacheKeys};
 use crate::store::{Op, Reply, Store, StoreError};
 use crate::tags::{fresh_key_of, tag_index_ops, tag_key};
 
@@ -135,9 +134,7 @@ pub fn url_set_key(namespace: &str, url_id: &str) -> String {
 }
 
 pub fn prefix_set_key(namespace: &str, prefix: &str) -> String {
-    let digest = Sha256::digest(prefix.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{namespace}:p:{hex}")
+    format!("{namespace}:p:{}", hex_sha256(prefix.as_bytes()))
 }
 
 /// The key holding the soft-purge-everything time (ms): entries stored before it are stale.

@@ -8,9 +8,8 @@
 //! O(entries under the tag).
 
 use http::HeaderMap;
-use sha2::{Digest, Sha256};
 
-use crate::key::CacheKeys;
+use crate::key::{hex_sha256, CacheKeys};
 use crate::store::Op;
 
 /// At most this many tags are kept per entry, each at most [`MAX_TAG_BYTES`].
@@ -37,9 +36,7 @@ pub fn tags_from_headers(headers: &HeaderMap) -> Vec<String> {
 }
 
 pub fn tag_key(namespace: &str, tag: &str) -> String {
-    let digest = Sha256::digest(tag.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{namespace}:tag:{hex}")
+    format!("{namespace}:tag:{}", hex_sha256(tag.as_bytes()))
 }
 
 /// The ops that record `keys` under each of `tags`.

@@ -4,7 +4,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::id::SessionId;
 use super::SessionError;
@@ -14,19 +13,7 @@ use super::SessionError;
 /// Hashed so that the id never becomes a key: a leaked key list (`SCAN`, a log) names no
 /// session, and the id would still need the MAC to become a cookie.
 pub fn session_key(namespace: &str, id: &SessionId) -> String {
-    let digest = Sha256::digest(id.as_str().as_bytes());
-    let mut key = String::with_capacity(namespace.len() + 6 + 64);
-    key.push_str(namespace);
-    key.push_str(":sess:");
-    for byte in digest {
-        key.push(hex_digit(byte >> 4));
-        key.push(hex_digit(byte & 0x0f));
-    }
-    key
-}
-
-fn hex_digit(nibble: u8) -> char {
-    char::from_digit(u32::from(nibble), 16).unwrap_or('0')
+    format!("{namespace}:sess:{}", crate::key::hex_sha256(id.as_str().as_bytes()))
 }
 
 /// A session as stored: the origin's data and when the session was created (for the absolute
@@ -200,6 +187,7 @@ mod tests {
     fn session_key_is_sha256_hex() {
         // sha256("AAAAAAAAAAAAAAAAAAAAAA"), computed independently.
         let id = SessionId::from_signed_text("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        use sha2::{Digest, Sha256};
         let want: String = Sha256::digest(b"AAAAAAAAAAAAAAAAAAAAAA")
             .iter()
             .map(|b| format!("{b:02x}"))
