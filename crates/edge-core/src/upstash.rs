@@ -26,7 +26,11 @@ pub const COMPARE_AND_DELETE_SCRIPT: &str =
 #[derive(Clone)]
 pub struct UpstashStore<C: Clock = SystemClock> {
     base_url: String,
-    token: String,
+    /// `/pipeline` and `/multi-exec`, parsed once rather than on every request.
+    pipeline_url: Option<reqwest::Url>,
+    multi_exec_url: Option<reqwest::Url>,
+    /// `Bearer <token>`, formatted once.
+    authorization: String,
     timeout: Duration,
     client: reqwest::Client,
     breaker: CircuitBreaker,
@@ -44,7 +48,9 @@ impl<C: Clock> UpstashStore<C> {
     pub fn with_clock(base_url: &str, token: &str, timeout: Duration, clock: C) -> Self {
         UpstashStore {
             base_url: base_url.trim_end_matches('/').to_string(),
-            token: token.to_string(),
+            pipeline_url: reqwest::Url::parse(&format!("{}/pipeline", base_url.trim_end_matches('/'))).ok(),
+            multi_exec_url: reqwest::Url::parse(&format!("{}/multi-exec", base_url.trim_end_matches('/'))).ok(),
+            authorization: format!("Bearer {token}"),
             timeout,
             client: reqwest::Client::new(),
             breaker: CircuitBreaker::default(),
@@ -82,10 +88,14 @@ impl<C: Clock> UpstashStore<C> {
         let body = Value::Array(ops.iter().map(command_json).collect());
         let body = serde_json::to_vec(&body).map_err(|e| StoreError::Malformed(e.to_string()))?;
         self.requests.set(self.requests.get() + 1);
+        let url = if path == "/multi-exec" { &self.multi_exec_url } else { &self.pipeline_url };
+        let Some(url) = url.clone() else {
+            return Err(StoreError::Unreachable(format!("{}{path} is not a URL", self.base_url)));
+        };
         let response = self
             .client
-            .post(format!("{}{}", self.base_url, path))
-            .bearer_auth(&self.token)
+            .post(url)
+            .header("Authorization", &self.authorization)
             .header("Upstash-Encoding", "base64")
             .header("Content-Type", "application/json")
             .timeout(self.timeout)
