@@ -499,7 +499,15 @@ where
             self.spawn_ops(vec![release]);
             if let Some(stale) = usable_stale {
                 count(Counter::Stale);
-                return from_entry(&stale, CachePhase::StaleIfError, false, now);
+                let mut served = from_entry(&stale, CachePhase::StaleIfError, false, now);
+                // Say which origin answer made the stale copy necessary (RFC 9211 fwd-status).
+                let status = CacheStatus::new(CachePhase::StaleIfError)
+                    .with_ttl(stale.fresh_remaining_secs(now))
+                    .with_fwd_status(response.status);
+                if let Ok(value) = HeaderValue::from_str(&status.header_value()) {
+                    served.headers.insert(HeaderName::from_static("cache-status"), value);
+                }
+                return served;
             }
             count(Counter::Miss);
             return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));

@@ -105,6 +105,7 @@ fn stale_if_error_serves_the_stale_copy_on_5xx_and_on_network_errors() {
         let served = request(&w.cache, &req, &origin).await;
         assert_eq!(served.phase, CachePhase::StaleIfError);
         assert_eq!(header(&served, "x-cache"), "STALE");
+        assert!(header(&served, "cache-status").contains("fwd=stale; fwd-status=503;"), "{}", header(&served, "cache-status"));
         assert_eq!(body(&served), b"good#1");
         settle().await;
         let mut down = Answer::ok("", "");
