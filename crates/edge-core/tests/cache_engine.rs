@@ -12,11 +12,6 @@ use edge_core::store::{Op, Reply, Store};
 use futures::future::join_all;
 use support::*;
 
-fn local<F: std::future::Future>(f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    tokio::task::LocalSet::new().block_on(&rt, f)
-}
-
 #[test]
 fn miss_then_hit_with_one_origin_fetch() {
     local(async {

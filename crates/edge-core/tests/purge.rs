@@ -7,11 +7,6 @@ use edge_core::phase::CachePhase;
 use edge_core::purge::{purge, PurgeRequest, PurgeTarget};
 use support::*;
 
-fn local<F: std::future::Future>(f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    tokio::task::LocalSet::new().block_on(&rt, f)
-}
-
 fn hard(target: PurgeTarget) -> PurgeRequest {
     PurgeRequest { target, soft: false }
 }

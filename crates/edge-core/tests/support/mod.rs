@@ -249,3 +249,10 @@ impl TestClock {
         self.now_ms()
     }
 }
+
+/// Runs `f` on a current-thread runtime inside a LocalSet, so that `Runtime::spawn` (spawn_local)
+/// works as `wait_until` does in workerd.
+pub fn local<F: std::future::Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    tokio::task::LocalSet::new().block_on(&rt, f)
+}
