@@ -21,10 +21,13 @@ fn refuse(request: &Request, config: &Config) -> Option<worker::Result<Response>
     match admin_access(authorization.as_deref(), config.admin_token.as_deref()) {
         AdminAccess::Allowed => None,
         AdminAccess::Disabled => Some(reply::json(404, &json!({ "error": "not found" }))),
-        AdminAccess::Denied => Some(reply::json(401, &json!({ "error": "unauthorized: send Authorization: Bearer <ADMIN_TOKEN>" })).and_then(|r| {
-            r.headers().set("WWW-Authenticate", "Bearer")?;
-            Ok(r)
-        })),
+        AdminAccess::Denied => Some(
+            reply::json(401, &json!({ "error": "unauthorized: send Authorization: Bearer <ADMIN_TOKEN>" }))
+                .and_then(|r| {
+                    r.headers().set("WWW-Authenticate", "Bearer")?;
+                    Ok(r)
+                }),
+        ),
     }
 }
 
@@ -34,7 +37,12 @@ fn method_not_allowed(allow: &str) -> worker::Result<Response> {
     Ok(response)
 }
 
-pub async fn purge_request<S: Store>(request: &Request, config: &Config, store: &S, now_ms: u64) -> worker::Result<Response> {
+pub async fn purge_request<S: Store>(
+    request: &Request,
+    config: &Config,
+    store: &S,
+    now_ms: u64,
+) -> worker::Result<Response> {
     if let Some(refusal) = refuse(request, config) {
         return refusal;
     }
@@ -64,7 +72,13 @@ pub async fn purge_request<S: Store>(request: &Request, config: &Config, store: 
     }
 }
 
-pub async fn stats_request<S: Store>(request: &Request, config: &Config, store: &S, stats: &Stats, now_ms: u64) -> worker::Result<Response> {
+pub async fn stats_request<S: Store>(
+    request: &Request,
+    config: &Config,
+    store: &S,
+    stats: &Stats,
+    now_ms: u64,
+) -> worker::Result<Response> {
     if let Some(refusal) = refuse(request, config) {
         return refusal;
     }

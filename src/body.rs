@@ -20,10 +20,8 @@ pub async fn read_up_to(response: Response, limit: u64) -> Result<Read, String> 
     let Some(_) = response.body() else { return Ok(Read::Whole(Vec::new())) };
     let copy = response.clone().map_err(|e| format!("cannot clone the origin response: {e:?}"))?;
     let Some(stream) = copy.body() else { return Ok(Read::Whole(Vec::new())) };
-    let reader: ReadableStreamDefaultReader = stream
-        .get_reader()
-        .dyn_into()
-        .map_err(|_| "the origin body has no default reader".to_string())?;
+    let reader: ReadableStreamDefaultReader =
+        stream.get_reader().dyn_into().map_err(|_| "the origin body has no default reader".to_string())?;
     let mut bytes: Vec<u8> = Vec::new();
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("origin body broke: {e:?}"))?;
@@ -31,7 +29,8 @@ pub async fn read_up_to(response: Response, limit: u64) -> Result<Read, String> 
         if done {
             break;
         }
-        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| "origin body chunk without value")?;
+        let value =
+            js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| "origin body chunk without value")?;
         let Ok(array) = value.dyn_into::<Uint8Array>() else {
             return Err("origin body chunk is not bytes".into());
         };

@@ -34,7 +34,9 @@ pub async fn answer(
             }
         },
         "/__edge/purge" => admin::purge_request(request, config, &isolate.store, rt.now_ms()).await,
-        "/__edge/stats" => admin::stats_request(request, config, &isolate.store, &isolate.stats, rt.now_ms()).await,
+        "/__edge/stats" => {
+            admin::stats_request(request, config, &isolate.store, &isolate.stats, rt.now_ms()).await
+        }
         _ => reply::json(404, &json!({ "error": "not found" })),
     }
 }

@@ -17,8 +17,7 @@ thread_local! {
 /// The isolate's configuration, or the error that makes every request a 500.
 pub fn load(env: &Env) -> Result<Rc<Config>, ConfigError> {
     CONFIG.with(|cell| {
-        cell.get_or_init(|| Config::from_lookup(|name| binding_text(env, name)).map(Rc::new))
-            .clone()
+        cell.get_or_init(|| Config::from_lookup(|name| binding_text(env, name)).map(Rc::new)).clone()
     })
 }
 
@@ -33,7 +32,5 @@ fn binding_text(env: &Env, name: &str) -> Option<String> {
     if let Some(text) = value.as_string() {
         return Some(text);
     }
-    js_sys::JSON::stringify(&value)
-        .ok()
-        .and_then(|json| json.as_string())
+    js_sys::JSON::stringify(&value).ok().and_then(|json| json.as_string())
 }

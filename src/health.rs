@@ -22,8 +22,5 @@ pub async fn answer(isolate: &Isolate) -> worker::Result<Response> {
         }
     };
     let status = if redis == "ok" { "ok" } else { "degraded" };
-    reply::json(
-        200,
-        &json!({ "status": status, "store": store.kind().as_str(), "redis": redis }),
-    )
+    reply::json(200, &json!({ "status": status, "store": store.kind().as_str(), "redis": redis }))
 }

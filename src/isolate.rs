@@ -60,7 +60,13 @@ impl Isolate {
 
     /// The cache for one request.
     pub fn cache(&self, rt: WorkerRuntime) -> Cache<IsolateStore, WorkerRuntime> {
-        Cache::new(self.store.clone(), rt, self.cache_settings.clone(), self.cache_state.clone(), self.stats.clone())
+        Cache::new(
+            self.store.clone(),
+            rt,
+            self.cache_settings.clone(),
+            self.cache_state.clone(),
+            self.stats.clone(),
+        )
     }
 }
 

@@ -76,12 +76,18 @@ async fn handle(request: Request, env: &Env, ctx: Context) -> worker::Result<Res
     let uri: Option<Uri> = url.as_str().parse().ok();
 
     // 5. The session cookie: a forged one costs no Redis lookup.
-    let session_lookup = config.session.as_ref().map(|s| session::begin(&client_headers, s, &config.namespace));
+    let session_lookup =
+        config.session.as_ref().map(|s| session::begin(&client_headers, s, &config.namespace));
     let session_ops = session_lookup.as_ref().map(|l| l.ops()).unwrap_or_default();
 
     let cache = isolate.cache(rt.clone());
     let target = origin::target_url(&config, &url);
-    let mut cache_request = CacheRequest { method: method.clone(), uri: uri.clone().unwrap_or_default(), headers: client_headers, session_id: None };
+    let mut cache_request = CacheRequest {
+        method: method.clone(),
+        uri: uri.clone().unwrap_or_default(),
+        headers: client_headers,
+        session_id: None,
+    };
     let decision = match uri {
         Some(_) => cache.decide(&cache_request),
         None => RequestDecision::Bypass(NoCacheReason::Method),
@@ -92,7 +98,8 @@ async fn handle(request: Request, env: &Env, ctx: Context) -> worker::Result<Res
         RequestDecision::Lookup => {
             cache_request.session_id = session_lookup.as_ref().and_then(|l| l.candidate_id());
             let mut lookup = cache.lookup(&cache_request, &session_ops).await;
-            let state = resolve_session(session_lookup, lookup.extra.as_deref().map_err(|e| e.clone()), rt.now_ms());
+            let state =
+                resolve_session(session_lookup, lookup.extra.as_deref().map_err(|e| e.clone()), rt.now_ms());
             let confirmed = state.as_ref().and_then(|s| s.session_id()).map(str::to_string);
             if confirmed != cache_request.session_id {
                 cache_request.session_id = confirmed;
@@ -105,14 +112,26 @@ async fn handle(request: Request, env: &Env, ctx: Context) -> worker::Result<Res
             (cache.serve(&cache_request, lookup, cache_origin).await, state)
         }
         RequestDecision::Bypass(reason) => {
-            let replies = if session_ops.is_empty() { Ok(Vec::new()) } else { isolate.store.run(&session_ops).await };
-            let state = resolve_session(session_lookup, replies.as_deref().map_err(|e| e.clone()), rt.now_ms());
+            let replies =
+                if session_ops.is_empty() { Ok(Vec::new()) } else { isolate.store.run(&session_ops).await };
+            let state =
+                resolve_session(session_lookup, replies.as_deref().map_err(|e| e.clone()), rt.now_ms());
             prepare_session_headers(&mut forwarded, state.as_ref(), &config);
             let served = if matches!(method, Method::GET | Method::HEAD) {
                 let cache_origin = CacheOrigin::new(target, forwarded, config.origin_timeout_ms);
                 cache.pass(&cache_origin, method == Method::HEAD, reason).await
             } else {
-                forward_write(&request, &target, &forwarded, &config, &isolate, &rt, &cache_request.uri, reason).await
+                forward_write(
+                    &request,
+                    &target,
+                    &forwarded,
+                    &config,
+                    &isolate,
+                    &rt,
+                    &cache_request.uri,
+                    reason,
+                )
+                .await
             };
             (served, state)
         }
@@ -125,9 +144,12 @@ async fn handle(request: Request, env: &Env, ctx: Context) -> worker::Result<Res
     // 8. Counters go to Redis in the background, batched per isolate.
     if let Some(ops) = isolate.stats.take_flush(&config.namespace, rt.now_ms(), false) {
         let store = isolate.store.clone();
-        rt.spawn(async move {
-            let _ = store.run(&ops).await;
-        }.boxed_local());
+        rt.spawn(
+            async move {
+                let _ = store.run(&ops).await;
+            }
+            .boxed_local(),
+        );
     }
 
     respond::to_response(served)
@@ -146,7 +168,11 @@ fn resolve_session(
 }
 
 /// Adds `Edge-Session-*` for a live session and keeps our cookie from the origin.
-fn prepare_session_headers(headers: &mut http::HeaderMap, state: Option<&SessionState>, config: &edge_core::config::Config) {
+fn prepare_session_headers(
+    headers: &mut http::HeaderMap,
+    state: Option<&SessionState>,
+    config: &edge_core::config::Config,
+) {
     if let (Some(state), Some(settings)) = (state, config.session.as_ref()) {
         session::prepare_origin_request(headers, state, settings);
     }
@@ -187,7 +213,9 @@ async fn forward_write(
         rt.spawn(
             async move {
                 for target in targets {
-                    if let Err(e) = purge(&store, &namespace, &PurgeRequest { target, soft: false }, now).await {
+                    if let Err(e) =
+                        purge(&store, &namespace, &PurgeRequest { target, soft: false }, now).await
+                    {
                         worker::console_error!("edge-cache: invalidation after a write failed: {e}");
                     }
                 }

@@ -30,7 +30,8 @@ use crate::headers::{to_header_map, to_web_headers};
 use crate::request_url::RequestUrl;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies still meet.
-const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP: &[&str] =
+    &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
 
 /// The origin URL for this request: `ORIGIN_URL` + path and query, or the request's own URL.
 pub fn target_url(config: &Config, url: &RequestUrl) -> String {
@@ -85,17 +86,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Sends one request, racing it against `timeout_ms`; a timed-out fetch is aborted.
-pub async fn fetch_with_timeout(target: &str, init: &RequestInit, timeout_ms: u64) -> Result<Response, OriginError> {
+pub async fn fetch_with_timeout(
+    target: &str,
+    init: &RequestInit,
+    timeout_ms: u64,
+) -> Result<Response, OriginError> {
     let abort = AbortController::new().map_err(|e| OriginError::Unreachable(js_error_text(&e)))?;
     init.set_signal(Some(&abort.signal()));
-    let outbound = Request::new_with_str_and_init(target, init).map_err(|e| OriginError::Unreachable(js_error_text(&e)))?;
+    let outbound = Request::new_with_str_and_init(target, init)
+        .map_err(|e| OriginError::Unreachable(js_error_text(&e)))?;
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
     let fetch = pin!(JsFuture::from(global.fetch_with_request(&outbound)));
     let deadline = pin!(worker::Delay::from(Duration::from_millis(timeout_ms)));
     match select(fetch, deadline).await {
-        Either::Left((Ok(answer), _)) => {
-            answer.dyn_into::<Response>().map_err(|_| OriginError::Unreachable("fetch answered no Response".into()))
-        }
+        Either::Left((Ok(answer), _)) => answer
+            .dyn_into::<Response>()
+            .map_err(|_| OriginError::Unreachable("fetch answered no Response".into())),
         Either::Left((Err(error), _)) => {
             let text = js_error_text(&error);
             worker::console_error!("edge-cache: origin unreachable: {text}");
@@ -104,7 +110,9 @@ pub async fn fetch_with_timeout(target: &str, init: &RequestInit, timeout_ms: u6
         Either::Right(((), _)) => {
             // Dropping the fetch future would leave the subrequest running; abort it.
             abort.abort_with_reason(&JsValue::from_str("ORIGIN_TIMEOUT_MS elapsed"));
-            worker::console_warn!("edge-cache: origin gave no answer within ORIGIN_TIMEOUT_MS ({timeout_ms} ms)");
+            worker::console_warn!(
+                "edge-cache: origin gave no answer within ORIGIN_TIMEOUT_MS ({timeout_ms} ms)"
+            );
             Err(OriginError::Timeout)
         }
     }

@@ -23,24 +23,10 @@ impl RequestUrl {
             None => url.to_string(),
         };
         let scheme_end = url.find("://").unwrap_or(0);
-        let authority_start = if url[scheme_end..].starts_with("://") {
-            scheme_end + 3
-        } else {
-            0
-        };
-        let path_start = url[authority_start..]
-            .find(['/', '?'])
-            .map_or(url.len(), |i| authority_start + i);
-        let query_start = url[path_start..]
-            .find('?')
-            .map_or(url.len(), |i| path_start + i);
-        RequestUrl {
-            url,
-            scheme_end,
-            authority_start,
-            path_start,
-            query_start,
-        }
+        let authority_start = if url[scheme_end..].starts_with("://") { scheme_end + 3 } else { 0 };
+        let path_start = url[authority_start..].find(['/', '?']).map_or(url.len(), |i| authority_start + i);
+        let query_start = url[path_start..].find('?').map_or(url.len(), |i| path_start + i);
+        RequestUrl { url, scheme_end, authority_start, path_start, query_start }
     }
 
     /// `http` or `https`.

@@ -45,7 +45,15 @@ mod tests {
         assert_eq!(admin_access(Some("Bearer s3cret"), None), AdminAccess::Disabled);
         assert_eq!(admin_access(Some("Bearer s3cret"), Some("s3cret")), AdminAccess::Allowed);
         assert_eq!(admin_access(Some("bearer  s3cret "), Some("s3cret")), AdminAccess::Allowed);
-        for bad in [None, Some(""), Some("s3cret"), Some("Basic s3cret"), Some("Bearer s3cre"), Some("Bearer s3cret2"), Some("Bearer ")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("s3cret"),
+            Some("Basic s3cret"),
+            Some("Bearer s3cre"),
+            Some("Bearer s3cret2"),
+            Some("Bearer "),
+        ] {
             assert_eq!(admin_access(bad, Some("s3cret")), AdminAccess::Denied, "{bad:?}");
         }
     }

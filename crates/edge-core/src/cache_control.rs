@@ -64,10 +64,7 @@ impl CacheControl {
     /// nothing).
     pub fn from_headers(headers: &http::HeaderMap) -> CacheControl {
         CacheControl::parse(
-            headers
-                .get_all(http::header::CACHE_CONTROL)
-                .iter()
-                .filter_map(|value| value.to_str().ok()),
+            headers.get_all(http::header::CACHE_CONTROL).iter().filter_map(|value| value.to_str().ok()),
         )
     }
 
@@ -158,10 +155,7 @@ impl Iterator for Directives<'_> {
             if self.rest.is_empty() {
                 return None;
             }
-            let name_end = self
-                .rest
-                .find([',', '=', ' ', '\t'])
-                .unwrap_or(self.rest.len());
+            let name_end = self.rest.find([',', '=', ' ', '\t']).unwrap_or(self.rest.len());
             let (name, after_name) = self.rest.split_at(name_end);
             let name = name.to_ascii_lowercase();
             let after_name = after_name.trim_start_matches([' ', '\t']);
@@ -258,13 +252,7 @@ mod tests {
             // saturation at 2^31
             (&["max-age=2147483647"], Some(2_147_483_647), None, None, None),
             (&["max-age=2147483648"], Some(DELTA_SECONDS_MAX), None, None, None),
-            (
-                &["max-age=99999999999999999999999999"],
-                Some(DELTA_SECONDS_MAX),
-                None,
-                None,
-                None,
-            ),
+            (&["max-age=99999999999999999999999999"], Some(DELTA_SECONDS_MAX), None, None, None),
             (&["max-age=007"], Some(7), None, None, None),
             // duplicates: the smallest wins, across lines and within a line
             (&["max-age=60, max-age=10"], Some(10), None, None, None),
@@ -305,10 +293,7 @@ mod tests {
         ];
         for (line, flag) in &table {
             assert!(flag(&cc(&[line])), "{line} not recognised");
-            assert!(
-                flag(&cc(&["max-age=5", &format!("public, {line}")])),
-                "{line} in a list"
-            );
+            assert!(flag(&cc(&["max-age=5", &format!("public, {line}")])), "{line} in a list");
             // Every other directive alone leaves this flag off.
             for (other, _) in &table {
                 if !other.eq_ignore_ascii_case(line) {

@@ -94,9 +94,7 @@ impl fmt::Display for CacheStatus {
         let fwd = match self.phase {
             CachePhase::Hit | CachePhase::Stale => None,
             CachePhase::StaleIfError => Some("stale"),
-            CachePhase::Miss | CachePhase::Collapsed | CachePhase::MissUnstored(_) => {
-                Some("uri-miss")
-            }
+            CachePhase::Miss | CachePhase::Collapsed | CachePhase::MissUnstored(_) => Some("uri-miss"),
             CachePhase::Bypass(_) => Some("bypass"),
         };
         match fwd {
@@ -131,14 +129,7 @@ impl fmt::Display for CacheStatus {
 
 /// Shorthand for `CacheStatus { phase, ttl, stored, collapsed, fwd_status: None }.header_value()`.
 pub fn header_value(phase: CachePhase, ttl: Option<i64>, stored: bool, collapsed: bool) -> String {
-    CacheStatus {
-        phase,
-        ttl,
-        stored,
-        collapsed,
-        fwd_status: None,
-    }
-    .header_value()
+    CacheStatus { phase, ttl, stored, collapsed, fwd_status: None }.header_value()
 }
 
 #[cfg(test)]
@@ -150,40 +141,20 @@ mod tests {
     fn exact_header_values() {
         let table: Vec<(CacheStatus, &str)> = vec![
             (CacheStatus::new(CachePhase::Hit), "edge-cache; hit"),
-            (
-                CacheStatus::new(CachePhase::Hit).with_ttl(42),
-                "edge-cache; hit; ttl=42",
-            ),
-            (
-                CacheStatus::new(CachePhase::Stale).with_ttl(-3),
-                "edge-cache; hit; ttl=-3",
-            ),
+            (CacheStatus::new(CachePhase::Hit).with_ttl(42), "edge-cache; hit; ttl=42"),
+            (CacheStatus::new(CachePhase::Stale).with_ttl(-3), "edge-cache; hit; ttl=-3"),
             (
                 CacheStatus::new(CachePhase::StaleIfError).with_ttl(-30),
                 "edge-cache; fwd=stale; ttl=-30; detail=origin-error",
             ),
             (
-                CacheStatus::new(CachePhase::StaleIfError)
-                    .with_ttl(-30)
-                    .with_fwd_status(503),
+                CacheStatus::new(CachePhase::StaleIfError).with_ttl(-30).with_fwd_status(503),
                 "edge-cache; fwd=stale; fwd-status=503; ttl=-30; detail=origin-error",
             ),
-            (
-                CacheStatus::new(CachePhase::Miss),
-                "edge-cache; fwd=uri-miss; stored",
-            ),
-            (
-                CacheStatus::new(CachePhase::Miss).with_ttl(60),
-                "edge-cache; fwd=uri-miss; ttl=60; stored",
-            ),
-            (
-                CacheStatus::new(CachePhase::Miss).with_stored(false),
-                "edge-cache; fwd=uri-miss",
-            ),
-            (
-                CacheStatus::new(CachePhase::Collapsed),
-                "edge-cache; fwd=uri-miss; collapsed",
-            ),
+            (CacheStatus::new(CachePhase::Miss), "edge-cache; fwd=uri-miss; stored"),
+            (CacheStatus::new(CachePhase::Miss).with_ttl(60), "edge-cache; fwd=uri-miss; ttl=60; stored"),
+            (CacheStatus::new(CachePhase::Miss).with_stored(false), "edge-cache; fwd=uri-miss"),
+            (CacheStatus::new(CachePhase::Collapsed), "edge-cache; fwd=uri-miss; collapsed"),
             (
                 CacheStatus::new(CachePhase::Collapsed).with_ttl(59),
                 "edge-cache; fwd=uri-miss; ttl=59; collapsed",
@@ -193,8 +164,7 @@ mod tests {
                 "edge-cache; fwd=uri-miss; detail=set-cookie",
             ),
             (
-                CacheStatus::new(CachePhase::MissUnstored(NoCacheReason::Status))
-                    .with_fwd_status(500),
+                CacheStatus::new(CachePhase::MissUnstored(NoCacheReason::Status)).with_fwd_status(500),
                 "edge-cache; fwd=uri-miss; fwd-status=500; detail=status",
             ),
             (
@@ -219,10 +189,7 @@ mod tests {
             ),
             // A hit was not forwarded: no stored/collapsed/fwd-status.
             (
-                CacheStatus::new(CachePhase::Hit)
-                    .with_stored(true)
-                    .with_collapsed(true)
-                    .with_fwd_status(200),
+                CacheStatus::new(CachePhase::Hit).with_stored(true).with_collapsed(true).with_fwd_status(200),
                 "edge-cache; hit",
             ),
         ];
@@ -234,22 +201,13 @@ mod tests {
 
     #[test]
     fn free_function_matches_struct() {
-        assert_eq!(
-            header_value(CachePhase::Hit, Some(42), false, false),
-            "edge-cache; hit; ttl=42"
-        );
-        assert_eq!(
-            header_value(CachePhase::Miss, None, true, false),
-            "edge-cache; fwd=uri-miss; stored"
-        );
+        assert_eq!(header_value(CachePhase::Hit, Some(42), false, false), "edge-cache; hit; ttl=42");
+        assert_eq!(header_value(CachePhase::Miss, None, true, false), "edge-cache; fwd=uri-miss; stored");
         assert_eq!(
             header_value(CachePhase::Collapsed, None, false, true),
             "edge-cache; fwd=uri-miss; collapsed"
         );
-        assert_eq!(
-            header_value(CachePhase::Stale, Some(-3), false, false),
-            "edge-cache; hit; ttl=-3"
-        );
+        assert_eq!(header_value(CachePhase::Stale, Some(-3), false, false), "edge-cache; hit; ttl=-3");
     }
 
     #[test]

@@ -40,7 +40,11 @@ pub enum Admission {
 
 impl CircuitBreaker {
     pub fn new(open_ms: u64) -> Self {
-        CircuitBreaker { open_until_ms: Rc::new(Cell::new(0)), trial_in_flight: Rc::new(Cell::new(false)), open_ms }
+        CircuitBreaker {
+            open_until_ms: Rc::new(Cell::new(0)),
+            trial_in_flight: Rc::new(Cell::new(false)),
+            open_ms,
+        }
     }
 
     pub fn admit(&self, now_ms: u64) -> Admission {

@@ -62,7 +62,9 @@ impl PollBoard {
             keys.retain(|_, s| s.in_flight || now_ms.saturating_sub(s.last_poll_ms) < FORGET_AFTER_MS);
         }
         let state = keys.entry(key.to_string()).or_default();
-        if state.in_flight || (state.last_poll_ms != 0 && now_ms.saturating_sub(state.last_poll_ms) < min_gap_ms) {
+        if state.in_flight
+            || (state.last_poll_ms != 0 && now_ms.saturating_sub(state.last_poll_ms) < min_gap_ms)
+        {
             return None;
         }
         state.in_flight = true;

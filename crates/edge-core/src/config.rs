@@ -89,7 +89,10 @@ impl Config {
             (Some(url), Some(token)) => {
                 // The URL may be kept as a secret: the error does not repeat it.
                 let url = parse_http_url(&url).map_err(|_| {
-                    err("UPSTASH_REDIS_REST_URL", "must be an absolute http(s) URL without credentials or query".into())
+                    err(
+                        "UPSTASH_REDIS_REST_URL",
+                        "must be an absolute http(s) URL without credentials or query".into(),
+                    )
                 })?;
                 if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
                     return Err(err(
@@ -129,7 +132,8 @@ impl Config {
         let session = match get("SESSION_SECRET") {
             None => None,
             Some(secret) => {
-                let cookie_name = get("SESSION_COOKIE_NAME").unwrap_or_else(|| DEFAULT_SESSION_COOKIE_NAME.into());
+                let cookie_name =
+                    get("SESSION_COOKIE_NAME").unwrap_or_else(|| DEFAULT_SESSION_COOKIE_NAME.into());
                 let idle_ttl_s = number(&get, "SESSION_TTL", DEFAULT_SESSION_TTL_S, 1)?;
                 let absolute_ttl_s = number(&get, "SESSION_ABSOLUTE_TTL", DEFAULT_SESSION_ABSOLUTE_TTL_S, 1)?;
                 let max_bytes = number(&get, "SESSION_MAX_BYTES", DEFAULT_SESSION_MAX_BYTES as u64, 2)?;
@@ -169,10 +173,8 @@ fn number(
     min: u64,
 ) -> Result<u64, ConfigError> {
     let Some(raw) = get(variable) else { return Ok(default) };
-    let value: u64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| err(variable, format!("{raw:?} is not a whole number")))?;
+    let value: u64 =
+        raw.trim().parse().map_err(|_| err(variable, format!("{raw:?} is not a whole number")))?;
     if value < min {
         return Err(err(variable, format!("{value} is below the minimum of {min}")));
     }
@@ -250,13 +252,15 @@ mod tests {
     fn origin_url_is_scheme_host_port() {
         let c = config(&[("ORIGIN_URL", "http://127.0.0.1:9000/")]).unwrap();
         assert_eq!(c.origin, Origin::Fixed("http://127.0.0.1:9000".into()));
-        for bad in ["127.0.0.1:9000", "ftp://x", "http://x/path", "http://u:p@x", "not a url", "http://x?q=1"] {
+        for bad in ["127.0.0.1:9000", "ftp://x", "http://x/path", "http://u:p@x", "not a url", "http://x?q=1"]
+        {
             let e = config(&[("ORIGIN_URL", bad)]).unwrap_err();
             assert_eq!(e.variable, "ORIGIN_URL", "{bad}");
         }
         let e = config(&[("ORIGIN_URL", "http://user:hunter2@x")]).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        let e = config(&[("UPSTASH_REDIS_REST_URL", "ftp://tok3n@x"), ("UPSTASH_REDIS_REST_TOKEN", "t")]).unwrap_err();
+        let e = config(&[("UPSTASH_REDIS_REST_URL", "ftp://tok3n@x"), ("UPSTASH_REDIS_REST_TOKEN", "t")])
+            .unwrap_err();
         assert_eq!(e.variable, "UPSTASH_REDIS_REST_URL");
         assert!(!e.to_string().contains("tok3n"), "{e}");
     }
@@ -276,8 +280,11 @@ mod tests {
     fn redis_url_needs_its_token() {
         let e = config(&[("UPSTASH_REDIS_REST_URL", "https://x.upstash.io")]).unwrap_err();
         assert_eq!(e.variable, "UPSTASH_REDIS_REST_TOKEN");
-        let c = config(&[("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079/"), ("UPSTASH_REDIS_REST_TOKEN", "t")])
-            .unwrap();
+        let c = config(&[
+            ("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079/"),
+            ("UPSTASH_REDIS_REST_TOKEN", "t"),
+        ])
+        .unwrap();
         assert_eq!(c.redis, Some(RedisRest { url: "http://127.0.0.1:8079".into(), token: "t".into() }));
     }
 
@@ -301,13 +308,19 @@ mod tests {
         ])
         .unwrap();
         let s = c.session.unwrap();
-        assert_eq!((s.cookie_name.as_str(), s.idle_ttl_s, s.absolute_ttl_s, s.max_bytes), ("sid", 60, 600, 100));
+        assert_eq!(
+            (s.cookie_name.as_str(), s.idle_ttl_s, s.absolute_ttl_s, s.max_bytes),
+            ("sid", 60, 600, 100)
+        );
     }
 
     #[test]
     fn bad_cookie_name_and_namespace_are_errors() {
         let secret = ("SESSION_SECRET", "0123456789abcdef0123456789abcdef");
-        assert_eq!(config(&[secret, ("SESSION_COOKIE_NAME", "a b")]).unwrap_err().variable, "SESSION_COOKIE_NAME");
+        assert_eq!(
+            config(&[secret, ("SESSION_COOKIE_NAME", "a b")]).unwrap_err().variable,
+            "SESSION_COOKIE_NAME"
+        );
         assert_eq!(config(&[("CACHE_NAMESPACE", "a:b")]).unwrap_err().variable, "CACHE_NAMESPACE");
         assert_eq!(config(&[("CACHE_NAMESPACE", "prod-eu_1")]).unwrap().namespace, "prod-eu_1");
     }

@@ -22,18 +22,18 @@ use futures::future::FutureExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::cache_status::CacheStatus;
+use crate::coalesce::{PollBoard, PollOutcome};
 use crate::config::Config;
 use crate::entry::{storable_headers, CacheEntry};
 use crate::key::{cache_keys, url_id, vary_names, vary_spec_key, vary_values, version_key, CacheKeys};
-use crate::coalesce::{PollBoard, PollOutcome};
 use crate::lock::{lock_ttl_ms, new_lock_token, poll_gap_ms, LOCAL_CHECK_MS};
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{origin_age, request_decision, response_decision, RequestDecision};
+use crate::purge::{index_ops, stale_before_key};
 use crate::rules::{CacheRules, Rule};
 use crate::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 use crate::stats::{Counter, Stats};
 use crate::store::{Op, Reply, Store, StoreError};
-use crate::purge::{index_ops, stale_before_key};
 use crate::tags::tags_from_headers;
 
 /// Fresh-marker values.
@@ -172,7 +172,13 @@ where
     S: Store + Clone + 'static,
     R: Runtime,
 {
-    pub fn new(store: S, rt: R, settings: Rc<CacheSettings>, isolate: Rc<IsolateCache>, stats: Stats) -> Self {
+    pub fn new(
+        store: S,
+        rt: R,
+        settings: Rc<CacheSettings>,
+        isolate: Rc<IsolateCache>,
+        stats: Stats,
+    ) -> Self {
         Cache { store, rt, settings, isolate, stats }
     }
 
@@ -244,17 +250,30 @@ where
                 Some(Reply::Array(values)) if values.len() == 5 => values,
                 Some(Reply::Error(e)) => {
                     let e = StoreError::Malformed(e);
-                    return Lookup { keys, found: Found::Unavailable(e), extra: extra_out(), vary, round_trips };
+                    return Lookup {
+                        keys,
+                        found: Found::Unavailable(e),
+                        extra: extra_out(),
+                        vary,
+                        round_trips,
+                    };
                 }
                 _ => {
                     let e = StoreError::Malformed("MGET answered the wrong shape".into());
-                    return Lookup { keys, found: Found::Unavailable(e), extra: extra_out(), vary, round_trips };
+                    return Lookup {
+                        keys,
+                        found: Found::Unavailable(e),
+                        extra: extra_out(),
+                        vary,
+                        round_trips,
+                    };
                 }
             };
             let mut values = values.into_iter();
             let stored_version = values.next().and_then(reply_u64).unwrap_or(0);
             let stale_before = values.next().and_then(reply_u64).unwrap_or(0);
-            let stored_vary = values.next().and_then(Reply::into_bytes).map(|b| parse_vary_spec(&b)).unwrap_or_default();
+            let stored_vary =
+                values.next().and_then(Reply::into_bytes).map(|b| parse_vary_spec(&b)).unwrap_or_default();
             let fresh = values.next().and_then(Reply::into_bytes);
             let stale = values.next().and_then(Reply::into_bytes);
 
@@ -331,7 +350,9 @@ where
                     match self.fill(req, &lookup, &origin, stale.clone(), deadline).await {
                         Fill::Served(served) => return served,
                         Fill::LookAgain if rounds < MAX_ROUNDS => {}
-                        Fill::LookAgain => return self.pass(&origin, false, NoCacheReason::LockTimeout).await,
+                        Fill::LookAgain => {
+                            return self.pass(&origin, false, NoCacheReason::LockTimeout).await
+                        }
                     }
                 }
                 Found::Absent => match self.fill(req, &lookup, &origin, None, deadline).await {
@@ -381,13 +402,15 @@ where
                         self.stats.add(Counter::Hit);
                         Fill::Served(from_entry(&entry, CachePhase::Collapsed, false, self.rt.now_ms()))
                     }
-                    PollOutcome::HitForPass => {
-                        Fill::Served(self.pass_as(origin, false, CachePhase::MissUnstored(NoCacheReason::HitForPass)).await)
-                    }
+                    PollOutcome::HitForPass => Fill::Served(
+                        self.pass_as(origin, false, CachePhase::MissUnstored(NoCacheReason::HitForPass))
+                            .await,
+                    ),
                     PollOutcome::LookAgain => Fill::LookAgain,
-                    PollOutcome::TimedOut => {
-                        Fill::Served(self.pass_as(origin, false, CachePhase::MissUnstored(NoCacheReason::LockTimeout)).await)
-                    }
+                    PollOutcome::TimedOut => Fill::Served(
+                        self.pass_as(origin, false, CachePhase::MissUnstored(NoCacheReason::LockTimeout))
+                            .await,
+                    ),
                     PollOutcome::Unavailable => {
                         Fill::Served(self.pass(origin, false, NoCacheReason::RedisUnavailable).await)
                     }
@@ -420,7 +443,9 @@ where
                 let fresh = values.next().and_then(Reply::into_bytes);
                 let stale = values.next().and_then(Reply::into_bytes);
                 match found_from(fresh.as_deref(), stale.as_deref()) {
-                    Found::Fresh(entry) if seen_stored_at.is_none_or(|seen| entry.stored_at_ms > seen) => Some(entry),
+                    Found::Fresh(entry) if seen_stored_at.is_none_or(|seen| entry.stored_at_ms > seen) => {
+                        Some(entry)
+                    }
                     _ => None,
                 }
             }
@@ -577,12 +602,20 @@ where
         };
         // The variant key follows the response's own Vary names, which may differ from the
         // names the lookup guessed.
-        let keys = if names == lookup.vary { lookup.keys.clone() } else { self.keys_for(req, self.isolate.version.get(), &names) };
+        let keys = if names == lookup.vary {
+            lookup.keys.clone()
+        } else {
+            self.keys_for(req, self.isolate.version.get(), &names)
+        };
         let mut ops = self.entry_ops(&keys, req.uri.path(), &entry, &names);
         ops.extend(finally);
         self.spawn_ops(ops);
         // This isolate's waiters need not wait for Redis to hear of it.
-        let outcome = if names == lookup.vary { PollOutcome::Ready(Rc::new(entry.clone())) } else { PollOutcome::LookAgain };
+        let outcome = if names == lookup.vary {
+            PollOutcome::Ready(Rc::new(entry.clone()))
+        } else {
+            PollOutcome::LookAgain
+        };
         self.isolate.polls.publish(&lookup.keys.lock, now, outcome);
         if names != lookup.vary {
             self.remember_vary(&lookup.keys.url_id, &names);
@@ -597,7 +630,12 @@ where
         let stale_ms = u64::from(entry.freshness.stale_copy_ttl()) * 1_000;
         let mut ops = Vec::with_capacity(4 + entry.tags.len());
         if fresh_ms > 0 {
-            ops.push(Op::Set { key: keys.fresh.clone(), value: FRESH_MARKER.into(), ttl_ms: Some(fresh_ms), nx: false });
+            ops.push(Op::Set {
+                key: keys.fresh.clone(),
+                value: FRESH_MARKER.into(),
+                ttl_ms: Some(fresh_ms),
+                nx: false,
+            });
         } else {
             ops.push(Op::Del(vec![keys.fresh.clone()]));
         }
@@ -611,14 +649,24 @@ where
         if names.is_empty() {
             ops.push(Op::Del(vec![spec_key]));
         } else {
-            ops.push(Op::Set { key: spec_key, value: names.join(","), ttl_ms: Some(stale_ms.max(1)), nx: false });
+            ops.push(Op::Set {
+                key: spec_key,
+                value: names.join(","),
+                ttl_ms: Some(stale_ms.max(1)),
+                nx: false,
+            });
         }
         ops.extend(index_ops(&self.settings.namespace, keys, path, &entry.tags, stale_ms));
         ops
     }
 
     fn hit_for_pass_op(&self, keys: &CacheKeys) -> Op {
-        Op::Set { key: keys.fresh.clone(), value: HIT_FOR_PASS_MARKER.into(), ttl_ms: Some(HIT_FOR_PASS_MS), nx: false }
+        Op::Set {
+            key: keys.fresh.clone(),
+            value: HIT_FOR_PASS_MARKER.into(),
+            ttl_ms: Some(HIT_FOR_PASS_MS),
+            nx: false,
+        }
     }
 
     /// Hit-for-pass: straight to the origin, no lock; a now-cacheable answer is stored again.
@@ -658,7 +706,13 @@ where
 
     /// STALE: one background refresh per key, guarded by the Redis lock (and, within this
     /// isolate, by a set so that other stale requests do not even try the lock).
-    fn refresh_in_background<O: Origin>(&self, req: &CacheRequest, lookup: &Lookup, origin: O, seen_stored_at: u64) {
+    fn refresh_in_background<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: O,
+        seen_stored_at: u64,
+    ) {
         if !self.isolate.refreshing.borrow_mut().insert(lookup.keys.fresh.clone()) {
             return;
         }
@@ -697,7 +751,12 @@ where
     }
 
     /// Straight to the origin, nothing looked up or stored: `X-Cache: BYPASS`.
-    pub async fn pass<O: Origin>(&self, origin: &O, head_only: bool, reason: NoCacheReason) -> Served<O::Body> {
+    pub async fn pass<O: Origin>(
+        &self,
+        origin: &O,
+        head_only: bool,
+        reason: NoCacheReason,
+    ) -> Served<O::Body> {
         self.pass_as(origin, head_only, CachePhase::Bypass(reason)).await
     }
 
@@ -736,8 +795,14 @@ enum Fill<B> {
 
 /// One poll: reads the fresh marker, the stale copy, the lock and the Vary spec. `None` while
 /// the holder is still at work.
-async fn poll_once<S: Store>(store: &S, keys: &CacheKeys, spec_key: &str, vary: &[String]) -> Option<PollOutcome> {
-    let ops = [Op::MGet(vec![keys.fresh.clone(), keys.stale.clone(), keys.lock.clone(), spec_key.to_string()])];
+async fn poll_once<S: Store>(
+    store: &S,
+    keys: &CacheKeys,
+    spec_key: &str,
+    vary: &[String],
+) -> Option<PollOutcome> {
+    let ops =
+        [Op::MGet(vec![keys.fresh.clone(), keys.stale.clone(), keys.lock.clone(), spec_key.to_string()])];
     let values = match store.run(&ops).await {
         Err(_) => return Some(PollOutcome::Unavailable),
         Ok(mut replies) => match replies.pop() {
@@ -810,7 +875,9 @@ fn found_from(fresh: Option<&[u8]>, stale: Option<&[u8]>) -> Found {
 fn from_entry<B>(entry: &CacheEntry, phase: CachePhase, head_only: bool, now_ms: u64) -> Served<B> {
     let mut headers = HeaderMap::new();
     for (name, value) in &entry.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value)) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value))
+        {
             headers.append(name, value);
         }
     }

@@ -74,10 +74,9 @@ impl fmt::Display for EntryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EntryError::BadMagic => f.write_str("not a cache entry (bad magic bytes)"),
-            EntryError::UnsupportedVersion(version) => write!(
-                f,
-                "cache entry format version {version} is not supported (expected {FORMAT_VERSION})"
-            ),
+            EntryError::UnsupportedVersion(version) => {
+                write!(f, "cache entry format version {version} is not supported (expected {FORMAT_VERSION})")
+            }
             EntryError::UnknownFlags(flags) => write!(f, "cache entry has unknown flags {flags:#04x}"),
             EntryError::Truncated => f.write_str("cache entry is truncated"),
             EntryError::TrailingBytes(count) => {
@@ -157,11 +156,7 @@ impl CacheEntry {
     }
 
     fn encode_raw(&self) -> Vec<u8> {
-        let headers_len: usize = self
-            .headers
-            .iter()
-            .map(|(name, value)| name.len() + value.len() + 8)
-            .sum();
+        let headers_len: usize = self.headers.iter().map(|(name, value)| name.len() + value.len() + 8).sum();
         let mut out = Vec::with_capacity(64 + headers_len + self.body.len());
         out.extend_from_slice(&self.status.to_le_bytes());
         out.extend_from_slice(&self.stored_at_ms.to_le_bytes());
@@ -337,9 +332,7 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self) -> Result<String, EntryError> {
-        std::str::from_utf8(self.bytes()?)
-            .map(str::to_string)
-            .map_err(|_| EntryError::InvalidUtf8)
+        std::str::from_utf8(self.bytes()?).map(str::to_string).map_err(|_| EntryError::InvalidUtf8)
     }
 
     /// A count of items each at least `min_item_bytes` long; refuses counts the rest cannot hold,
@@ -358,11 +351,7 @@ fn decode_raw(raw: &[u8]) -> Result<CacheEntry, EntryError> {
     let status = reader.u16()?;
     let stored_at_ms = reader.u64()?;
     let initial_age_secs = reader.u32()?;
-    let freshness = Freshness {
-        ttl: reader.u32()?,
-        swr: reader.u32()?,
-        sie: reader.u32()?,
-    };
+    let freshness = Freshness { ttl: reader.u32()?, swr: reader.u32()?, sie: reader.u32()? };
     let header_count = reader.count(8)?;
     let mut headers = Vec::with_capacity(header_count);
     for _ in 0..header_count {
@@ -374,26 +363,13 @@ fn decode_raw(raw: &[u8]) -> Result<CacheEntry, EntryError> {
     }
     let body = reader.bytes()?.to_vec();
     let tag_count = reader.count(4)?;
-    let tags = (0..tag_count)
-        .map(|_| reader.string())
-        .collect::<Result<Vec<String>, EntryError>>()?;
+    let tags = (0..tag_count).map(|_| reader.string()).collect::<Result<Vec<String>, EntryError>>()?;
     let vary_count = reader.count(4)?;
-    let vary = (0..vary_count)
-        .map(|_| reader.string())
-        .collect::<Result<Vec<String>, EntryError>>()?;
+    let vary = (0..vary_count).map(|_| reader.string()).collect::<Result<Vec<String>, EntryError>>()?;
     if !reader.rest.is_empty() {
         return Err(EntryError::TrailingBytes(reader.rest.len()));
     }
-    Ok(CacheEntry {
-        status,
-        headers,
-        body,
-        stored_at_ms,
-        initial_age_secs,
-        freshness,
-        tags,
-        vary,
-    })
+    Ok(CacheEntry { status, headers, body, stored_at_ms, initial_age_secs, freshness, tags, vary })
 }
 
 #[cfg(test)]
@@ -412,11 +388,7 @@ mod tests {
             body,
             stored_at_ms: 1_700_000_000_000,
             initial_age_secs: 3,
-            freshness: Freshness {
-                ttl: 60,
-                swr: 30,
-                sie: 600,
-            },
+            freshness: Freshness { ttl: 60, swr: 30, sie: 600 },
             tags: vec!["product".into(), "product-42".into()],
             vary: vec!["accept-encoding".into()],
         }
@@ -498,18 +470,9 @@ mod tests {
             (b"XX\x01\x00".to_vec(), EntryError::BadMagic),
             (b"EC".to_vec(), EntryError::Truncated),
             (b"EC\x01".to_vec(), EntryError::Truncated),
-            (
-                [b"EC\x02".as_slice(), good.get(3..).unwrap()].concat(),
-                EntryError::UnsupportedVersion(2),
-            ),
-            (
-                [b"EC\x00".as_slice(), good.get(3..).unwrap()].concat(),
-                EntryError::UnsupportedVersion(0),
-            ),
-            (
-                [b"EC\x01\x02".as_slice(), good.get(4..).unwrap()].concat(),
-                EntryError::UnknownFlags(2),
-            ),
+            ([b"EC\x02".as_slice(), good.get(3..).unwrap()].concat(), EntryError::UnsupportedVersion(2)),
+            ([b"EC\x00".as_slice(), good.get(3..).unwrap()].concat(), EntryError::UnsupportedVersion(0)),
+            ([b"EC\x01\x02".as_slice(), good.get(4..).unwrap()].concat(), EntryError::UnknownFlags(2)),
         ];
         for (bytes, expected) in table {
             assert_eq!(CacheEntry::decode(&bytes), Err(expected), "{bytes:?}");
@@ -629,11 +592,7 @@ mod tests {
         assert!(entry.is_fresh(before));
         // Extreme values do not overflow.
         let mut forever = sample(vec![]);
-        forever.freshness = Freshness {
-            ttl: u32::MAX,
-            swr: u32::MAX,
-            sie: u32::MAX,
-        };
+        forever.freshness = Freshness { ttl: u32::MAX, swr: u32::MAX, sie: u32::MAX };
         forever.stored_at_ms = 0;
         let last_fresh_ms = u64::from(u32::MAX) * 1000 - 1;
         assert!(forever.is_fresh(last_fresh_ms));
@@ -646,11 +605,7 @@ mod tests {
         assert!(forever.age_secs(u64::MAX) > u64::from(u32::MAX));
         // A stale-only entry (ttl 0) is never fresh.
         let mut stale_only = sample(vec![]);
-        stale_only.freshness = Freshness {
-            ttl: 0,
-            swr: 30,
-            sie: 0,
-        };
+        stale_only.freshness = Freshness { ttl: 0, swr: 30, sie: 0 };
         assert!(!stale_only.is_fresh(stale_only.stored_at_ms));
         assert!(stale_only.within_swr(stale_only.stored_at_ms));
         assert!(!stale_only.within_sie(stale_only.stored_at_ms));
@@ -706,19 +661,13 @@ mod tests {
             names,
             vec!["content-type", "date", "cache-control", "etag", "vary", "x-multi", "x-multi"]
         );
-        let multi: Vec<&[u8]> = kept
-            .iter()
-            .filter(|(name, _)| name == "x-multi")
-            .map(|(_, value)| value.as_slice())
-            .collect();
+        let multi: Vec<&[u8]> =
+            kept.iter().filter(|(name, _)| name == "x-multi").map(|(_, value)| value.as_slice()).collect();
         assert_eq!(multi, vec![b"1".as_slice(), b"2".as_slice()]);
     }
 
     fn arb_entry() -> impl Strategy<Value = CacheEntry> {
-        let header = (
-            "[a-z][a-z0-9-]{0,20}",
-            proptest::collection::vec(0x20u8..0x7f, 0..40),
-        );
+        let header = ("[a-z][a-z0-9-]{0,20}", proptest::collection::vec(0x20u8..0x7f, 0..40));
         let body = prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..64),
             proptest::collection::vec(any::<u8>(), 1000..3000),

@@ -33,19 +33,12 @@ pub struct CacheKeys {
 
 /// The keys for `uri` (absolute, as the client requested it) with the given vary values
 /// (from [`vary_values`]; their order does not matter).
-pub fn cache_keys(
-    namespace: &str,
-    version: u64,
-    uri: &http::Uri,
-    vary: &[(String, String)],
-) -> CacheKeys {
+pub fn cache_keys(namespace: &str, version: u64, uri: &http::Uri, vary: &[(String, String)]) -> CacheKeys {
     let url = normalized_url(uri);
     let url_id = hex_sha256(&url_id_input(&url));
 
-    let mut vary: Vec<(String, &str)> = vary
-        .iter()
-        .map(|(name, value)| (name.to_ascii_lowercase(), value.as_str()))
-        .collect();
+    let mut vary: Vec<(String, &str)> =
+        vary.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.as_str())).collect();
     vary.sort();
     let mut input = Vec::with_capacity(url.len() + 64);
     input.extend_from_slice(b"edge-cache entry\0");
@@ -95,18 +88,10 @@ pub fn normalized_url(uri: &http::Uri) -> String {
         "" => "/",
         path => path,
     };
-    let mut params: Vec<&str> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|param| !param.is_empty())
-        .collect();
+    let mut params: Vec<&str> =
+        uri.query().unwrap_or("").split('&').filter(|param| !param.is_empty()).collect();
     params.sort_by(|a, b| param_name(a).cmp(param_name(b)));
-    let query = if params.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", params.join("&"))
-    };
+    let query = if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) };
     format!("{scheme}://{host}{port}{path}{query}")
 }
 
@@ -231,10 +216,7 @@ mod tests {
             ("https://example.com/a?&&", "https://example.com/a"),
             ("https://example.com/a?b=2&a=1", "https://example.com/a?a=1&b=2"),
             ("https://example.com/a?b=2&a=1&", "https://example.com/a?a=1&b=2"),
-            (
-                "https://example.com/a?x=3&a=2&x=1&a=1",
-                "https://example.com/a?a=2&a=1&x=3&x=1",
-            ),
+            ("https://example.com/a?x=3&a=2&x=1&a=1", "https://example.com/a?a=2&a=1&x=3&x=1"),
             ("https://example.com/a?b&a", "https://example.com/a?a&b"),
             ("https://example.com/a?A=1&a=2", "https://example.com/a?A=1&a=2"),
         ];
@@ -292,10 +274,7 @@ mod tests {
         // Field boundaries are unambiguous.
         let split_a = [("a".to_string(), "bc".to_string())];
         let split_b = [("ab".to_string(), "c".to_string())];
-        assert_ne!(
-            cache_keys("edge", 1, &u, &split_a).fresh,
-            cache_keys("edge", 1, &u, &split_b).fresh
-        );
+        assert_ne!(cache_keys("edge", 1, &u, &split_a).fresh, cache_keys("edge", 1, &u, &split_b).fresh);
     }
 
     #[test]
@@ -330,10 +309,7 @@ mod tests {
     #[test]
     fn vary_order_does_not_matter() {
         let u = uri("https://example.com/");
-        let ab = [
-            ("accept".to_string(), "x".to_string()),
-            ("accept-language".to_string(), "de".to_string()),
-        ];
+        let ab = [("accept".to_string(), "x".to_string()), ("accept-language".to_string(), "de".to_string())];
         let ba = [ab[1].clone(), ab[0].clone()];
         assert_eq!(cache_keys("e", 1, &u, &ab), cache_keys("e", 1, &u, &ba));
         // Names are case-insensitive, and case does not change the order either.
@@ -366,10 +342,7 @@ mod tests {
                 vec![("vary", b"Accept-Language, accept-encoding , ACCEPT-ENCODING")],
                 Ok(vec!["accept-encoding", "accept-language"]),
             ),
-            (
-                vec![("vary", b"Cookie"), ("vary", b"accept, ,")],
-                Ok(vec!["accept", "cookie"]),
-            ),
+            (vec![("vary", b"Cookie"), ("vary", b"accept, ,")], Ok(vec!["accept", "cookie"])),
             (vec![("vary", b"*")], Err(NoCacheReason::VaryStar)),
             (vec![("vary", b"accept, *")], Err(NoCacheReason::VaryStar)),
             (vec![("vary", b"accept"), ("vary", b" * ")], Err(NoCacheReason::VaryStar)),

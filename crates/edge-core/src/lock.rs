@@ -53,7 +53,9 @@ mod tests {
     fn tokens_are_random_and_url_safe() {
         let tokens: HashSet<String> = (0..1_000).map(|_| new_lock_token().unwrap()).collect();
         assert_eq!(tokens.len(), 1_000);
-        assert!(tokens.iter().all(|t| t.len() == 22 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')));
+        assert!(tokens
+            .iter()
+            .all(|t| t.len() == 22 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')));
     }
 
     #[test]

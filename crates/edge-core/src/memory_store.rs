@@ -60,10 +60,7 @@ impl<C: Clock> MemoryStore<C> {
     /// Number of live keys (for tests and stats).
     pub fn len(&self) -> usize {
         let now = self.clock.now_ms();
-        self.state
-            .try_borrow()
-            .map(|s| s.slots.values().filter(|slot| live(slot, now)).count())
-            .unwrap_or(0)
+        self.state.try_borrow().map(|s| s.slots.values().filter(|slot| live(slot, now)).count()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -202,9 +199,10 @@ fn apply(state: &mut State, op: &Op, now: u64) -> Reply {
             let slot = match get_live(state, key, now) {
                 Some(slot) => slot,
                 None => {
-                    state
-                        .slots
-                        .insert(key.clone(), Slot { value: Value::Set(BTreeSet::new()), expires_at_ms: None });
+                    state.slots.insert(
+                        key.clone(),
+                        Slot { value: Value::Set(BTreeSet::new()), expires_at_ms: None },
+                    );
                     match state.slots.get_mut(key) {
                         Some(slot) => slot,
                         None => return Reply::Error("ERR internal".into()),
@@ -272,7 +270,8 @@ mod tests {
     #[test]
     fn set_nx_px_takes_once_and_frees_after_ttl() {
         let (s, clock) = store();
-        let r = block_on(s.run(&[set("lock", "a", Some(500), true), set("lock", "b", Some(500), true)])).unwrap();
+        let r =
+            block_on(s.run(&[set("lock", "a", Some(500), true), set("lock", "b", Some(500), true)])).unwrap();
         assert!(r[0].is_ok());
         assert_eq!(r[1], Reply::Nil);
         clock.advance(499);
@@ -287,7 +286,8 @@ mod tests {
         let (s, clock) = store();
         block_on(s.run(&[set("p", "1", None, false), set("t", "1", Some(2_000), false)])).unwrap();
         clock.advance(500);
-        let r = block_on(s.run(&[Op::PTtl("nope".into()), Op::PTtl("p".into()), Op::PTtl("t".into())])).unwrap();
+        let r =
+            block_on(s.run(&[Op::PTtl("nope".into()), Op::PTtl("p".into()), Op::PTtl("t".into())])).unwrap();
         assert_eq!(r, vec![Reply::Int(-2), Reply::Int(-1), Reply::Int(1_500)]);
     }
 
@@ -331,7 +331,8 @@ mod tests {
     #[test]
     fn incr_on_text_is_an_error_not_a_panic() {
         let (s, _) = store();
-        let r = block_on(s.run(&[set("t", "hello", None, false), Op::IncrBy { key: "t".into(), by: 1 }])).unwrap();
+        let r = block_on(s.run(&[set("t", "hello", None, false), Op::IncrBy { key: "t".into(), by: 1 }]))
+            .unwrap();
         assert_eq!(r[1], Reply::Error("ERR value is not an integer or out of range".into()));
     }
 

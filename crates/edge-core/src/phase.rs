@@ -178,10 +178,7 @@ impl CachePhase {
 
     /// True when the response was served from the cache (fresh, stale or collapsed).
     pub fn served_from_cache(&self) -> bool {
-        matches!(
-            self,
-            CachePhase::Hit | CachePhase::Stale | CachePhase::StaleIfError | CachePhase::Collapsed
-        )
+        matches!(self, CachePhase::Hit | CachePhase::Stale | CachePhase::StaleIfError | CachePhase::Collapsed)
     }
 }
 
@@ -207,10 +204,7 @@ mod tests {
             assert!(seen.insert(name), "duplicate name {name}");
             assert!(!name.is_empty());
             assert!(name.starts_with(|c: char| c.is_ascii_lowercase()), "{name}");
-            assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
-                "{name} is not kebab-case"
-            );
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{name} is not kebab-case");
             assert!(!name.ends_with('-') && !name.contains("--"), "{name}");
             assert_eq!(reason.to_string(), name);
         }
@@ -291,9 +285,6 @@ mod tests {
             assert_eq!(phase.served_from_cache(), from_cache, "{phase:?}");
         }
         assert_eq!(CachePhase::Hit.to_string(), "hit");
-        assert_eq!(
-            CachePhase::Bypass(NoCacheReason::NoStore).to_string(),
-            "bypass(no-store)"
-        );
+        assert_eq!(CachePhase::Bypass(NoCacheReason::NoStore).to_string(), "bypass(no-store)");
     }
 }

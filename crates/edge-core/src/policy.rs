@@ -224,16 +224,10 @@ mod tests {
 
     #[test]
     fn request_decision_table() {
-        use NoCacheReason::*;
         use http::Method as M;
-        let no_cache_rule = Rule {
-            cache: false,
-            ..rule()
-        };
-        let caching_rule = Rule {
-            ttl: Some(5),
-            ..rule()
-        };
+        use NoCacheReason::*;
+        let no_cache_rule = Rule { cache: false, ..rule() };
+        let caching_rule = Rule { ttl: Some(5), ..rule() };
         let table: Vec<(M, Vec<(&str, &str)>, Option<&Rule>, RequestDecision)> = vec![
             (M::GET, vec![], None, RequestDecision::Lookup),
             (M::HEAD, vec![], None, RequestDecision::Lookup),
@@ -243,30 +237,10 @@ mod tests {
             (M::DELETE, vec![], None, RequestDecision::Bypass(Method)),
             (M::OPTIONS, vec![], None, RequestDecision::Bypass(Method)),
             (M::PATCH, vec![], None, RequestDecision::Bypass(Method)),
-            (
-                M::from_bytes(b"PURGE").unwrap(),
-                vec![],
-                None,
-                RequestDecision::Bypass(Method),
-            ),
-            (
-                M::GET,
-                vec![("authorization", "Bearer x")],
-                None,
-                RequestDecision::Bypass(Authorization),
-            ),
-            (
-                M::GET,
-                vec![],
-                Some(&no_cache_rule),
-                RequestDecision::Bypass(RuleNoCache),
-            ),
-            (
-                M::GET,
-                vec![("range", "bytes=0-10")],
-                None,
-                RequestDecision::Bypass(Range),
-            ),
+            (M::from_bytes(b"PURGE").unwrap(), vec![], None, RequestDecision::Bypass(Method)),
+            (M::GET, vec![("authorization", "Bearer x")], None, RequestDecision::Bypass(Authorization)),
+            (M::GET, vec![], Some(&no_cache_rule), RequestDecision::Bypass(RuleNoCache)),
+            (M::GET, vec![("range", "bytes=0-10")], None, RequestDecision::Bypass(Range)),
             (
                 M::GET,
                 vec![("upgrade", "websocket"), ("connection", "upgrade")],
@@ -283,12 +257,7 @@ mod tests {
             // Cookies alone do not bypass (Vary: Cookie handles per-session content).
             (M::GET, vec![("cookie", "a=b")], None, RequestDecision::Lookup),
             // Method is reported first, then the rule, then Authorization.
-            (
-                M::POST,
-                vec![("authorization", "x")],
-                Some(&no_cache_rule),
-                RequestDecision::Bypass(Method),
-            ),
+            (M::POST, vec![("authorization", "x")], Some(&no_cache_rule), RequestDecision::Bypass(Method)),
             (
                 M::GET,
                 vec![("authorization", "x")],
@@ -322,14 +291,8 @@ mod tests {
             (&[("cache-control", "max-age=60"), ("age", "60")], Err(ZeroTtl)),
             (&[("cache-control", "max-age=60"), ("age", "600")], Err(ZeroTtl)),
             // already stale on arrival: the overshoot comes off the stale windows
-            (
-                &[("cache-control", "max-age=60, stale-while-revalidate=100"), ("age", "90")],
-                fresh(0, 70, 0),
-            ),
-            (
-                &[("cache-control", "max-age=60, stale-while-revalidate=10"), ("age", "90")],
-                Err(ZeroTtl),
-            ),
+            (&[("cache-control", "max-age=60, stale-while-revalidate=100"), ("age", "90")], fresh(0, 70, 0)),
+            (&[("cache-control", "max-age=60, stale-while-revalidate=10"), ("age", "90")], Err(ZeroTtl)),
             (&[("cache-control", "max-age=60"), ("age", "abc")], fresh(60, 0, 0)),
             (&[("cache-control", "max-age=60"), ("age", "5, 50")], fresh(55, 0, 0)),
             (&[("cache-control", "max-age=0")], Err(ZeroTtl)),
@@ -362,11 +325,7 @@ mod tests {
             (&[("cache-control", "max-age=60"), ("content-length", "x")], fresh(60, 0, 0)),
         ];
         for (pairs, expected) in table {
-            assert_eq!(
-                response_decision(200, &headers(pairs), None, MAX),
-                expected,
-                "{pairs:?}"
-            );
+            assert_eq!(response_decision(200, &headers(pairs), None, MAX), expected, "{pairs:?}");
         }
     }
 
@@ -417,11 +376,7 @@ mod tests {
             ),
             (&[("cache-control", "max-age=0")], r(Some(300), None, None, true), fresh(300, 0, 0)),
             // override without a ttl keeps the origin's ttl
-            (
-                &[("cache-control", "max-age=60")],
-                r(None, Some(30), None, true),
-                fresh(60, 30, 0),
-            ),
+            (&[("cache-control", "max-age=60")], r(None, Some(30), None, true), fresh(60, 30, 0)),
             // must-revalidate / proxy-revalidate / s-maxage block rule stale windows...
             (
                 &[("cache-control", "max-age=60, must-revalidate")],
@@ -451,14 +406,7 @@ mod tests {
             (&[("cache-control", "no-cache")], r(Some(300), None, None, true), Err(NoCache)),
             (&[("set-cookie", "a=b")], r(Some(300), None, None, true), Err(SetCookie)),
             (&[("vary", "*")], r(Some(300), None, None, true), Err(VaryStar)),
-            (
-                &[],
-                Rule {
-                    cache: false,
-                    ..r(Some(300), None, None, true)
-                },
-                Err(RuleNoCache),
-            ),
+            (&[], Rule { cache: false, ..r(Some(300), None, None, true) }, Err(RuleNoCache)),
         ];
         for (pairs, rule, expected) in table {
             assert_eq!(
@@ -468,17 +416,9 @@ mod tests {
             );
         }
         let override_rule = r(Some(300), None, None, true);
+        assert_eq!(response_decision(500, &HeaderMap::new(), Some(&override_rule), MAX), Err(Status));
         assert_eq!(
-            response_decision(500, &HeaderMap::new(), Some(&override_rule), MAX),
-            Err(Status)
-        );
-        assert_eq!(
-            response_decision(
-                200,
-                &headers(&[("content-length", "11")]),
-                Some(&override_rule),
-                10
-            ),
+            response_decision(200, &headers(&[("content-length", "11")]), Some(&override_rule), 10),
             Err(TooLarge)
         );
     }
@@ -512,17 +452,11 @@ mod tests {
 
     #[test]
     fn content_length_conflicts_are_ignored() {
-        let h = headers(&[
-            ("cache-control", "max-age=1"),
-            ("content-length", "5"),
-            ("content-length", "500"),
-        ]);
+        let h =
+            headers(&[("cache-control", "max-age=1"), ("content-length", "5"), ("content-length", "500")]);
         assert_eq!(response_decision(200, &h, None, 10), fresh(1, 0, 0));
-        let h = headers(&[
-            ("cache-control", "max-age=1"),
-            ("content-length", "500"),
-            ("content-length", "500"),
-        ]);
+        let h =
+            headers(&[("cache-control", "max-age=1"), ("content-length", "500"), ("content-length", "500")]);
         assert_eq!(response_decision(200, &h, None, 10), Err(NoCacheReason::TooLarge));
     }
 }

@@ -164,7 +164,12 @@ pub fn index_ops(namespace: &str, keys: &CacheKeys, path: &str, tags: &[String],
 }
 
 /// Runs a purge.
-pub async fn purge<S: Store>(store: &S, namespace: &str, req: &PurgeRequest, now_ms: u64) -> Result<PurgeReport, StoreError> {
+pub async fn purge<S: Store>(
+    store: &S,
+    namespace: &str,
+    req: &PurgeRequest,
+    now_ms: u64,
+) -> Result<PurgeReport, StoreError> {
     let kind = match &req.target {
         PurgeTarget::Tags(_) => "tags",
         PurgeTarget::Urls(_) => "urls",
@@ -176,7 +181,12 @@ pub async fn purge<S: Store>(store: &S, namespace: &str, req: &PurgeRequest, now
         PurgeTarget::Everything => {
             if req.soft {
                 store
-                    .one(Op::Set { key: stale_before_key(namespace), value: now_ms.to_string(), ttl_ms: None, nx: false })
+                    .one(Op::Set {
+                        key: stale_before_key(namespace),
+                        value: now_ms.to_string(),
+                        ttl_ms: None,
+                        nx: false,
+                    })
                     .await?;
                 return Ok(report(0, Some(now_ms)));
             }
@@ -306,7 +316,10 @@ mod tests {
         let target = invalidation_after_write(&http::Method::POST, &uri, 201, &h).unwrap();
         assert_eq!(
             target,
-            PurgeTarget::Urls(vec!["https://shop.example/cart/42".into(), "https://shop.example/cart?id=1".into()])
+            PurgeTarget::Urls(vec![
+                "https://shop.example/cart/42".into(),
+                "https://shop.example/cart?id=1".into()
+            ])
         );
         assert_eq!(invalidation_after_write(&http::Method::GET, &uri, 200, &h), None);
         assert_eq!(invalidation_after_write(&http::Method::DELETE, &uri, 500, &h), None);

@@ -31,9 +31,9 @@ impl PathPattern {
         match text.strip_suffix('*') {
             Some(prefix) if !prefix.contains('*') => Ok(PathPattern::Prefix(prefix.to_string())),
             Some(_) => Err(format!("`path` may contain `*` only once, at its end (got {text:?})")),
-            None if text.contains('*') => Err(format!(
-                "`path` may contain `*` only at its end (got {text:?})"
-            )),
+            None if text.contains('*') => {
+                Err(format!("`path` may contain `*` only at its end (got {text:?})"))
+            }
             None => Ok(PathPattern::Exact(text.to_string())),
         }
     }
@@ -63,15 +63,7 @@ pub struct Rule {
 impl Rule {
     /// A rule for `path` that changes nothing (`cache: true`, no values, no tags).
     pub fn new(path: PathPattern) -> Rule {
-        Rule {
-            path,
-            ttl: None,
-            swr: None,
-            sie: None,
-            override_origin: false,
-            cache: true,
-            tags: Vec::new(),
-        }
+        Rule { path, ttl: None, swr: None, sie: None, override_origin: false, cache: true, tags: Vec::new() }
     }
 }
 
@@ -111,10 +103,8 @@ impl CacheRules {
         if json.trim().is_empty() {
             return Ok(CacheRules::default());
         }
-        let value: Value = serde_json::from_str(json).map_err(|error| RulesError {
-            rule: None,
-            reason: format!("not valid JSON: {error}"),
-        })?;
+        let value: Value = serde_json::from_str(json)
+            .map_err(|error| RulesError { rule: None, reason: format!("not valid JSON: {error}") })?;
         let Value::Array(items) = value else {
             return Err(RulesError {
                 rule: None,
@@ -124,12 +114,7 @@ impl CacheRules {
         items
             .iter()
             .enumerate()
-            .map(|(index, item)| {
-                parse_rule(item).map_err(|reason| RulesError {
-                    rule: Some(index),
-                    reason,
-                })
-            })
+            .map(|(index, item)| parse_rule(item).map_err(|reason| RulesError { rule: Some(index), reason }))
             .collect::<Result<Vec<Rule>, RulesError>>()
             .map(CacheRules)
     }
@@ -203,9 +188,9 @@ fn tags(fields: &Map<String, Value>) -> Result<Vec<String>, String> {
         .enumerate()
         .map(|(index, item)| match item {
             Value::String(tag) if tag.is_empty() => Err(format!("`tags[{index}]` is empty")),
-            Value::String(tag) if tag.contains(|c: char| c == ',' || c.is_whitespace()) => Err(
-                format!("`tags[{index}]` must not contain commas or whitespace (got {tag:?})"),
-            ),
+            Value::String(tag) if tag.contains(|c: char| c == ',' || c.is_whitespace()) => {
+                Err(format!("`tags[{index}]` must not contain commas or whitespace (got {tag:?})"))
+            }
             Value::String(tag) => Ok(tag.clone()),
             _ => Err(format!("`tags[{index}]` must be a string")),
         })
@@ -256,10 +241,7 @@ mod tests {
                     cache: true,
                     tags: vec!["api".into(), "v1".into()],
                 },
-                Rule {
-                    cache: false,
-                    ..Rule::new(PathPattern::Exact("/login".into()))
-                },
+                Rule { cache: false, ..Rule::new(PathPattern::Exact("/login".into())) },
                 Rule::new(PathPattern::Exact("/n".into())),
             ]
         );
@@ -285,9 +267,7 @@ mod tests {
             ("/API/x", Some(3)), // case-sensitive
         ];
         for (path, expected) in table {
-            let found = rules
-                .matching(path)
-                .and_then(|rule| rules.rules().iter().position(|r| r == rule));
+            let found = rules.matching(path).and_then(|rule| rules.rules().iter().position(|r| r == rule));
             assert_eq!(found, expected, "{path}");
         }
         let exact = CacheRules::parse(r#"[{"path":"/a"}]"#).unwrap();
@@ -308,30 +288,15 @@ mod tests {
             (r#"[{"path":5}]"#, "rule 0: `path` must be a string"),
             (r#"[{"path":"api"}]"#, "rule 0: `path` must start with / (got \"api\")"),
             (r#"[{"path":"*"}]"#, "rule 0: `path` must start with /"),
-            (
-                r#"[{"path":"/a*b"}]"#,
-                "rule 0: `path` may contain `*` only at its end",
-            ),
-            (
-                r#"[{"path":"/a**"}]"#,
-                "rule 0: `path` may contain `*` only once, at its end",
-            ),
+            (r#"[{"path":"/a*b"}]"#, "rule 0: `path` may contain `*` only at its end"),
+            (r#"[{"path":"/a**"}]"#, "rule 0: `path` may contain `*` only once, at its end"),
             (
                 r#"[{"path":"/"},{"path":"/"},{"path":"/x","ttl":-1}]"#,
                 "rule 2: `ttl` must be a non-negative integer (seconds)",
             ),
-            (
-                r#"[{"path":"/x","ttl":1.5}]"#,
-                "rule 0: `ttl` must be a non-negative integer (seconds)",
-            ),
-            (
-                r#"[{"path":"/x","swr":"60"}]"#,
-                "rule 0: `swr` must be a non-negative integer (seconds)",
-            ),
-            (
-                r#"[{"path":"/x","sie":4294967296}]"#,
-                "rule 0: `sie` must be at most 4294967295 (seconds)",
-            ),
+            (r#"[{"path":"/x","ttl":1.5}]"#, "rule 0: `ttl` must be a non-negative integer (seconds)"),
+            (r#"[{"path":"/x","swr":"60"}]"#, "rule 0: `swr` must be a non-negative integer (seconds)"),
+            (r#"[{"path":"/x","sie":4294967296}]"#, "rule 0: `sie` must be at most 4294967295 (seconds)"),
             (r#"[{"path":"/x","cache":"no"}]"#, "rule 0: `cache` must be true or false"),
             (r#"[{"path":"/x","override":1}]"#, "rule 0: `override` must be true or false"),
             (
@@ -341,10 +306,7 @@ mod tests {
             (r#"[{"path":"/x","tags":"a"}]"#, "rule 0: `tags` must be an array of strings"),
             (r#"[{"path":"/x","tags":["a",1]}]"#, "rule 0: `tags[1]` must be a string"),
             (r#"[{"path":"/x","tags":[""]}]"#, "rule 0: `tags[0]` is empty"),
-            (
-                r#"[{"path":"/x","tags":["a b"]}]"#,
-                "rule 0: `tags[0]` must not contain commas or whitespace",
-            ),
+            (r#"[{"path":"/x","tags":["a b"]}]"#, "rule 0: `tags[0]` must not contain commas or whitespace"),
         ];
         for (json, expected) in table {
             let error = CacheRules::parse(json).unwrap_err().to_string();

@@ -59,8 +59,13 @@ pub trait Origin: Clone + 'static {
     type Body: 'static;
 
     /// Sends the request (GET, or HEAD for a HEAD pass) and answers its head.
-    fn fetch(&self, head_only: bool) -> impl Future<Output = Result<OriginResponse<Self::Body>, OriginError>>;
+    fn fetch(&self, head_only: bool)
+        -> impl Future<Output = Result<OriginResponse<Self::Body>, OriginError>>;
 
     /// Reads `body` to its end, unless it grows past `limit` bytes.
-    fn collect(&self, body: Self::Body, limit: u64) -> impl Future<Output = Result<Collected<Self::Body>, OriginError>>;
+    fn collect(
+        &self,
+        body: Self::Body,
+        limit: u64,
+    ) -> impl Future<Output = Result<Collected<Self::Body>, OriginError>>;
 }

@@ -21,8 +21,14 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 6] =
-        [Counter::Hit, Counter::Miss, Counter::Stale, Counter::Bypass, Counter::OriginFetch, Counter::LockWait];
+    pub const ALL: [Counter; 6] = [
+        Counter::Hit,
+        Counter::Miss,
+        Counter::Stale,
+        Counter::Bypass,
+        Counter::OriginFetch,
+        Counter::LockWait,
+    ];
 
     /// The JSON field and Redis key suffix.
     pub fn as_str(self) -> &'static str {

@@ -160,9 +160,7 @@ pub trait Store {
     /// Runs one op.
     async fn one(&self, op: Op) -> Result<Reply, StoreError> {
         let mut replies = self.run(std::slice::from_ref(&op)).await?;
-        replies
-            .pop()
-            .ok_or_else(|| StoreError::Malformed("empty pipeline answer".into()))
+        replies.pop().ok_or_else(|| StoreError::Malformed("empty pipeline answer".into()))
     }
 
     /// A cheap liveness check for `/__edge/health`.

@@ -45,10 +45,7 @@ pub fn tag_index_ops(namespace: &str, tags: &[String], keys: &CacheKeys, stale_m
     tags.iter()
         .flat_map(|tag| {
             let key = tag_key(namespace, tag);
-            [
-                Op::SAdd { key: key.clone(), members: vec![keys.stale.clone()] },
-                Op::PExpire { key, ttl_ms },
-            ]
+            [Op::SAdd { key: key.clone(), members: vec![keys.stale.clone()] }, Op::PExpire { key, ttl_ms }]
         })
         .collect()
 }

@@ -49,7 +49,8 @@ impl<C: Clock> UpstashStore<C> {
         UpstashStore {
             base_url: base_url.trim_end_matches('/').to_string(),
             pipeline_url: reqwest::Url::parse(&format!("{}/pipeline", base_url.trim_end_matches('/'))).ok(),
-            multi_exec_url: reqwest::Url::parse(&format!("{}/multi-exec", base_url.trim_end_matches('/'))).ok(),
+            multi_exec_url: reqwest::Url::parse(&format!("{}/multi-exec", base_url.trim_end_matches('/')))
+                .ok(),
             authorization: format!("Bearer {token}"),
             timeout,
             client: reqwest::Client::new(),
@@ -111,7 +112,8 @@ impl<C: Clock> UpstashStore<C> {
         let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
         if status == 400 && path == "/multi-exec" {
             // A queue-time error discards the whole transaction.
-            let message = parsed.ok().and_then(|v| error_text(&v)).unwrap_or_else(|| "transaction refused".into());
+            let message =
+                parsed.ok().and_then(|v| error_text(&v)).unwrap_or_else(|| "transaction refused".into());
             return Err(StoreError::Rejected(message));
         }
         if !(200..300).contains(&status) {
@@ -167,9 +169,13 @@ fn command_json(op: &Op) -> Value {
         Op::CompareAndDelete { key, token } => {
             vec![s("EVAL"), s(COMPARE_AND_DELETE_SCRIPT), Value::from(1), s(key), s(token)]
         }
-        Op::SAdd { key, members } => [s("SADD"), s(key)].into_iter().chain(members.iter().map(|m| s(m))).collect(),
+        Op::SAdd { key, members } => {
+            [s("SADD"), s(key)].into_iter().chain(members.iter().map(|m| s(m))).collect()
+        }
         Op::SMembers(k) => vec![s("SMEMBERS"), s(k)],
-        Op::SRem { key, members } => [s("SREM"), s(key)].into_iter().chain(members.iter().map(|m| s(m))).collect(),
+        Op::SRem { key, members } => {
+            [s("SREM"), s(key)].into_iter().chain(members.iter().map(|m| s(m))).collect()
+        }
     };
     args.shrink_to_fit();
     Value::Array(args)
@@ -191,17 +197,18 @@ fn item_reply(item: &Value) -> Result<Reply, StoreError> {
 fn decode_result(v: &Value) -> Result<Reply, StoreError> {
     match v {
         Value::Null => Ok(Reply::Nil),
-        Value::Number(n) => n
-            .as_i64()
-            .map(Reply::Int)
-            .ok_or_else(|| StoreError::Malformed(format!("non-integer number {n}"))),
+        Value::Number(n) => {
+            n.as_i64().map(Reply::Int).ok_or_else(|| StoreError::Malformed(format!("non-integer number {n}")))
+        }
         Value::String(text) if text == "OK" => Ok(Reply::Status("OK".into())),
         Value::String(text) => STANDARD
             .decode(text)
             .map(Reply::Bytes)
             .map_err(|_| StoreError::Malformed("a result string is not base64".into())),
         Value::Array(items) => items.iter().map(decode_result).collect::<Result<_, _>>().map(Reply::Array),
-        Value::Bool(_) | Value::Object(_) => Err(StoreError::Malformed("unexpected JSON type in result".into())),
+        Value::Bool(_) | Value::Object(_) => {
+            Err(StoreError::Malformed("unexpected JSON type in result".into()))
+        }
     }
 }
 
@@ -235,7 +242,10 @@ mod tests {
         assert_eq!(command_json(&set), serde_json::json!(["SET", "k", "v", "PX", 5000, "NX"]));
         let cad = Op::CompareAndDelete { key: "l".into(), token: "t".into() };
         assert_eq!(command_json(&cad), serde_json::json!(["EVAL", COMPARE_AND_DELETE_SCRIPT, 1, "l", "t"]));
-        assert_eq!(command_json(&Op::MGet(vec!["a".into(), "b".into()])), serde_json::json!(["MGET", "a", "b"]));
+        assert_eq!(
+            command_json(&Op::MGet(vec!["a".into(), "b".into()])),
+            serde_json::json!(["MGET", "a", "b"])
+        );
     }
 
     #[test]

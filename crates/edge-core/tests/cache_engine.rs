@@ -100,7 +100,11 @@ fn stale_if_error_serves_the_stale_copy_on_5xx_and_on_network_errors() {
         let served = request(&w.cache, &req, &origin).await;
         assert_eq!(served.phase, CachePhase::StaleIfError);
         assert_eq!(header(&served, "x-cache"), "STALE");
-        assert!(header(&served, "cache-status").contains("fwd=stale; fwd-status=503;"), "{}", header(&served, "cache-status"));
+        assert!(
+            header(&served, "cache-status").contains("fwd=stale; fwd-status=503;"),
+            "{}",
+            header(&served, "cache-status")
+        );
         assert_eq!(body(&served), b"good#1");
         settle().await;
         let mut down = Answer::ok("", "");
@@ -135,7 +139,10 @@ fn uncacheable_answers_set_hit_for_pass_and_release_waiters_at_once() {
         let started = std::time::Instant::now();
         let served = join_all((0..10).map(|_| request(&w.cache, &req, &origin))).await;
         let elapsed = started.elapsed().as_millis();
-        assert_eq!(served.iter().filter(|s| s.phase == CachePhase::MissUnstored(NoCacheReason::Private)).count(), 1);
+        assert_eq!(
+            served.iter().filter(|s| s.phase == CachePhase::MissUnstored(NoCacheReason::Private)).count(),
+            1
+        );
         assert_eq!(
             served.iter().filter(|s| s.phase == CachePhase::MissUnstored(NoCacheReason::HitForPass)).count(),
             9
@@ -200,7 +207,12 @@ fn a_waiter_takes_over_when_the_holder_vanishes() {
         let lookup = w.cache.lookup(&req, &[]).await;
         // A crashed holder: its lock expires after 300 ms and it never stores anything.
         w.store
-            .one(Op::Set { key: lookup.keys.lock.clone(), value: "dead".into(), ttl_ms: Some(300), nx: false })
+            .one(Op::Set {
+                key: lookup.keys.lock.clone(),
+                value: "dead".into(),
+                ttl_ms: Some(300),
+                nx: false,
+            })
             .await
             .expect("set");
         let started = std::time::Instant::now();
@@ -219,7 +231,12 @@ fn a_waiter_whose_wait_runs_out_fetches_without_storing() {
         let req = get("https://example.com/held");
         let lookup = w.cache.lookup(&req, &[]).await;
         w.store
-            .one(Op::Set { key: lookup.keys.lock.clone(), value: "other".into(), ttl_ms: Some(60_000), nx: false })
+            .one(Op::Set {
+                key: lookup.keys.lock.clone(),
+                value: "other".into(),
+                ttl_ms: Some(60_000),
+                nx: false,
+            })
             .await
             .expect("set");
         let served = w.cache.serve(&req, lookup, origin.clone()).await;
@@ -239,8 +256,12 @@ fn a_slow_holder_does_not_delete_the_next_holders_lock() {
         let lookup = w.cache.lookup(&req, &[]).await;
         let lock = lookup.keys.lock.clone();
         // Holder A's lock expired; B holds it now. A's release must not remove B's lock.
-        w.store.one(Op::Set { key: lock.clone(), value: "B".into(), ttl_ms: Some(60_000), nx: false }).await.unwrap();
-        let released = w.store.one(Op::CompareAndDelete { key: lock.clone(), token: "A".into() }).await.unwrap();
+        w.store
+            .one(Op::Set { key: lock.clone(), value: "B".into(), ttl_ms: Some(60_000), nx: false })
+            .await
+            .unwrap();
+        let released =
+            w.store.one(Op::CompareAndDelete { key: lock.clone(), token: "A".into() }).await.unwrap();
         assert_eq!(released, Reply::Int(0));
         assert_eq!(w.store.one(Op::Get(lock)).await.unwrap(), Reply::Bytes(b"B".to_vec()));
     });
@@ -255,8 +276,18 @@ fn a_corrupt_entry_is_a_miss_and_is_replaced() {
         let lookup = w.cache.lookup(&req, &[]).await;
         w.store
             .run(&[
-                Op::Set { key: lookup.keys.fresh.clone(), value: "1".into(), ttl_ms: Some(60_000), nx: false },
-                Op::Set { key: lookup.keys.stale.clone(), value: "garbage!!".into(), ttl_ms: Some(60_000), nx: false },
+                Op::Set {
+                    key: lookup.keys.fresh.clone(),
+                    value: "1".into(),
+                    ttl_ms: Some(60_000),
+                    nx: false,
+                },
+                Op::Set {
+                    key: lookup.keys.stale.clone(),
+                    value: "garbage!!".into(),
+                    ttl_ms: Some(60_000),
+                    nx: false,
+                },
             ])
             .await
             .unwrap();

@@ -61,7 +61,9 @@ fn purge_by_url_takes_every_vary_variant() {
         request(&w.cache, &fr, &origin).await;
         settle().await;
         let report =
-            purge(&w.store, "t", &hard(PurgeTarget::Urls(vec!["https://a.example/page?x=1".into()])), 0).await.unwrap();
+            purge(&w.store, "t", &hard(PurgeTarget::Urls(vec!["https://a.example/page?x=1".into()])), 0)
+                .await
+                .unwrap();
         assert_eq!(report.entries, 2);
         assert_eq!(request(&w.cache, &en, &origin).await.phase, CachePhase::Miss);
     });
@@ -95,7 +97,9 @@ fn purge_by_prefix_respects_the_prefix_on_every_host() {
 fn soft_purge_serves_stale_and_refreshes_once() {
     local(async {
         let w = world(settings(2_000, "[]"));
-        let origin = TestOrigin::new(Answer::ok("max-age=600, stale-while-revalidate=60", "s").header("cache-tag", "x"));
+        let origin = TestOrigin::new(
+            Answer::ok("max-age=600, stale-while-revalidate=60", "s").header("cache-tag", "x"),
+        );
         fill(&w, &origin, &["https://a.example/soft"]).await;
         let soft = PurgeRequest { target: PurgeTarget::Tags(vec!["x".into()]), soft: true };
         assert_eq!(purge(&w.store, "t", &soft, 0).await.unwrap().entries, 1);

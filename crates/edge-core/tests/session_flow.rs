@@ -7,8 +7,8 @@ use base64::Engine as _;
 use edge_core::clock::{Clock, ManualClock};
 use edge_core::memory_store::MemoryStore;
 use edge_core::session::{
-    apply, begin, cookie_value, new_session_id, prepare_origin_request, session_key,
-    InvalidCookie, SessionOutcome, SessionSettings, SessionState, EDGE_SESSION, EDGE_SESSION_ID,
+    apply, begin, cookie_value, new_session_id, prepare_origin_request, session_key, InvalidCookie,
+    SessionOutcome, SessionSettings, SessionState, EDGE_SESSION, EDGE_SESSION_ID,
 };
 use edge_core::store::{Op, Reply, Store, StoreError, StoreKind};
 use futures::executor::block_on;
@@ -69,21 +69,13 @@ struct Visit {
 
 fn world() -> World<MemoryStore<ManualClock>> {
     let clock = ManualClock::at(T0);
-    World {
-        store: MemoryStore::with_clock(clock.clone()),
-        clock,
-        settings: settings(),
-        jar: None,
-    }
+    World { store: MemoryStore::with_clock(clock.clone()), clock, settings: settings(), jar: None }
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
-        );
+        map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
     }
     map
 }
@@ -107,11 +99,8 @@ impl<S: Store> World<S> {
         edge_core::session::strip_client_session_headers(&mut request);
         let lookup = begin(&request, &self.settings, NS);
         let lookup_ops = lookup.ops();
-        let replies = if lookup_ops.is_empty() {
-            Ok(Vec::new())
-        } else {
-            block_on(self.store.run(&lookup_ops))
-        };
+        let replies =
+            if lookup_ops.is_empty() { Ok(Vec::new()) } else { block_on(self.store.run(&lookup_ops)) };
         let state = lookup.resolve(replies.as_ref().map(Vec::as_slice), now);
         prepare_origin_request(&mut request, &state, &self.settings);
         let mut response = headers(origin_response);
@@ -127,13 +116,7 @@ impl<S: Store> World<S> {
             response.append(SET_COOKIE, HeaderValue::from_str(set_cookie).unwrap());
             self.absorb(set_cookie);
         }
-        Visit {
-            lookup_ops,
-            state,
-            origin_request: request,
-            response,
-            outcome,
-        }
+        Visit { lookup_ops, state, origin_request: request, response, outcome }
     }
 
     /// What a browser does with our `Set-Cookie`.
@@ -154,11 +137,9 @@ impl<S: Store> World<S> {
 
 fn live_data(state: &SessionState) -> (String, Value, u64) {
     match state {
-        SessionState::Live { id, record, .. } => (
-            id.as_str().to_owned(),
-            Value::Object(record.data.clone()),
-            record.created_ms,
-        ),
+        SessionState::Live { id, record, .. } => {
+            (id.as_str().to_owned(), Value::Object(record.data.clone()), record.created_ms)
+        }
         other => panic!("expected a live session, got {other:?}"),
     }
 }
@@ -262,9 +243,7 @@ fn origin_sees_the_session_and_nothing_the_client_forged() {
     assert_eq!(origin.get_all(EDGE_SESSION_ID).iter().count(), 1);
     assert_eq!(origin.get(EDGE_SESSION_ID).unwrap(), id.as_str());
     assert_eq!(origin.get_all(EDGE_SESSION).iter().count(), 1);
-    let json = URL_SAFE_NO_PAD
-        .decode(origin.get(EDGE_SESSION).unwrap().as_bytes())
-        .unwrap();
+    let json = URL_SAFE_NO_PAD.decode(origin.get(EDGE_SESSION).unwrap().as_bytes()).unwrap();
     assert_eq!(json, r#"{"admin":false,"user":"zoë"}"#.as_bytes());
     assert!(origin.get("edge-session-whatever").is_none());
     assert_eq!(origin.get("accept").unwrap(), "text/html");
@@ -340,13 +319,7 @@ fn set_then_rotate_is_one_new_id_with_the_new_data() {
     let mut w = world();
     log_in(&mut w, r#"{"user":null}"#);
     w.advance_s(5);
-    let login = w.visit(
-        &[],
-        &[
-            ("edge-session-rotate", "1"),
-            ("edge-session-set", r#"{"user":"ada"}"#),
-        ],
-    );
+    let login = w.visit(&[], &[("edge-session-rotate", "1"), ("edge-session-set", r#"{"user":"ada"}"#)]);
     let (old_id, _, _) = live_data(&login.state);
     assert_eq!(login.outcome.set_cookies.len(), 1);
     let kinds: Vec<&str> = login.outcome.store_ops.iter().map(Op::name).collect();
@@ -360,10 +333,7 @@ fn set_then_rotate_is_one_new_id_with_the_new_data() {
 
     // Set + Rotate with no session at all: one session is created, one cookie.
     let mut fresh = world();
-    let visit = fresh.visit(
-        &[],
-        &[("edge-session-set", "{}"), ("edge-session-rotate", "1")],
-    );
+    let visit = fresh.visit(&[], &[("edge-session-set", "{}"), ("edge-session-rotate", "1")]);
     assert_eq!(visit.outcome.set_cookies.len(), 1);
     assert_eq!(visit.outcome.store_ops.len(), 1);
     assert!(matches!(fresh.visit(&[], &[]).state, SessionState::Live { .. }));
@@ -470,9 +440,7 @@ fn slides_write_only_when_should_slide_says_so() {
     let mut w = world();
     log_in(&mut w, "{}");
     let key_ttl = |w: &World<MemoryStore<ManualClock>>, visit: &Visit| -> i64 {
-        let SessionState::Live { id, .. } = &visit.state else {
-            panic!("{:?}", visit.state)
-        };
+        let SessionState::Live { id, .. } = &visit.state else { panic!("{:?}", visit.state) };
         let replies = block_on(w.store.run(&[Op::PTtl(session_key(NS, id))])).unwrap();
         replies[0].as_int().unwrap()
     };
@@ -501,10 +469,7 @@ fn oversized_or_malformed_set_changes_nothing() {
     let cookie = w.jar.clone();
     let big = format!(r#"{{"blob":"{}"}}"#, "s3cr3t".repeat(20));
     for bad in [big.as_str(), "{not json", "[1,2]"] {
-        let visit = w.visit(
-            &[],
-            &[("edge-session-set", bad), ("edge-session-rotate", "1")],
-        );
+        let visit = w.visit(&[], &[("edge-session-set", bad), ("edge-session-rotate", "1")]);
         assert!(visit.outcome.store_ops.is_empty(), "{bad}");
         assert!(visit.outcome.set_cookies.is_empty(), "{bad}");
         assert_eq!(visit.outcome.log.len(), 1, "{bad}");
@@ -533,9 +498,7 @@ fn redis_down_means_no_session_and_no_writes() {
     let mut up = world();
     log_in(&mut up, r#"{"user":"ada"}"#);
     let mut w = World {
-        store: DownStore {
-            calls: std::cell::Cell::new(0),
-        },
+        store: DownStore { calls: std::cell::Cell::new(0) },
         clock: up.clock.clone(),
         settings: up.settings.clone(),
         jar: up.jar.clone(),
@@ -550,17 +513,11 @@ fn redis_down_means_no_session_and_no_writes() {
     assert_eq!(visit.outcome, SessionOutcome::default());
     assert_eq!(w.jar, up.jar, "the cookie survives the outage");
 
-    for directive in [
-        ("edge-session-set", r#"{"user":"mallory"}"#),
-        ("edge-session-rotate", "1"),
-    ] {
+    for directive in [("edge-session-set", r#"{"user":"mallory"}"#), ("edge-session-rotate", "1")] {
         let visit = w.visit(&[], &[directive]);
         assert!(visit.outcome.store_ops.is_empty());
         assert!(visit.outcome.set_cookies.is_empty());
-        assert_eq!(
-            visit.outcome.log,
-            ["session directive dropped: redis unavailable"]
-        );
+        assert_eq!(visit.outcome.log, ["session directive dropped: redis unavailable"]);
         assert!(visit.response.get(directive.0).is_none());
     }
     assert_eq!(w.jar, up.jar);
@@ -618,10 +575,7 @@ fn a_corrupt_record_is_no_session() {
 fn lookup_replies_after_ours_are_ignored() {
     let mut w = world();
     log_in(&mut w, r#"{"n":1}"#);
-    let request = headers(&[(
-        "cookie",
-        &format!("{}={}", w.settings.cookie_name, w.jar.clone().unwrap()),
-    )]);
+    let request = headers(&[("cookie", &format!("{}={}", w.settings.cookie_name, w.jar.clone().unwrap()))]);
     let lookup = begin(&request, &w.settings, NS);
     let mut ops = lookup.ops();
     ops.push(Op::MGet(vec!["edge:other".into()]));

@@ -148,7 +148,10 @@ async fn every_op_round_trips_through_the_gateway() {
     assert!(replies[0].is_ok());
     assert_eq!(replies[1], Reply::Nil, "NX lost");
     assert_eq!(replies[3], Reply::Bytes("héllo ✓ \u{0}\u{1}".as_bytes().to_vec()));
-    assert_eq!(replies[4], Reply::Array(vec![Reply::Bytes("héllo ✓ \u{0}\u{1}".as_bytes().to_vec()), Reply::Nil]));
+    assert_eq!(
+        replies[4],
+        Reply::Array(vec![Reply::Bytes("héllo ✓ \u{0}\u{1}".as_bytes().to_vec()), Reply::Nil])
+    );
     assert!(matches!(replies[5], Reply::Int(ms) if ms > 4_000 && ms <= 5_000));
     assert_eq!(replies[6], Reply::Int(-1));
     assert_eq!(replies[7], Reply::Int(-2));

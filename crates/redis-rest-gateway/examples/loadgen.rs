@@ -91,28 +91,14 @@ fn request_bytes(options: &Options) -> (String, Vec<u8>, bool) {
         }
         (addr.trim_end_matches('/').to_string(), out, false)
     } else {
-        let addr = options
-            .target
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
+        let addr = options.target.trim_start_matches("http://").trim_end_matches('/').to_string();
         let json = |c: &Vec<&str>| {
-            format!(
-                "[{}]",
-                c.iter()
-                    .map(|a| format!("\"{a}\""))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
+            format!("[{}]", c.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(","))
         };
         let (path, body) = match options.workload {
-            Workload::Pipeline10 => (
-                "/pipeline",
-                format!(
-                    "[{}]",
-                    commands.iter().map(json).collect::<Vec<_>>().join(",")
-                ),
-            ),
+            Workload::Pipeline10 => {
+                ("/pipeline", format!("[{}]", commands.iter().map(json).collect::<Vec<_>>().join(",")))
+            }
             _ => ("/", json(&commands[0])),
         };
         let request = format!(
@@ -134,8 +120,7 @@ async fn read_http(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Resul
                 .lines()
                 .find_map(|l| {
                     let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse().ok())?
+                    name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
                 })
                 .unwrap_or(0);
             let total = end + 4 + length;
@@ -154,11 +139,7 @@ async fn read_http(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Resul
 }
 
 /// Reads `count` RESP replies; returns whether none was an error.
-async fn read_resp(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
-    count: usize,
-) -> std::io::Result<bool> {
+async fn read_resp(stream: &mut TcpStream, buf: &mut BytesMut, count: usize) -> std::io::Result<bool> {
     let mut ok = true;
     let mut seen = 0;
     while seen < count {
@@ -194,10 +175,7 @@ async fn connection_loop(
     let mut stream = TcpStream::connect(&addr).await?;
     stream.set_nodelay(true)?;
     let mut buf = BytesMut::with_capacity(16 * 1024);
-    let mut tally = Tally {
-        latencies_us: Vec::with_capacity(200_000),
-        errors: 0,
-    };
+    let mut tally = Tally { latencies_us: Vec::with_capacity(200_000), errors: 0 };
     loop {
         let started = Instant::now();
         if started >= stop_at {
@@ -210,9 +188,7 @@ async fn connection_loop(
             read_resp(&mut stream, &mut buf, count).await?
         };
         if started >= record_from {
-            tally
-                .latencies_us
-                .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            tally.latencies_us.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
             if !ok {
                 tally.errors += 1;
             }
@@ -237,10 +213,7 @@ fn main() {
         }
     };
     // One thread, like redis-benchmark: the load tool takes one core at most.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let (addr, request, http) = request_bytes(&options);
     let count = options.workload.commands().len();
     let result = runtime.block_on(async {

@@ -45,37 +45,19 @@ mod tests {
 
     #[test]
     fn finds_the_token() {
-        assert_eq!(
-            presented_token(Some(b"Bearer abc"), None).as_deref(),
-            Some(&b"abc"[..])
-        );
-        assert_eq!(
-            presented_token(Some(b"bearer  abc "), None).as_deref(),
-            Some(&b"abc"[..])
-        );
-        assert_eq!(
-            presented_token(None, Some("a=1&_token=x%2By")).as_deref(),
-            Some(&b"x+y"[..])
-        );
+        assert_eq!(presented_token(Some(b"Bearer abc"), None).as_deref(), Some(&b"abc"[..]));
+        assert_eq!(presented_token(Some(b"bearer  abc "), None).as_deref(), Some(&b"abc"[..]));
+        assert_eq!(presented_token(None, Some("a=1&_token=x%2By")).as_deref(), Some(&b"x+y"[..]));
         assert_eq!(presented_token(None, Some("a=1")), None);
         assert_eq!(presented_token(None, None), None);
-        assert_eq!(
-            presented_token(Some(b"Basic Zm9v"), None).as_deref(),
-            Some(&b"Basic Zm9v"[..])
-        );
+        assert_eq!(presented_token(Some(b"Basic Zm9v"), None).as_deref(), Some(&b"Basic Zm9v"[..]));
     }
 
     #[test]
     fn compares() {
         assert_eq!(check(b"secret", Some(b"secret")), Ok(()));
-        assert_eq!(
-            check(b"secret", Some(b"secreT")),
-            Err(GatewayError::WrongToken)
-        );
-        assert_eq!(
-            check(b"secret", Some(b"secret2")),
-            Err(GatewayError::WrongToken)
-        );
+        assert_eq!(check(b"secret", Some(b"secreT")), Err(GatewayError::WrongToken));
+        assert_eq!(check(b"secret", Some(b"secret2")), Err(GatewayError::WrongToken));
         assert_eq!(check(b"secret", Some(b"")), Err(GatewayError::MissingToken));
         assert_eq!(check(b"secret", None), Err(GatewayError::MissingToken));
     }

@@ -15,16 +15,11 @@ pub struct Command {
 impl Command {
     /// The command name in upper case, for policy checks and logs.
     pub fn name(&self) -> String {
-        self.args
-            .first()
-            .map(|n| String::from_utf8_lossy(n).to_ascii_uppercase())
-            .unwrap_or_default()
+        self.args.first().map(|n| String::from_utf8_lossy(n).to_ascii_uppercase()).unwrap_or_default()
     }
 
     fn arg_upper(&self, index: usize) -> Option<String> {
-        self.args
-            .get(index)
-            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+        self.args.get(index).map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
     }
 }
 
@@ -58,17 +53,12 @@ fn argument(raw: &RawValue) -> Result<Bytes, MalformedRequest> {
     let text = raw.get().trim();
     match text.as_bytes().first() {
         Some(b'"') => {
-            let s: Cow<'_, str> = serde_json::from_str(text).map_err(|e| {
-                malformed(format!(
-                    "ERR failed to parse command: bad string argument: {e}"
-                ))
-            })?;
+            let s: Cow<'_, str> = serde_json::from_str(text)
+                .map_err(|e| malformed(format!("ERR failed to parse command: bad string argument: {e}")))?;
             Ok(Bytes::copy_from_slice(s.as_bytes()))
         }
         Some(b'-' | b'0'..=b'9') => Ok(Bytes::copy_from_slice(text.as_bytes())),
-        Some(b't' | b'f') if text == "true" || text == "false" => {
-            Ok(Bytes::copy_from_slice(text.as_bytes()))
-        }
+        Some(b't' | b'f') if text == "true" || text == "false" => Ok(Bytes::copy_from_slice(text.as_bytes())),
         _ => Err(malformed(format!(
             "ERR failed to parse command: arguments must be strings or numbers, got {}",
             truncate(text, 40)
@@ -87,15 +77,11 @@ fn command_from(raw: &RawValue) -> Result<Command, MalformedRequest> {
     if !is_array(raw) {
         return Err(malformed(SINGLE_SHAPE));
     }
-    let items =
-        elements(raw).map_err(|e| malformed(format!("ERR failed to parse command: {e}")))?;
+    let items = elements(raw).map_err(|e| malformed(format!("ERR failed to parse command: {e}")))?;
     if items.is_empty() {
         return Err(malformed("ERR empty command"));
     }
-    let args = items
-        .into_iter()
-        .map(argument)
-        .collect::<Result<Vec<_>, _>>()?;
+    let args = items.into_iter().map(argument).collect::<Result<Vec<_>, _>>()?;
     Ok(Command { args })
 }
 
@@ -110,20 +96,13 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Command>, MalformedRequest> {
     if !is_array(raw) {
         return Err(malformed(BATCH_SHAPE));
     }
-    let items =
-        elements(raw).map_err(|e| malformed(format!("ERR failed to parse pipeline: {e}")))?;
+    let items = elements(raw).map_err(|e| malformed(format!("ERR failed to parse pipeline: {e}")))?;
     if items.is_empty() {
         return Err(malformed("ERR empty pipeline: send at least one command"));
     }
     items
         .into_iter()
-        .map(|item| {
-            if is_array(item) {
-                command_from(item)
-            } else {
-                Err(malformed(BATCH_SHAPE))
-            }
-        })
+        .map(|item| if is_array(item) { command_from(item) } else { Err(malformed(BATCH_SHAPE)) })
         .collect()
 }
 
@@ -132,11 +111,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Command>, MalformedRequest> {
 /// Path segments and query pairs are percent-decoded to raw bytes (`+` is a
 /// plain `+`); `_token` is the credential, not an argument; a non-empty POST body
 /// is the last argument, byte for byte.
-pub fn parse_url_form(
-    path: &str,
-    query: Option<&str>,
-    body: &[u8],
-) -> Result<Command, MalformedRequest> {
+pub fn parse_url_form(path: &str, query: Option<&str>, body: &[u8]) -> Result<Command, MalformedRequest> {
     let path = path.strip_prefix('/').unwrap_or(path);
     let path = path.strip_suffix('/').unwrap_or(path);
     let mut args: Vec<Bytes> = Vec::new();
@@ -164,7 +139,9 @@ pub fn parse_url_form(
         args.push(Bytes::copy_from_slice(body));
     }
     if args.is_empty() || args[0].is_empty() {
-        return Err(malformed("ERR empty command: send a JSON array with POST /, or a command in the path like /get/key"));
+        return Err(malformed(
+            "ERR empty command: send a JSON array with POST /, or a command in the path like /get/key",
+        ));
     }
     Ok(Command { args })
 }
@@ -182,17 +159,15 @@ pub fn refusal(command: &Command) -> Option<String> {
     let name = command.name();
     let lower = name.to_ascii_lowercase();
     let reason = match name.as_str() {
-        "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BLMPOP" | "BZPOPMIN" | "BZPOPMAX"
-        | "BZMPOP" | "WAIT" | "WAITAOF" => {
+        "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BLMPOP" | "BZPOPMIN" | "BZPOPMAX" | "BZMPOP"
+        | "WAIT" | "WAITAOF" => {
             "blocking commands are not supported over HTTP; use the non-blocking form and poll"
         }
         "XREAD" | "XREADGROUP" if has_block_option(command) => {
             "blocking commands are not supported over HTTP; drop the BLOCK option and poll"
         }
-        "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE"
-        | "SUNSUBSCRIBE" | "MONITOR" => {
-            "needs a long-lived connection, which this gateway does not offer"
-        }
+        "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE"
+        | "MONITOR" => "needs a long-lived connection, which this gateway does not offer",
         "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" => {
             "transactions go through POST /multi-exec with the whole command list"
         }
@@ -203,16 +178,14 @@ pub fn refusal(command: &Command) -> Option<String> {
         "SYNC" | "PSYNC" | "REPLCONF" => "replication commands are not supported over HTTP",
         "CLIENT" => match command.arg_upper(1).as_deref() {
             Some(
-                "REPLY" | "TRACKING" | "PAUSE" | "CACHING" | "SETNAME" | "SETINFO" | "KILL"
-                | "NO-EVICT" | "NO-TOUCH",
+                "REPLY" | "TRACKING" | "PAUSE" | "CACHING" | "SETNAME" | "SETINFO" | "KILL" | "NO-EVICT"
+                | "NO-TOUCH",
             ) => "changes the state of the gateway's shared connection",
             _ => return None,
         },
         _ => return None,
     };
-    Some(format!(
-        "ERR command '{lower}' is not supported by the REST gateway: {reason}"
-    ))
+    Some(format!("ERR command '{lower}' is not supported by the REST gateway: {reason}"))
 }
 
 /// XREAD/XREADGROUP options come before `STREAMS`; after it, words are keys and IDs.
@@ -252,19 +225,7 @@ mod tests {
     #[test]
     fn single_commands_keep_numbers_literal() {
         let c = parse_single(br#"["SET", "k", 1.50, "PX", 5000, -2, 1e3, true]"#).unwrap();
-        assert_eq!(
-            args(&c),
-            vec![
-                &b"SET"[..],
-                b"k",
-                b"1.50",
-                b"PX",
-                b"5000",
-                b"-2",
-                b"1e3",
-                b"true"
-            ]
-        );
+        assert_eq!(args(&c), vec![&b"SET"[..], b"k", b"1.50", b"PX", b"5000", b"-2", b"1e3", b"true"]);
     }
 
     #[test]
@@ -275,27 +236,12 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_refused() {
-        assert!(parse_single(b"[\"GET\"")
-            .unwrap_err()
-            .0
-            .contains("invalid JSON"));
-        assert!(parse_single(b"{\"a\":1}")
-            .unwrap_err()
-            .0
-            .contains("must be a JSON array"));
-        assert!(parse_single(b"\"GET\"")
-            .unwrap_err()
-            .0
-            .contains("must be a JSON array"));
+        assert!(parse_single(b"[\"GET\"").unwrap_err().0.contains("invalid JSON"));
+        assert!(parse_single(b"{\"a\":1}").unwrap_err().0.contains("must be a JSON array"));
+        assert!(parse_single(b"\"GET\"").unwrap_err().0.contains("must be a JSON array"));
         assert_eq!(parse_single(b"[]").unwrap_err().0, "ERR empty command");
-        assert!(parse_single(b"[\"GET\", null]")
-            .unwrap_err()
-            .0
-            .contains("strings or numbers"));
-        assert!(parse_single(b"[\"GET\", [\"x\"]]")
-            .unwrap_err()
-            .0
-            .contains("strings or numbers"));
+        assert!(parse_single(b"[\"GET\", null]").unwrap_err().0.contains("strings or numbers"));
+        assert!(parse_single(b"[\"GET\", [\"x\"]]").unwrap_err().0.contains("strings or numbers"));
         assert!(parse_single(b"").unwrap_err().0.contains("invalid JSON"));
     }
 
@@ -311,10 +257,7 @@ mod tests {
     #[test]
     fn url_form() {
         let c = parse_url_form("/set/a%20b/v%00", Some("EX=100&_token=secret&NX"), b"").unwrap();
-        assert_eq!(
-            args(&c),
-            vec![&b"set"[..], b"a b", b"v\0", b"EX", b"100", b"NX"]
-        );
+        assert_eq!(args(&c), vec![&b"set"[..], b"a b", b"v\0", b"EX", b"100", b"NX"]);
         let c = parse_url_form("/set/k", None, b"\xff\x00body").unwrap();
         assert_eq!(args(&c), vec![&b"set"[..], b"k", b"\xff\x00body"]);
         let c = parse_url_form("/set//v", None, b"").unwrap();

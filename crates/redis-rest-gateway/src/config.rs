@@ -45,17 +45,16 @@ impl Config {
     pub fn from_args(args: Args) -> Result<Config, String> {
         let token = match args.token {
             Some(t) if !t.is_empty() => t,
-            _ => return Err(
-                "no token: pass --token or set GATEWAY_TOKEN (the gateway never runs without one)"
-                    .into(),
-            ),
+            _ => {
+                return Err(
+                    "no token: pass --token or set GATEWAY_TOKEN (the gateway never runs without one)".into(),
+                )
+            }
         };
-        let listen: SocketAddr = args.listen.parse().map_err(|e| {
-            format!(
-                "--listen {:?} is not an address like 127.0.0.1:8080: {e}",
-                args.listen
-            )
-        })?;
+        let listen: SocketAddr = args
+            .listen
+            .parse()
+            .map_err(|e| format!("--listen {:?} is not an address like 127.0.0.1:8080: {e}", args.listen))?;
         let redis = RedisTarget::parse(&args.redis)?;
         if args.redis_timeout_ms == 0 {
             return Err("--redis-timeout-ms must be above 0".into());
@@ -110,23 +109,20 @@ impl std::fmt::Display for RedisTarget {
 }
 
 fn decode(part: &str) -> String {
-    percent_encoding::percent_decode_str(part)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned()
 }
 
 impl RedisTarget {
     pub fn parse(url: &str) -> Result<RedisTarget, String> {
         let bad = |why: &str| format!("--redis {url:?}: {why}");
         if url.starts_with("rediss://") {
-            return Err(bad("TLS (rediss://) is not supported; run the gateway next to Redis or behind a TLS tunnel"));
+            return Err(bad(
+                "TLS (rediss://) is not supported; run the gateway next to Redis or behind a TLS tunnel",
+            ));
         }
         let (is_unix, rest) = if let Some(rest) = url.strip_prefix("redis://") {
             (false, rest)
-        } else if let Some(rest) = url
-            .strip_prefix("unix://")
-            .or_else(|| url.strip_prefix("redis+unix://"))
-        {
+        } else if let Some(rest) = url.strip_prefix("unix://").or_else(|| url.strip_prefix("redis+unix://")) {
             (true, rest)
         } else {
             return Err(bad("expected redis://host:port[/db] or unix:///path"));
@@ -161,9 +157,7 @@ impl RedisTarget {
                 None => (hostpart, ""),
             };
             if !path.is_empty() {
-                db = path
-                    .parse()
-                    .map_err(|_| bad("the path must be a database number"))?;
+                db = path.parse().map_err(|_| bad("the path must be a database number"))?;
             }
             let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
                 let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
@@ -178,11 +172,7 @@ impl RedisTarget {
                     None => (hostport.to_string(), 6379),
                 }
             };
-            let host = if host.is_empty() {
-                "127.0.0.1".to_string()
-            } else {
-                host
-            };
+            let host = if host.is_empty() { "127.0.0.1".to_string() } else { host };
             RedisAddress::Tcp { host, port }
         };
         if let Some(query) = query {
@@ -192,12 +182,7 @@ impl RedisTarget {
                 }
             }
         }
-        Ok(RedisTarget {
-            address,
-            username,
-            password,
-            db,
-        })
+        Ok(RedisTarget { address, username, password, db })
     }
 }
 
@@ -208,36 +193,15 @@ mod tests {
     #[test]
     fn parses_redis_urls() {
         let t = RedisTarget::parse("redis://127.0.0.1:6390").unwrap();
-        assert_eq!(
-            t.address,
-            RedisAddress::Tcp {
-                host: "127.0.0.1".into(),
-                port: 6390
-            }
-        );
+        assert_eq!(t.address, RedisAddress::Tcp { host: "127.0.0.1".into(), port: 6390 });
         assert_eq!((t.username, t.password, t.db), (None, None, 0));
 
         let t = RedisTarget::parse("redis://:p%40ss@localhost/3").unwrap();
-        assert_eq!(
-            t.address,
-            RedisAddress::Tcp {
-                host: "localhost".into(),
-                port: 6379
-            }
-        );
-        assert_eq!(
-            (t.username, t.password.as_deref(), t.db),
-            (None, Some("p@ss"), 3)
-        );
+        assert_eq!(t.address, RedisAddress::Tcp { host: "localhost".into(), port: 6379 });
+        assert_eq!((t.username, t.password.as_deref(), t.db), (None, Some("p@ss"), 3));
 
         let t = RedisTarget::parse("redis://alice:pw@[::1]:7000/1").unwrap();
-        assert_eq!(
-            t.address,
-            RedisAddress::Tcp {
-                host: "::1".into(),
-                port: 7000
-            }
-        );
+        assert_eq!(t.address, RedisAddress::Tcp { host: "::1".into(), port: 7000 });
         assert_eq!(t.username.as_deref(), Some("alice"));
         assert_eq!(t.to_string(), "redis://alice:***@::1:7000/1");
 

@@ -166,9 +166,7 @@ mod tests {
 
     #[test]
     fn errors_are_never_encoded() {
-        let reply = Reply::Error(Bytes::from_static(
-            b"ERR value is not an integer or out of range",
-        ));
+        let reply = Reply::Error(Bytes::from_static(b"ERR value is not an integer or out of range"));
         assert_eq!(
             json(&reply, Encoding::Base64),
             "{\"error\":\"ERR value is not an integer or out of range\"}"

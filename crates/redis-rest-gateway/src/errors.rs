@@ -48,9 +48,7 @@ impl GatewayError {
     /// The `error` field of the response body.
     pub fn message(&self) -> String {
         match self {
-            GatewayError::MissingToken => {
-                "Unauthorized: no token; send Authorization: Bearer <token>".into()
-            }
+            GatewayError::MissingToken => "Unauthorized: no token; send Authorization: Bearer <token>".into(),
             GatewayError::WrongToken => "Unauthorized: invalid token".into(),
             GatewayError::MethodNotAllowed => {
                 "ERR method not allowed: use POST (or GET for the URL form)".into()
@@ -59,9 +57,9 @@ impl GatewayError {
             GatewayError::BodyUnreadable(why) => {
                 format!("ERR could not read the request body: {why}")
             }
-            GatewayError::Malformed(text)
-            | GatewayError::Refused(text)
-            | GatewayError::Command(text) => text.clone(),
+            GatewayError::Malformed(text) | GatewayError::Refused(text) | GatewayError::Command(text) => {
+                text.clone()
+            }
             GatewayError::Redis(e) => format!("ERR {e}"),
         }
     }

@@ -125,9 +125,7 @@ pub async fn run_transaction(
             out.push(b']');
             Ok(out)
         }
-        Reply::Error(text) => Err(GatewayError::Command(
-            String::from_utf8_lossy(text).into_owned(),
-        )),
+        Reply::Error(text) => Err(GatewayError::Command(String::from_utf8_lossy(text).into_owned())),
         _ => Err(GatewayError::Command("ERR transaction aborted".into())),
     }
 }

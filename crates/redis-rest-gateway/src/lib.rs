@@ -36,10 +36,7 @@ pub fn main_entry() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("redis-rest-gateway: cannot start the async runtime: {e}");
@@ -65,13 +62,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    log::info(&format!(
-        "listening on http://{address} (redis {})",
-        config.redis
-    ));
+    let address = listener.local_addr().map_err(|e| format!("cannot read the listening address: {e}"))?;
+    log::info(&format!("listening on http://{address} (redis {})", config.redis));
     let state = Arc::new(State::new(redis, &config.token, config.max_body_bytes));
     server::serve(listener, state, shutdown_signal()).await;
     log::info("stopped");

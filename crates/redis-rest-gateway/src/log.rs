@@ -4,9 +4,7 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn line(level: &str, message: &str) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     // One message per line, whatever it contains.
     let message = message.replace(['\r', '\n'], " ");
     let mut stderr = std::io::stderr().lock();

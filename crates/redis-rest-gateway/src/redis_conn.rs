@@ -79,9 +79,7 @@ impl Shared {
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, InFlightQueue> {
         // A poisoned lock only means another task panicked mid-update; the
         // queue itself is still a valid VecDeque.
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn push(&self, batch: InFlight) {
@@ -89,9 +87,7 @@ impl Shared {
         if queue.alive {
             queue.batches.push_back(batch);
         } else {
-            let _ = batch
-                .reply_to
-                .send(Err(RedisError::Unavailable("connection lost".into())));
+            let _ = batch.reply_to.send(Err(RedisError::Unavailable("connection lost".into())));
         }
     }
 
@@ -145,25 +141,19 @@ impl Connection {
     /// Connects, logs in and selects the database.
     pub async fn open(target: &RedisTarget) -> Result<Connection, RedisError> {
         let unavailable = |e: std::io::Error| RedisError::Unavailable(e.to_string());
-        let (reader, writer): (
-            Box<dyn AsyncRead + Send + Unpin>,
-            Box<dyn AsyncWrite + Send + Unpin>,
-        ) = match &target.address {
-            RedisAddress::Tcp { host, port } => {
-                let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map_err(unavailable)?;
-                let _ = stream.set_nodelay(true);
-                let (r, w) = stream.into_split();
-                (Box::new(r), Box::new(w))
-            }
-            RedisAddress::Unix(path) => open_unix(path).await.map_err(unavailable)?,
-        };
+        let (reader, writer): (Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>) =
+            match &target.address {
+                RedisAddress::Tcp { host, port } => {
+                    let stream =
+                        tokio::net::TcpStream::connect((host.as_str(), *port)).await.map_err(unavailable)?;
+                    let _ = stream.set_nodelay(true);
+                    let (r, w) = stream.into_split();
+                    (Box::new(r), Box::new(w))
+                }
+                RedisAddress::Unix(path) => open_unix(path).await.map_err(unavailable)?,
+            };
         let shared = Arc::new(Shared {
-            in_flight: Mutex::new(InFlightQueue {
-                alive: true,
-                batches: VecDeque::new(),
-            }),
+            in_flight: Mutex::new(InFlightQueue { alive: true, batches: VecDeque::new() }),
             alive: AtomicBool::new(true),
             tasks: Mutex::new(Vec::new()),
         });
@@ -191,10 +181,7 @@ impl Connection {
             commands.push(auth);
         }
         if target.db != 0 {
-            commands.push(vec![
-                Bytes::from_static(b"SELECT"),
-                Bytes::from(target.db.to_string()),
-            ]);
+            commands.push(vec![Bytes::from_static(b"SELECT"), Bytes::from(target.db.to_string())]);
         }
         commands.push(vec![Bytes::from_static(b"PING")]);
         let replies = self.execute(&commands).await?;
@@ -216,25 +203,14 @@ impl Connection {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
-        let mut bytes = Vec::with_capacity(
-            commands
-                .iter()
-                .map(|c| c.iter().map(|a| a.len() + 16).sum::<usize>())
-                .sum(),
-        );
+        let mut bytes =
+            Vec::with_capacity(commands.iter().map(|c| c.iter().map(|a| a.len() + 16).sum::<usize>()).sum());
         for command in commands {
             encode_command(command, &mut bytes);
         }
         let (reply_to, reply) = oneshot::channel();
-        let batch = Batch {
-            bytes,
-            replies_expected: commands.len(),
-            reply_to,
-        };
-        self.queue
-            .send(batch)
-            .await
-            .map_err(|_| RedisError::Unavailable("connection lost".into()))?;
+        let batch = Batch { bytes, replies_expected: commands.len(), reply_to };
+        self.queue.send(batch).await.map_err(|_| RedisError::Unavailable("connection lost".into()))?;
         match reply.await {
             Ok(result) => result,
             Err(_) => Err(RedisError::Unavailable("connection lost".into())),
@@ -244,8 +220,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        let tasks =
-            std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let tasks = std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for task in tasks {
             task.abort();
         }
@@ -255,10 +230,7 @@ impl Drop for Connection {
 #[cfg(unix)]
 async fn open_unix(
     path: &str,
-) -> std::io::Result<(
-    Box<dyn AsyncRead + Send + Unpin>,
-    Box<dyn AsyncWrite + Send + Unpin>,
-)> {
+) -> std::io::Result<(Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>)> {
     let stream = tokio::net::UnixStream::connect(path).await?;
     let (r, w) = stream.into_split();
     Ok((Box::new(r), Box::new(w)))
@@ -267,14 +239,8 @@ async fn open_unix(
 #[cfg(not(unix))]
 async fn open_unix(
     _path: &str,
-) -> std::io::Result<(
-    Box<dyn AsyncRead + Send + Unpin>,
-    Box<dyn AsyncWrite + Send + Unpin>,
-)> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "unix sockets are not supported here",
-    ))
+) -> std::io::Result<(Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>)> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "unix sockets are not supported here"))
 }
 
 async fn write_loop(
@@ -317,9 +283,7 @@ async fn read_loop(mut reader: Box<dyn AsyncRead + Send + Unpin>, shared: Arc<Sh
             match parse_reply(&mut buffer) {
                 Ok(Some(reply)) => {
                     if !shared.deliver(reply) {
-                        shared.fail(RedisError::Protocol(
-                            "a reply arrived that no request asked for".into(),
-                        ));
+                        shared.fail(RedisError::Protocol("a reply arrived that no request asked for".into()));
                         return;
                     }
                 }
@@ -335,9 +299,7 @@ async fn read_loop(mut reader: Box<dyn AsyncRead + Send + Unpin>, shared: Arc<Sh
         }
         match reader.read_buf(&mut buffer).await {
             Ok(0) => {
-                shared.fail(RedisError::Unavailable(
-                    "Redis closed the connection".into(),
-                ));
+                shared.fail(RedisError::Unavailable("Redis closed the connection".into()));
                 return;
             }
             Ok(_) => {}
@@ -397,11 +359,10 @@ impl RedisClient {
                 return Err(error.clone());
             }
         }
-        let opened =
-            match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
-                Ok(result) => result,
-                Err(_) => Err(RedisError::Unavailable("connect timed out".into())),
-            };
+        let opened = match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::Unavailable("connect timed out".into())),
+        };
         match opened {
             Ok(connection) => {
                 let connection = Arc::new(connection);
@@ -420,11 +381,10 @@ impl RedisClient {
 
     /// Connects now (at start-up), without logging: the caller reports the failure.
     pub async fn connect_now(&self) -> Result<(), RedisError> {
-        let connection =
-            match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
-                Ok(result) => result?,
-                Err(_) => return Err(RedisError::Unavailable("connect timed out".into())),
-            };
+        let connection = match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(RedisError::Unavailable("connect timed out".into())),
+        };
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(connection));
         Ok(())
     }

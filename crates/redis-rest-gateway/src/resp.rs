@@ -128,10 +128,7 @@ fn measure(buf: &[u8], start: usize, depth: usize) -> Result<Option<usize>, Prot
             }
             Ok(Some(pos - start))
         }
-        other => Err(ProtocolError(format!(
-            "unexpected type byte {:?}",
-            other as char
-        ))),
+        other => Err(ProtocolError(format!("unexpected type byte {:?}", other as char))),
     }
 }
 
@@ -139,9 +136,7 @@ fn measure(buf: &[u8], start: usize, depth: usize) -> Result<Option<usize>, Prot
 /// (and no deeper than [`MAX_DEPTH`]: `measure` checked).
 fn build(frame: &Bytes, cursor: &mut usize) -> Result<Reply, ProtocolError> {
     let start = *cursor;
-    let kind = *frame
-        .get(start)
-        .ok_or_else(|| ProtocolError("truncated".into()))?;
+    let kind = *frame.get(start).ok_or_else(|| ProtocolError("truncated".into()))?;
     let eol = line_end(frame, start + 1).ok_or_else(|| ProtocolError("truncated".into()))?;
     let line = frame.slice(start + 1..eol);
     *cursor = eol + 2;
@@ -170,10 +165,7 @@ fn build(frame: &Bytes, cursor: &mut usize) -> Result<Reply, ProtocolError> {
             }
             Ok(Reply::Array(items))
         }
-        other => Err(ProtocolError(format!(
-            "unexpected type byte {:?}",
-            other as char
-        ))),
+        other => Err(ProtocolError(format!("unexpected type byte {:?}", other as char))),
     }
 }
 
@@ -194,22 +186,14 @@ mod tests {
     #[test]
     fn encodes_binary_safe_commands() {
         let mut out = Vec::new();
-        encode_command(
-            &[
-                Bytes::from_static(b"SET"),
-                Bytes::from_static(b"k\r\n"),
-                Bytes::new(),
-            ],
-            &mut out,
-        );
+        encode_command(&[Bytes::from_static(b"SET"), Bytes::from_static(b"k\r\n"), Bytes::new()], &mut out);
         assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$0\r\n\r\n");
     }
 
     #[test]
     fn parses_every_reply_type() {
-        let replies = parse_all(
-            b"+OK\r\n-ERR bad\r\n:-7\r\n$3\r\na\r\n\r\n$-1\r\n*-1\r\n*2\r\n:1\r\n*1\r\n$0\r\n\r\n",
-        );
+        let replies =
+            parse_all(b"+OK\r\n-ERR bad\r\n:-7\r\n$3\r\na\r\n\r\n$-1\r\n*-1\r\n*2\r\n:1\r\n*1\r\n$0\r\n\r\n");
         assert_eq!(
             replies,
             vec![
@@ -219,10 +203,7 @@ mod tests {
                 Reply::Bulk(Bytes::from_static(b"a\r\n")),
                 Reply::Nil,
                 Reply::Nil,
-                Reply::Array(vec![
-                    Reply::Integer(1),
-                    Reply::Array(vec![Reply::Bulk(Bytes::new())])
-                ]),
+                Reply::Array(vec![Reply::Integer(1), Reply::Array(vec![Reply::Bulk(Bytes::new())])]),
             ]
         );
     }

@@ -41,12 +41,7 @@ pub struct State {
 
 impl State {
     pub fn new(redis: RedisClient, token: &str, max_body_bytes: usize) -> State {
-        State {
-            redis,
-            token: token.as_bytes().to_vec(),
-            max_body_bytes,
-            sync_token: AtomicU64::new(0),
-        }
+        State { redis, token: token.as_bytes().to_vec(), max_body_bytes, sync_token: AtomicU64::new(0) }
     }
 }
 
@@ -101,18 +96,12 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
     }
     drop(listener);
     log::info("shutting down: no new connections, finishing in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         log::error("shutdown: some connections were still busy after the grace period");
     }
 }
 
-async fn handle(
-    state: Arc<State>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let mut what = String::new();
@@ -126,11 +115,7 @@ async fn handle(
                 method,
                 path,
                 error.kind(),
-                if what.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({what})")
-                },
+                if what.is_empty() { String::new() } else { format!(" ({what})") },
                 message
             ));
             let mut body = Vec::with_capacity(message.len() + 16);
@@ -173,19 +158,10 @@ async fn respond(
     let presented = auth::presented_token(authorization, query.as_deref());
     auth::check(&state.token, presented.as_deref())?;
 
-    let encoding = Encoding::from_header(
-        request
-            .headers()
-            .get("upstash-encoding")
-            .map(|v| v.as_bytes()),
-    );
+    let encoding = Encoding::from_header(request.headers().get("upstash-encoding").map(|v| v.as_bytes()));
     let path = request.uri().path().to_string();
     let is_post = request.method() == Method::POST;
-    let body = if is_post {
-        read_body(request, state.max_body_bytes).await?
-    } else {
-        Bytes::new()
-    };
+    let body = if is_post { read_body(request, state.max_body_bytes).await? } else { Bytes::new() };
 
     let redis = &state.redis;
     match route {
@@ -196,11 +172,7 @@ async fn respond(
         }
         Route::Pipeline | Route::Transaction => {
             let commands = parse_batch(&body).map_err(|e| GatewayError::Malformed(e.0))?;
-            *what = commands
-                .iter()
-                .map(|c| c.name())
-                .collect::<Vec<_>>()
-                .join(",");
+            *what = commands.iter().map(|c| c.name()).collect::<Vec<_>>().join(",");
             if route == Route::Pipeline {
                 run_pipeline(redis, commands, encoding).await
             } else {
@@ -208,8 +180,8 @@ async fn respond(
             }
         }
         Route::Json | Route::UrlForm => {
-            let command = parse_url_form(&path, query.as_deref(), &body)
-                .map_err(|e| GatewayError::Malformed(e.0))?;
+            let command =
+                parse_url_form(&path, query.as_deref(), &body).map_err(|e| GatewayError::Malformed(e.0))?;
             *what = command.name();
             run_single(redis, command, encoding).await
         }

@@ -11,19 +11,12 @@ use serde_json::json;
 
 fn run_binary(args: &[&str], token: Option<&str>) -> (i32, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_redis-rest-gateway"));
-    command
-        .args(args)
-        .env_remove("GATEWAY_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    command.args(args).env_remove("GATEWAY_TOKEN").stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(token) = token {
         command.env("GATEWAY_TOKEN", token);
     }
     let output = command.output().expect("run gateway");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[test]
@@ -37,40 +30,21 @@ fn refuses_to_start_without_a_token() {
 #[test]
 fn one_clear_line_when_redis_is_unreachable_at_start() {
     let port = common::free_port();
-    let (code, stderr) = run_binary(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--redis",
-            &format!("redis://127.0.0.1:{port}"),
-        ],
-        Some("t"),
-    );
+    let (code, stderr) =
+        run_binary(&["--listen", "127.0.0.1:0", "--redis", &format!("redis://127.0.0.1:{port}")], Some("t"));
     assert_ne!(code, 0);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot reach Redis at redis://127.0.0.1:{port}")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("cannot reach Redis at redis://127.0.0.1:{port}")), "{stderr}");
 }
 
 #[test]
 fn help_lists_flags_and_env_vars() {
-    let output = Command::new(env!("CARGO_BIN_EXE_redis-rest-gateway"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_redis-rest-gateway")).arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for word in [
-        "--listen",
-        "--redis",
-        "--token",
-        "GATEWAY_LISTEN",
-        "REDIS_URL",
-        "GATEWAY_TOKEN",
-        "127.0.0.1:8080",
-    ] {
+    for word in
+        ["--listen", "--redis", "--token", "GATEWAY_LISTEN", "REDIS_URL", "GATEWAY_TOKEN", "127.0.0.1:8080"]
+    {
         assert!(help.contains(word), "--help lacks {word}:\n{help}");
     }
 }
@@ -80,22 +54,13 @@ async fn recovers_when_redis_stops_and_comes_back() {
     let mut redis = RedisServer::start();
     let mut gateway = Gateway::start(&redis.url());
     let client = Client::new(&gateway);
-    assert_eq!(
-        client.command(r#"["SET","k","before"]"#).await.json,
-        json!({"result": "OK"})
-    );
+    assert_eq!(client.command(r#"["SET","k","before"]"#).await.json, json!({"result": "OK"}));
 
     redis.stop();
     for _ in 0..3 {
         let reply = client.command(r#"["GET","k"]"#).await;
         assert!(reply.status >= 500 && reply.status < 600, "{reply:?}");
-        assert!(
-            reply.json["error"]
-                .as_str()
-                .unwrap()
-                .contains("Redis is unavailable"),
-            "{reply:?}"
-        );
+        assert!(reply.json["error"].as_str().unwrap().contains("Redis is unavailable"), "{reply:?}");
         let reply = client.pipeline(r#"[["GET","k"]]"#).await;
         assert!(reply.status >= 500, "{reply:?}");
         let reply = client.transaction(r#"[["GET","k"]]"#).await;
@@ -112,16 +77,10 @@ async fn recovers_when_redis_stops_and_comes_back() {
         assert!(Instant::now() < deadline, "no recovery: {reply:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        client.command(r#"["GET","k"]"#).await.json,
-        json!({"result": "after"})
-    );
+    assert_eq!(client.command(r#"["GET","k"]"#).await.json, json!({"result": "after"}));
     // Same process throughout.
     assert!(gateway.wait_exit(Duration::from_millis(1)).is_none());
-    assert!(gateway
-        .log_lines()
-        .iter()
-        .any(|l| l.contains("redis connection dropped")));
+    assert!(gateway.log_lines().iter().any(|l| l.contains("redis connection dropped")));
 }
 
 #[tokio::test]
@@ -135,21 +94,12 @@ async fn a_redis_that_stops_answering_gives_504_and_the_connection_stays_in_step
     let reply = client.command(r#"["GET","k"]"#).await;
     signal(redis.pid(), "CONT");
     assert_eq!(reply.status, 504, "{reply:?}");
-    assert!(reply.json["error"]
-        .as_str()
-        .unwrap()
-        .contains("did not answer in time"));
+    assert!(reply.json["error"].as_str().unwrap().contains("did not answer in time"));
 
     // The late reply to the timed-out GET must not be handed to the next request.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        client.command(r#"["ECHO","next"]"#).await.json,
-        json!({"result": "next"})
-    );
-    assert_eq!(
-        client.command(r#"["GET","k"]"#).await.json,
-        json!({"result": "v"})
-    );
+    assert_eq!(client.command(r#"["ECHO","next"]"#).await.json, json!({"result": "next"}));
+    assert_eq!(client.command(r#"["GET","k"]"#).await.json, json!({"result": "v"}));
 }
 
 #[tokio::test]
@@ -168,12 +118,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     signal(redis.pid(), "CONT");
     assert_eq!(in_flight.await.unwrap().json, json!({"result": "PONG"}));
-    let status = gateway
-        .wait_exit(Duration::from_secs(5))
-        .expect("gateway exits after SIGTERM");
+    let status = gateway.wait_exit(Duration::from_secs(5)).expect("gateway exits after SIGTERM");
     assert!(status.success(), "{status:?}");
-    assert!(gateway
-        .log_lines()
-        .iter()
-        .any(|l| l.contains("shutting down")));
+    assert!(gateway.log_lines().iter().any(|l| l.contains("shutting down")));
 }

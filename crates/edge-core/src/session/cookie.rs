@@ -69,11 +69,7 @@ impl InvalidCookie {
 
 /// The cookie's value for `id`: `<id>.<mac>`.
 pub fn cookie_value(id: &SessionId, settings: &SessionSettings) -> String {
-    format!(
-        "{}.{}",
-        id.as_str(),
-        mac_text(&settings.secret, id.as_str())
-    )
+    format!("{}.{}", id.as_str(), mac_text(&settings.secret, id.as_str()))
 }
 
 /// base64url(HMAC-SHA256(secret, id)). HMAC takes keys of any length, so the key step cannot
@@ -174,11 +170,7 @@ fn our_value<'a>(piece: &'a [u8], cookie_name: &str) -> Candidate<'a> {
             _ => Candidate::NotOurs,
         },
         Err(_) => {
-            let name = piece
-                .split(|&b| b == b'=')
-                .next()
-                .unwrap_or(&[])
-                .trim_ascii();
+            let name = piece.split(|&b| b == b'=').next().unwrap_or(&[]).trim_ascii();
             let has_pair = piece.contains(&b'=');
             if has_pair && name == cookie_name.as_bytes() {
                 Candidate::NotText
@@ -303,33 +295,19 @@ mod tests {
         assert_eq!(parsed.http_only(), Some(true));
         assert_eq!(parsed.same_site(), Some(SameSite::Lax));
         assert_eq!(parsed.max_age(), Some(Duration::seconds(1_209_600)));
-        assert_eq!(
-            parsed.domain(),
-            None,
-            "__Host- cookies must not carry Domain"
-        );
+        assert_eq!(parsed.domain(), None, "__Host- cookies must not carry Domain");
         assert_eq!(parsed.expires(), None);
     }
 
     #[test]
     fn set_cookie_uses_the_configured_name_and_idle_ttl() {
-        let s = settings()
-            .with_cookie_name("sid")
-            .unwrap()
-            .with_ttls(300, 600)
-            .unwrap();
+        let s = settings().with_cookie_name("sid").unwrap().with_ttls(300, 600).unwrap();
         let id = new_session_id().unwrap();
         assert_eq!(
             set_cookie_header(&id, &s),
-            format!(
-                "sid={}; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=300",
-                cookie_value(&id, &s)
-            )
+            format!("sid={}; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=300", cookie_value(&id, &s))
         );
-        let huge = SessionSettings {
-            idle_ttl_s: u64::MAX,
-            ..s
-        };
+        let huge = SessionSettings { idle_ttl_s: u64::MAX, ..s };
         assert!(set_cookie_header(&id, &huge).ends_with(&format!("Max-Age={}", i64::MAX)));
     }
 
@@ -352,23 +330,15 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(mac_part).unwrap().len(), 32);
         assert_eq!(check(&[&signed(&id)]), CookieCheck::Valid(id.clone()));
         // Whitespace around the pair is not part of it.
-        assert_eq!(
-            check(&[&format!("  {}  ", signed(&id))]),
-            CookieCheck::Valid(id)
-        );
+        assert_eq!(check(&[&format!("  {}  ", signed(&id))]), CookieCheck::Valid(id));
     }
 
     #[test]
     fn mac_is_hmac_sha256_of_the_id() {
         // RFC 4231 test case 2 checks the construction (its key is short, hence `mac_text`).
-        let mac = URL_SAFE_NO_PAD
-            .decode(mac_text(b"Jefe", "what do ya want for nothing?"))
-            .unwrap();
+        let mac = URL_SAFE_NO_PAD.decode(mac_text(b"Jefe", "what do ya want for nothing?")).unwrap();
         let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]
@@ -394,10 +364,7 @@ mod tests {
         let mut mac = mac_part.as_bytes().to_vec();
         mac[0] = if mac[0] == b'A' { b'B' } else { b'A' };
         let mac = String::from_utf8(mac).unwrap();
-        assert_eq!(
-            check(&[&format!("__Host-session={id_part}.{mac}")]),
-            invalid(InvalidCookie::BadMac)
-        );
+        assert_eq!(check(&[&format!("__Host-session={id_part}.{mac}")]), invalid(InvalidCookie::BadMac));
     }
 
     #[test]
@@ -413,11 +380,7 @@ mod tests {
         // Only someone holding the secret can get here: the MAC verifies, the id is wrong.
         for id in ["short", "AAAAAAAAAAAAAAAAAAAAAB", "AAAAAAAAAAAAAAAAAAAA+/"] {
             let value = format!("{id}.{}", mac_text(SECRET, id));
-            assert_eq!(
-                check(&[&format!("__Host-session={value}")]),
-                invalid(InvalidCookie::BadId),
-                "{id}"
-            );
+            assert_eq!(check(&[&format!("__Host-session={value}")]), invalid(InvalidCookie::BadId), "{id}");
         }
     }
 
@@ -428,36 +391,20 @@ mod tests {
         for cut in 1..value.len() {
             let got = check(&[&format!("__Host-session={}", &value[..cut])]);
             assert!(
-                matches!(
-                    got,
-                    CookieCheck::Invalid(InvalidCookie::Malformed | InvalidCookie::BadMac)
-                ),
+                matches!(got, CookieCheck::Invalid(InvalidCookie::Malformed | InvalidCookie::BadMac)),
                 "cut at {cut}: {got:?}"
             );
         }
-        assert_eq!(
-            check(&[&format!("__Host-session={}", id.as_str())]),
-            invalid(InvalidCookie::Malformed)
-        );
+        assert_eq!(check(&[&format!("__Host-session={}", id.as_str())]), invalid(InvalidCookie::Malformed));
     }
 
     #[test]
     fn oversized_values_are_refused_unread() {
         let id = new_session_id().unwrap();
-        let long = format!(
-            "{}{}",
-            cookie_value(&id, &settings()),
-            "A".repeat(10 * 1024)
-        );
-        assert_eq!(
-            check(&[&format!("__Host-session={long}")]),
-            invalid(InvalidCookie::TooLong)
-        );
+        let long = format!("{}{}", cookie_value(&id, &settings()), "A".repeat(10 * 1024));
+        assert_eq!(check(&[&format!("__Host-session={long}")]), invalid(InvalidCookie::TooLong));
         let one_more = format!("{}A", cookie_value(&id, &settings()));
-        assert_eq!(
-            check(&[&format!("__Host-session={one_more}")]),
-            invalid(InvalidCookie::TooLong)
-        );
+        assert_eq!(check(&[&format!("__Host-session={one_more}")]), invalid(InvalidCookie::TooLong));
     }
 
     #[test]
@@ -472,14 +419,8 @@ mod tests {
             ("__Host-session=.", invalid(InvalidCookie::Malformed)),
             ("__Host-session=abc", invalid(InvalidCookie::Malformed)),
             ("__Host-session=a.b.c", invalid(InvalidCookie::Malformed)),
-            (
-                "__Host-session=\"quoted.value\"",
-                invalid(InvalidCookie::Malformed),
-            ),
-            (
-                "__Host-session=héllo.wörld",
-                invalid(InvalidCookie::Malformed),
-            ),
+            ("__Host-session=\"quoted.value\"", invalid(InvalidCookie::Malformed)),
+            ("__Host-session=héllo.wörld", invalid(InvalidCookie::Malformed)),
             ("__Host-session=🍪🍪🍪", invalid(InvalidCookie::Malformed)),
             ("__Host-session==", invalid(InvalidCookie::Malformed)),
             (
@@ -505,10 +446,7 @@ mod tests {
         mixed.extend_from_slice(signed(&id).as_bytes());
         mixed.extend_from_slice(b"; \xfe=\xfe; more=\x80");
         assert_eq!(read_cookie(&headers(&[&mixed]), &s), CookieCheck::Valid(id));
-        assert_eq!(
-            read_cookie(&headers(&[b"\xff\xff\xff"]), &s),
-            CookieCheck::Absent
-        );
+        assert_eq!(read_cookie(&headers(&[b"\xff\xff\xff"]), &s), CookieCheck::Absent);
         assert_eq!(read_cookie(&HeaderMap::new(), &s), CookieCheck::Absent);
     }
 
@@ -520,10 +458,7 @@ mod tests {
         assert_eq!(check(&[&format!("a=1; b=2; {ours}; c=3")]), valid);
         assert_eq!(check(&[&format!("a=1;{ours};c")]), valid);
         assert_eq!(check(&["a=1; b=2", &ours, "c=3"]), valid);
-        assert_eq!(
-            check(&["session=x; __Host-sessionx=y; _Host-session=z", &ours]),
-            valid
-        );
+        assert_eq!(check(&["session=x; __Host-sessionx=y; _Host-session=z", &ours]), valid);
         let many: Vec<String> = (0..200).map(|i| format!("c{i}=v{i}")).collect();
         assert_eq!(check(&[&format!("{}; {ours}", many.join("; "))]), valid);
     }
@@ -534,31 +469,16 @@ mod tests {
         let other = new_session_id().unwrap();
         let ours = signed(&id);
         // The same valid cookie twice (one header or two) is fine.
-        assert_eq!(
-            check(&[&format!("{ours}; {ours}")]),
-            CookieCheck::Valid(id.clone())
-        );
+        assert_eq!(check(&[&format!("{ours}; {ours}")]), CookieCheck::Valid(id.clone()));
         assert_eq!(check(&[&ours, &ours]), CookieCheck::Valid(id.clone()));
         // Two different valid ids: which did the browser mean? Neither.
-        assert_eq!(
-            check(&[&ours, &signed(&other)]),
-            invalid(InvalidCookie::Ambiguous)
-        );
+        assert_eq!(check(&[&ours, &signed(&other)]), invalid(InvalidCookie::Ambiguous));
         // A valid one next to a bad one, in either order.
-        assert_eq!(
-            check(&[&format!("{ours}; __Host-session=x.y")]),
-            invalid(InvalidCookie::Ambiguous)
-        );
-        assert_eq!(
-            check(&[&format!("__Host-session=; {ours}")]),
-            invalid(InvalidCookie::Ambiguous)
-        );
+        assert_eq!(check(&[&format!("{ours}; __Host-session=x.y")]), invalid(InvalidCookie::Ambiguous));
+        assert_eq!(check(&[&format!("__Host-session=; {ours}")]), invalid(InvalidCookie::Ambiguous));
         // Only bad ones: the first reason.
         assert_eq!(
-            check(&[
-                "__Host-session=",
-                &format!("__Host-session={}", "A".repeat(100))
-            ]),
+            check(&["__Host-session=", &format!("__Host-session={}", "A".repeat(100))]),
             invalid(InvalidCookie::Empty)
         );
     }
@@ -568,25 +488,15 @@ mod tests {
         let s = settings();
         let id = new_session_id().unwrap();
         let ours = signed(&id);
-        let map = headers(&[
-            format!("a=1; {ours};b=2").as_bytes(),
-            b"c=3",
-            ours.as_bytes(),
-        ]);
+        let map = headers(&[format!("a=1; {ours};b=2").as_bytes(), b"c=3", ours.as_bytes()]);
         assert_eq!(
             cookie_header_without_session(&map, &s).unwrap(),
             HeaderValue::from_static("a=1; b=2; c=3")
         );
-        assert_eq!(
-            cookie_header_without_session(&headers(&[ours.as_bytes()]), &s),
-            None
-        );
+        assert_eq!(cookie_header_without_session(&headers(&[ours.as_bytes()]), &s), None);
         assert_eq!(cookie_header_without_session(&HeaderMap::new(), &s), None);
         // Bad values of ours go too; other people's garbage is forwarded untouched.
         let map = headers(&[b"__Host-session=\xff; x=\xfe\xfd; __Host-session=junk; y"]);
-        assert_eq!(
-            cookie_header_without_session(&map, &s).unwrap().as_bytes(),
-            b"x=\xfe\xfd; y"
-        );
+        assert_eq!(cookie_header_without_session(&map, &s).unwrap().as_bytes(), b"x=\xfe\xfd; y");
     }
 }

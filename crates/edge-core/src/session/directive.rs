@@ -66,13 +66,10 @@ impl fmt::Display for DirectiveError {
                 f,
                 "Edge-Session-Set refused: {bytes} bytes of session data, SESSION_MAX_BYTES is {max_bytes}"
             ),
-            DirectiveError::Malformed { line, column } => write!(
-                f,
-                "Edge-Session-Set refused: not valid JSON (line {line}, column {column})"
-            ),
-            DirectiveError::NotAnObject => {
-                f.write_str("Edge-Session-Set refused: the JSON is not an object")
+            DirectiveError::Malformed { line, column } => {
+                write!(f, "Edge-Session-Set refused: not valid JSON (line {line}, column {column})")
             }
+            DirectiveError::NotAnObject => f.write_str("Edge-Session-Set refused: the JSON is not an object"),
             DirectiveError::MultipleSet => {
                 f.write_str("Edge-Session-Set refused: the response has more than one")
             }
@@ -100,10 +97,7 @@ pub fn read_directives(
         if sets.next().is_some() {
             return Err(DirectiveError::MultipleSet);
         }
-        directives.push(SessionDirective::Set(parse_set(
-            value.as_bytes(),
-            settings.max_bytes,
-        )?));
+        directives.push(SessionDirective::Set(parse_set(value.as_bytes(), settings.max_bytes)?));
     }
     if flag_is_on(response_headers, &EDGE_SESSION_ROTATE) {
         directives.push(SessionDirective::Rotate);
@@ -112,10 +106,8 @@ pub fn read_directives(
 }
 
 fn parse_set(value: &[u8], max_bytes: usize) -> Result<Map<String, Value>, DirectiveError> {
-    let parsed: Value = serde_json::from_slice(value).map_err(|err| DirectiveError::Malformed {
-        line: err.line(),
-        column: err.column(),
-    })?;
+    let parsed: Value = serde_json::from_slice(value)
+        .map_err(|err| DirectiveError::Malformed { line: err.line(), column: err.column() })?;
     let Value::Object(data) = parsed else {
         return Err(DirectiveError::NotAnObject);
     };
@@ -176,10 +168,7 @@ mod tests {
     #[test]
     fn no_directives_leave_the_session_alone() {
         assert_eq!(read(&[]), Ok(vec![]));
-        assert_eq!(
-            read(&[("content-type", b"text/html"), ("edge-session-other", b"1")]),
-            Ok(vec![])
-        );
+        assert_eq!(read(&[("content-type", b"text/html"), ("edge-session-other", b"1")]), Ok(vec![]));
     }
 
     #[test]
@@ -188,10 +177,7 @@ mod tests {
             read(&[("Edge-Session-Set", br#" {"user": "ada", "n": [1, 2]} "#)]),
             Ok(vec![set(json!({"user": "ada", "n": [1, 2]}))])
         );
-        assert_eq!(
-            read(&[("edge-session-set", b"{}")]),
-            Ok(vec![set(json!({}))])
-        );
+        assert_eq!(read(&[("edge-session-set", b"{}")]), Ok(vec![set(json!({}))]));
         // Non-ASCII UTF-8 is fine.
         assert_eq!(
             read(&[("edge-session-set", "{\"name\":\"Zoë\"}".as_bytes())]),
@@ -202,26 +188,11 @@ mod tests {
     #[test]
     fn set_must_be_a_json_object() {
         for value in [&b"[]"[..], b"\"str\"", b"1", b"null", b"true"] {
-            assert_eq!(
-                read(&[("edge-session-set", value)]),
-                Err(DirectiveError::NotAnObject),
-                "{value:?}"
-            );
+            assert_eq!(read(&[("edge-session-set", value)]), Err(DirectiveError::NotAnObject), "{value:?}");
         }
-        for value in [
-            &b""[..],
-            b"{",
-            b"{\"a\":}",
-            b"{'a':1}",
-            b"{\"a\":1} x",
-            b"\xff\xfe",
-            b"user=ada",
-        ] {
+        for value in [&b""[..], b"{", b"{\"a\":}", b"{'a':1}", b"{\"a\":1} x", b"\xff\xfe", b"user=ada"] {
             let got = read(&[("edge-session-set", value)]);
-            assert!(
-                matches!(got, Err(DirectiveError::Malformed { .. })),
-                "{value:?}: {got:?}"
-            );
+            assert!(matches!(got, Err(DirectiveError::Malformed { .. })), "{value:?}: {got:?}");
         }
         // Deeply nested input hits serde_json's recursion limit: an error, not a stack overflow.
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
@@ -240,10 +211,7 @@ mod tests {
         let over = br#"{"a":"1234567890123"}"#;
         assert_eq!(
             read_directives(&response(&[("edge-session-set", over)]), &s),
-            Err(DirectiveError::TooLarge {
-                bytes: 21,
-                max_bytes: 20
-            })
+            Err(DirectiveError::TooLarge { bytes: 21, max_bytes: 20 })
         );
         // Measured on the compact form: whitespace the origin adds does not count.
         let pretty = b"{ \"a\" :   \"123456789012\"   }";
@@ -252,20 +220,13 @@ mod tests {
         let big = format!("{{\"blob\":\"{}\"}}", "x".repeat(16_384));
         assert!(matches!(
             read(&[("edge-session-set", big.as_bytes())]),
-            Err(DirectiveError::TooLarge {
-                max_bytes: 16_384,
-                ..
-            })
+            Err(DirectiveError::TooLarge { max_bytes: 16_384, .. })
         ));
     }
 
     #[test]
     fn errors_never_quote_the_data() {
-        for value in [
-            &br#"{"pw":"hunter2""#[..],
-            br#""hunter2""#,
-            br#"{"pw":"hunter2"}"#,
-        ] {
+        for value in [&br#"{"pw":"hunter2""#[..], br#""hunter2""#, br#"{"pw":"hunter2"}"#] {
             let s = settings().with_max_bytes(3).unwrap();
             let err = read_directives(&response(&[("edge-session-set", value)]), &s).unwrap_err();
             let text = format!("{err} {err:?} {}", err.as_str());
@@ -276,10 +237,7 @@ mod tests {
     #[test]
     fn two_sets_are_refused() {
         assert_eq!(
-            read(&[
-                ("edge-session-set", b"{\"a\":1}"),
-                ("edge-session-set", b"{\"b\":2}")
-            ]),
+            read(&[("edge-session-set", b"{\"a\":1}"), ("edge-session-set", b"{\"b\":2}")]),
             Err(DirectiveError::MultipleSet)
         );
     }
@@ -287,30 +245,15 @@ mod tests {
     #[test]
     fn flags() {
         for on in [&b"1"[..], b"true", b"TRUE", b" 1 ", b"yes", b"2", b""] {
-            assert_eq!(
-                read(&[("edge-session-rotate", on)]),
-                Ok(vec![SessionDirective::Rotate]),
-                "{on:?}"
-            );
-            assert_eq!(
-                read(&[("edge-session-destroy", on)]),
-                Ok(vec![SessionDirective::Destroy]),
-                "{on:?}"
-            );
+            assert_eq!(read(&[("edge-session-rotate", on)]), Ok(vec![SessionDirective::Rotate]), "{on:?}");
+            assert_eq!(read(&[("edge-session-destroy", on)]), Ok(vec![SessionDirective::Destroy]), "{on:?}");
         }
         for off in [&b"0"[..], b"false", b"False", b" 0"] {
             assert_eq!(read(&[("edge-session-rotate", off)]), Ok(vec![]), "{off:?}");
-            assert_eq!(
-                read(&[("edge-session-destroy", off)]),
-                Ok(vec![]),
-                "{off:?}"
-            );
+            assert_eq!(read(&[("edge-session-destroy", off)]), Ok(vec![]), "{off:?}");
         }
         assert_eq!(
-            read(&[
-                ("edge-session-destroy", b"0"),
-                ("edge-session-destroy", b"1")
-            ]),
+            read(&[("edge-session-destroy", b"0"), ("edge-session-destroy", b"1")]),
             Ok(vec![SessionDirective::Destroy])
         );
     }
@@ -318,10 +261,7 @@ mod tests {
     #[test]
     fn order_is_destroy_alone_else_set_then_rotate() {
         assert_eq!(
-            read(&[
-                ("edge-session-rotate", b"1"),
-                ("edge-session-set", b"{\"u\":1}")
-            ]),
+            read(&[("edge-session-rotate", b"1"), ("edge-session-set", b"{\"u\":1}")]),
             Ok(vec![set(json!({"u": 1})), SessionDirective::Rotate])
         );
         assert_eq!(
@@ -334,18 +274,11 @@ mod tests {
         );
         // A broken Set cannot stop a logout.
         assert_eq!(
-            read(&[
-                ("edge-session-set", b"{broken"),
-                ("edge-session-destroy", b"1")
-            ]),
+            read(&[("edge-session-set", b"{broken"), ("edge-session-destroy", b"1")]),
             Ok(vec![SessionDirective::Destroy])
         );
         // Without Destroy, a broken Set refuses the lot.
-        assert!(read(&[
-            ("edge-session-set", b"{broken"),
-            ("edge-session-rotate", b"1")
-        ])
-        .is_err());
+        assert!(read(&[("edge-session-set", b"{broken"), ("edge-session-rotate", b"1")]).is_err());
     }
 
     #[test]

@@ -20,11 +20,10 @@ use serde_json::{Map, Value};
 use crate::store::{Op, Reply, StoreError};
 
 use super::{
-    clear_cookie_header, cookie_header_without_session, forward_headers, new_session_id,
-    read_cookie, read_directives, session_key, set_cookie_header, should_slide,
-    strip_client_session_headers, strip_directive_headers, ttl_ms, CookieCheck, InvalidCookie,
-    SessionDirective, SessionError, SessionId, SessionRecord,
-    SessionSettings,
+    clear_cookie_header, cookie_header_without_session, forward_headers, new_session_id, read_cookie,
+    read_directives, session_key, set_cookie_header, should_slide, strip_client_session_headers,
+    strip_directive_headers, ttl_ms, CookieCheck, InvalidCookie, SessionDirective, SessionError, SessionId,
+    SessionRecord, SessionSettings,
 };
 
 /// What the request's cookie says, before Redis has been asked. Built by [`begin`].
@@ -39,21 +38,13 @@ pub struct SessionLookup {
 /// Reads the session cookie from the request's headers. Call it after
 /// [`strip_client_session_headers`] (it reads only `Cookie`, so the order does not matter for
 /// correctness), and add [`SessionLookup::ops`] to the request's round trip.
-pub fn begin(
-    request_headers: &HeaderMap,
-    settings: &SessionSettings,
-    namespace: &str,
-) -> SessionLookup {
+pub fn begin(request_headers: &HeaderMap, settings: &SessionSettings, namespace: &str) -> SessionLookup {
     let check = read_cookie(request_headers, settings);
     let key = match &check {
         CookieCheck::Valid(id) => Some(session_key(namespace, id)),
         CookieCheck::Absent | CookieCheck::Invalid(_) => None,
     };
-    SessionLookup {
-        check,
-        key,
-        settings: settings.clone(),
-    }
+    SessionLookup { check, key, settings: settings.clone() }
 }
 
 impl SessionLookup {
@@ -105,9 +96,7 @@ impl SessionLookup {
             Reply::Nil => return SessionState::Unknown,
             Reply::Bytes(bytes) => bytes,
             Reply::Status(text) => text.as_bytes(),
-            Reply::Int(_) | Reply::Array(_) | Reply::Error(_) => {
-                return SessionState::Unavailable { id }
-            }
+            Reply::Int(_) | Reply::Array(_) | Reply::Error(_) => return SessionState::Unavailable { id },
         };
         // The pipeline is not atomic: the record can vanish between GET and PTTL (a concurrent
         // Destroy or Rotate). Gone is gone.
@@ -121,11 +110,7 @@ impl SessionLookup {
         if ttl_ms(now_ms, record.created_ms, &self.settings).is_none() {
             return SessionState::Expired { id };
         }
-        SessionState::Live {
-            id,
-            record,
-            pttl_ms,
-        }
+        SessionState::Live { id, record, pttl_ms }
     }
 }
 
@@ -146,11 +131,7 @@ pub enum SessionState {
     /// quotes the record.
     Corrupt { id: SessionId, reason: SessionError },
     /// A session. `pttl_ms` is Redis's `PTTL` answer, for [`should_slide`].
-    Live {
-        id: SessionId,
-        record: SessionRecord,
-        pttl_ms: i64,
-    },
+    Live { id: SessionId, record: SessionRecord, pttl_ms: i64 },
     /// A valid cookie, but Redis did not answer: no session headers, and nothing written that
     /// could overwrite or lose what we could not read.
     Unavailable { id: SessionId },
@@ -207,11 +188,7 @@ impl SessionState {
 /// header (again: this is the last step before the origin, so it must not depend on an earlier
 /// one), removes our cookie from `Cookie` (other cookies are kept byte for byte; the header goes
 /// if nothing is left; untouched if ours is not there), and adds the session's headers.
-pub fn prepare_origin_request(
-    headers: &mut HeaderMap,
-    state: &SessionState,
-    settings: &SessionSettings,
-) {
+pub fn prepare_origin_request(headers: &mut HeaderMap, state: &SessionState, settings: &SessionSettings) {
     strip_client_session_headers(headers);
     strip_session_cookie(headers, settings);
     for (name, value) in state.origin_headers() {
@@ -224,11 +201,8 @@ pub fn prepare_origin_request(
 fn strip_session_cookie(headers: &mut HeaderMap, settings: &SessionSettings) {
     let kept = cookie_header_without_session(headers, settings);
     let kept_pieces = kept.as_ref().map_or(0, |value| cookie_pieces(value.as_bytes()));
-    let sent_pieces: usize = headers
-        .get_all(COOKIE)
-        .iter()
-        .map(|value| cookie_pieces(value.as_bytes()))
-        .sum();
+    let sent_pieces: usize =
+        headers.get_all(COOKIE).iter().map(|value| cookie_pieces(value.as_bytes())).sum();
     if kept_pieces == sent_pieces {
         return;
     }
@@ -240,10 +214,7 @@ fn strip_session_cookie(headers: &mut HeaderMap, settings: &SessionSettings) {
 
 /// Non-empty `;`-separated pieces, counted the way [`cookie_header_without_session`] splits.
 fn cookie_pieces(value: &[u8]) -> usize {
-    value
-        .split(|&b| b == b';')
-        .filter(|piece| !piece.trim_ascii().is_empty())
-        .count()
+    value.split(|&b| b == b';').filter(|piece| !piece.trim_ascii().is_empty()).count()
 }
 
 /// What to do after the origin answered. The worker appends `set_cookies` as `Set-Cookie`
@@ -281,19 +252,16 @@ pub fn apply(
     strip_directive_headers(response_headers);
     let mut outcome = SessionOutcome::default();
     match directives {
-        Err(refused) => outcome.log.push(format!(
-            "session unchanged: {refused} ({})",
-            refused.as_str()
-        )),
+        Err(refused) => outcome.log.push(format!("session unchanged: {refused} ({})", refused.as_str())),
         Ok(directives) if directives.is_empty() => {
             housekeeping(state, settings, namespace, now_ms, &mut outcome)
         }
         Ok(directives) if directives.contains(&SessionDirective::Destroy) => {
             destroy(state, settings, namespace, &mut outcome)
         }
-        Ok(_) if matches!(state, SessionState::Unavailable { .. }) => outcome
-            .log
-            .push("session directive dropped: redis unavailable".to_owned()),
+        Ok(_) if matches!(state, SessionState::Unavailable { .. }) => {
+            outcome.log.push("session directive dropped: redis unavailable".to_owned())
+        }
         Ok(directives) => steer(state, &directives, settings, namespace, now_ms, &mut outcome),
     }
     outcome
@@ -310,9 +278,7 @@ fn housekeeping(
     match state {
         SessionState::None | SessionState::Unavailable { .. } => {}
         SessionState::Invalid(why) => {
-            outcome
-                .log
-                .push(format!("session cookie refused: {}", why.as_str()));
+            outcome.log.push(format!("session cookie refused: {}", why.as_str()));
             outcome.set_cookies.push(clear_cookie_header(settings));
         }
         SessionState::Unknown => outcome.set_cookies.push(clear_cookie_header(settings)),
@@ -321,25 +287,16 @@ fn housekeeping(
             outcome.set_cookies.push(clear_cookie_header(settings));
         }
         SessionState::Corrupt { id, reason } => {
-            outcome
-                .log
-                .push(format!("session dropped: {reason} ({})", reason.as_str()));
+            outcome.log.push(format!("session dropped: {reason} ({})", reason.as_str()));
             outcome.store_ops.push(Op::Del(vec![session_key(namespace, id)]));
             outcome.set_cookies.push(clear_cookie_header(settings));
         }
-        SessionState::Live {
-            id,
-            record,
-            pttl_ms,
-        } => {
+        SessionState::Live { id, record, pttl_ms } => {
             if !should_slide(*pttl_ms, now_ms, record.created_ms, settings) {
                 return;
             }
             if let Some(ttl_ms) = ttl_ms(now_ms, record.created_ms, settings) {
-                outcome.store_ops.push(Op::PExpire {
-                    key: session_key(namespace, id),
-                    ttl_ms,
-                });
+                outcome.store_ops.push(Op::PExpire { key: session_key(namespace, id), ttl_ms });
                 outcome.set_cookies.push(set_cookie_header(id, settings));
             }
         }
@@ -347,20 +304,13 @@ fn housekeeping(
 }
 
 /// `Edge-Session-Destroy`: delete whatever record the cookie named, clear the cookie.
-fn destroy(
-    state: &SessionState,
-    settings: &SessionSettings,
-    namespace: &str,
-    outcome: &mut SessionOutcome,
-) {
+fn destroy(state: &SessionState, settings: &SessionSettings, namespace: &str, outcome: &mut SessionOutcome) {
     if let Some(id) = state.stored_id() {
         outcome.store_ops.push(Op::Del(vec![session_key(namespace, id)]));
         outcome.must_await = true;
     }
     if matches!(state, SessionState::Unavailable { .. }) {
-        outcome
-            .log
-            .push("session destroyed without a lookup: redis unavailable".to_owned());
+        outcome.log.push("session destroyed without a lookup: redis unavailable".to_owned());
     }
     if state.had_cookie() {
         outcome.set_cookies.push(clear_cookie_header(settings));
@@ -390,10 +340,7 @@ fn steer(
         match step {
             Ok(step_changed) => changed |= step_changed,
             Err(error) => {
-                outcome.log.push(format!(
-                    "session unchanged: {error} ({})",
-                    error.as_str()
-                ));
+                outcome.log.push(format!("session unchanged: {error} ({})", error.as_str()));
                 return;
             }
         }
@@ -408,9 +355,7 @@ fn steer(
     };
     // serde_json writes UTF-8; the fallback is unreachable and refuses rather than corrupts.
     let Ok(value) = String::from_utf8(record.encode()) else {
-        outcome
-            .log
-            .push("session unchanged: record did not encode as UTF-8".to_owned());
+        outcome.log.push("session unchanged: record did not encode as UTF-8".to_owned());
         return;
     };
     outcome.store_ops.push(Op::Set {
@@ -473,10 +418,7 @@ mod tests {
         let s = settings();
         let lookup = begin(&HeaderMap::new(), &s, "ns");
         assert!(lookup.ops().is_empty());
-        assert_eq!(
-            lookup.resolve(Err(&StoreError::Timeout), 0),
-            SessionState::None
-        );
+        assert_eq!(lookup.resolve(Err(&StoreError::Timeout), 0), SessionState::None);
     }
 
     #[test]
@@ -497,18 +439,9 @@ mod tests {
             vec![Reply::Int(1), Reply::Int(5)],
         ];
         for replies in cases {
-            assert_eq!(
-                lookup.clone().resolve(Ok(&replies), 0),
-                unavailable,
-                "{replies:?}"
-            );
+            assert_eq!(lookup.clone().resolve(Ok(&replies), 0), unavailable, "{replies:?}");
         }
-        assert_eq!(
-            lookup
-                .clone()
-                .resolve(Ok(&[Reply::Nil, Reply::Int(-2)]), 0),
-            SessionState::Unknown
-        );
+        assert_eq!(lookup.clone().resolve(Ok(&[Reply::Nil, Reply::Int(-2)]), 0), SessionState::Unknown);
         assert!(matches!(
             lookup.resolve(Ok(&[Reply::Bytes(b"junk".to_vec()), Reply::Int(5)]), 0),
             SessionState::Corrupt { .. }

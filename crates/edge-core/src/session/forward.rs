@@ -23,13 +23,10 @@ pub fn strip_client_session_headers(request_headers: &mut HeaderMap) {
 /// valid header bytes, so both are always present.
 pub fn forward_headers(id: &SessionId, record: &SessionRecord) -> Vec<(HeaderName, HeaderValue)> {
     let data = URL_SAFE_NO_PAD.encode(record.data_json());
-    [
-        (EDGE_SESSION_ID, id.as_str().to_owned()),
-        (EDGE_SESSION, data),
-    ]
-    .into_iter()
-    .filter_map(|(name, value)| HeaderValue::try_from(value).ok().map(|value| (name, value)))
-    .collect()
+    [(EDGE_SESSION_ID, id.as_str().to_owned()), (EDGE_SESSION, data)]
+        .into_iter()
+        .filter_map(|(name, value)| HeaderValue::try_from(value).ok().map(|value| (name, value)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -41,16 +38,11 @@ mod tests {
     #[test]
     fn forward_headers_carry_id_and_data() {
         let id = new_session_id().unwrap();
-        let Value::Object(data) = json!({"user": "zoë", "admin": true}) else {
-            unreachable!()
-        };
+        let Value::Object(data) = json!({"user": "zoë", "admin": true}) else { unreachable!() };
         let record = SessionRecord::new(data.clone(), 42);
         let headers = forward_headers(&id, &record);
         assert_eq!(headers.len(), 2);
-        assert_eq!(
-            headers[0],
-            (EDGE_SESSION_ID, HeaderValue::from_str(id.as_str()).unwrap())
-        );
+        assert_eq!(headers[0], (EDGE_SESSION_ID, HeaderValue::from_str(id.as_str()).unwrap()));
         assert_eq!(headers[1].0, EDGE_SESSION);
         let json = URL_SAFE_NO_PAD.decode(headers[1].1.as_bytes()).unwrap();
         assert_eq!(json, r#"{"admin":true,"user":"zoë"}"#.as_bytes());
@@ -73,10 +65,7 @@ mod tests {
             ("cookie", "a=b"),
             ("x-edge-session-id", "kept: prefix only"),
         ] {
-            headers.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_static(value),
-            );
+            headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static(value));
         }
         headers.append(EDGE_SESSION_ID, HeaderValue::from_static("second"));
         strip_client_session_headers(&mut headers);

@@ -57,15 +57,10 @@ mod tests {
         for id in &ids {
             assert_eq!(id.as_str().len(), SESSION_ID_CHARS, "{id:?}");
             assert!(
-                id.as_str()
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                id.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
                 "{id:?}"
             );
-            assert_eq!(
-                URL_SAFE_NO_PAD.decode(id.as_str()).unwrap().len(),
-                SESSION_ID_BYTES
-            );
+            assert_eq!(URL_SAFE_NO_PAD.decode(id.as_str()).unwrap().len(), SESSION_ID_BYTES);
             assert_eq!(SessionId::from_signed_text(id.as_str()).as_ref(), Some(id));
         }
     }
@@ -81,10 +76,7 @@ mod tests {
                 ones += byte.count_ones();
             }
         }
-        assert!(
-            (62_000..66_000).contains(&ones),
-            "{ones} one-bits out of 128000"
-        );
+        assert!((62_000..66_000).contains(&ones), "{ones} one-bits out of 128000");
     }
 
     #[test]

@@ -28,16 +28,14 @@ pub mod settings;
 pub mod ttl;
 
 pub use self::cookie::{
-    clear_cookie_header, cookie_header_without_session, cookie_value, read_cookie,
-    set_cookie_header, CookieCheck, InvalidCookie,
+    clear_cookie_header, cookie_header_without_session, cookie_value, read_cookie, set_cookie_header,
+    CookieCheck, InvalidCookie,
 };
 pub use self::directive::{
-    read_directives, strip_directive_headers, DirectiveError, SessionDirective,
-    EDGE_SESSION_DESTROY, EDGE_SESSION_ROTATE, EDGE_SESSION_SET,
+    read_directives, strip_directive_headers, DirectiveError, SessionDirective, EDGE_SESSION_DESTROY,
+    EDGE_SESSION_ROTATE, EDGE_SESSION_SET,
 };
-pub use self::forward::{
-    forward_headers, strip_client_session_headers, EDGE_SESSION, EDGE_SESSION_ID,
-};
+pub use self::forward::{forward_headers, strip_client_session_headers, EDGE_SESSION, EDGE_SESSION_ID};
 pub use self::id::{new_session_id, SessionId};
 pub use self::record::{session_key, SessionRecord};
 pub use self::settings::{SessionConfigError, SessionSettings};
@@ -84,11 +82,8 @@ pub(crate) const HEADER_PREFIX: &str = "edge-session";
 /// Removes every header whose name starts with `edge-session` (names are case-insensitive and
 /// `http` keeps them lowercase, so one comparison covers every spelling).
 pub(crate) fn strip_prefixed(headers: &mut http::HeaderMap) {
-    let doomed: Vec<http::HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with(HEADER_PREFIX))
-        .cloned()
-        .collect();
+    let doomed: Vec<http::HeaderName> =
+        headers.keys().filter(|name| name.as_str().starts_with(HEADER_PREFIX)).cloned().collect();
     for name in doomed {
         headers.remove(&name);
     }

@@ -49,11 +49,7 @@ impl SessionRecord {
     pub fn encode(&self) -> Vec<u8> {
         // A map with string keys always serializes; an empty Vec (which would not decode) is
         // the unreachable fallback, not a panic.
-        serde_json::to_vec(&WireOut {
-            c: self.created_ms,
-            d: &self.data,
-        })
-        .unwrap_or_default()
+        serde_json::to_vec(&WireOut { c: self.created_ms, d: &self.data }).unwrap_or_default()
     }
 
     /// Decodes [`SessionRecord::encode`]'s output. Anything else (garbage, wrong types, data
@@ -67,10 +63,7 @@ impl SessionRecord {
                 serde_json::error::Category::Io => "unreadable",
             })
         })?;
-        Ok(SessionRecord {
-            data: wire.d,
-            created_ms: wire.c,
-        })
+        Ok(SessionRecord { data: wire.d, created_ms: wire.c })
     }
 
     /// The data as compact JSON: what `Edge-Session` carries (base64url) and what
@@ -89,10 +82,7 @@ impl fmt::Debug for SessionRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionRecord")
             .field("created_ms", &self.created_ms)
-            .field(
-                "data",
-                &format_args!("<{} keys, redacted>", self.data.len()),
-            )
+            .field("data", &format_args!("<{} keys, redacted>", self.data.len()))
             .finish()
     }
 }
@@ -113,10 +103,8 @@ mod tests {
 
     #[test]
     fn encoding_is_compact_and_stable() {
-        let record = SessionRecord::new(
-            object(json!({"user": "ada", "roles": ["admin"]})),
-            1_700_000_000_000,
-        );
+        let record =
+            SessionRecord::new(object(json!({"user": "ada", "roles": ["admin"]})), 1_700_000_000_000);
         assert_eq!(
             String::from_utf8(record.encode()).unwrap(),
             r#"{"c":1700000000000,"d":{"roles":["admin"],"user":"ada"}}"#
@@ -149,10 +137,7 @@ mod tests {
         ];
         for bytes in cases {
             let err = SessionRecord::decode(bytes).unwrap_err();
-            assert!(
-                matches!(err, SessionError::UndecodableRecord(_)),
-                "{bytes:?}"
-            );
+            assert!(matches!(err, SessionError::UndecodableRecord(_)), "{bytes:?}");
         }
         // The error never quotes the record.
         let err = SessionRecord::decode(br#"{"c":1,"d":"password123"}"#).unwrap_err();
@@ -174,9 +159,7 @@ mod tests {
         let key = session_key("edge", &id);
         let hash = key.strip_prefix("edge:sess:").unwrap();
         assert_eq!(hash.len(), 64);
-        assert!(hash
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert!(!key.contains(id.as_str()));
         assert_eq!(session_key("edge", &id), key, "stable");
         assert_ne!(session_key("edge", &new_session_id().unwrap()), key);
@@ -188,10 +171,8 @@ mod tests {
         // sha256("AAAAAAAAAAAAAAAAAAAAAA"), computed independently.
         let id = SessionId::from_signed_text("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
         use sha2::{Digest, Sha256};
-        let want: String = Sha256::digest(b"AAAAAAAAAAAAAAAAAAAAAA")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let want: String =
+            Sha256::digest(b"AAAAAAAAAAAAAAAAAAAAAA").iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(session_key("ns", &id), format!("ns:sess:{want}"));
     }
 

@@ -63,20 +63,12 @@ impl SessionSettings {
 
     /// `SESSION_TTL` (idle) and `SESSION_ABSOLUTE_TTL`, in seconds; both must be positive.
     /// An absolute lifetime shorter than the idle one is allowed: it simply always wins.
-    pub fn with_ttls(
-        mut self,
-        idle_ttl_s: u64,
-        absolute_ttl_s: u64,
-    ) -> Result<Self, SessionConfigError> {
+    pub fn with_ttls(mut self, idle_ttl_s: u64, absolute_ttl_s: u64) -> Result<Self, SessionConfigError> {
         if idle_ttl_s == 0 {
-            return Err(SessionConfigError::ZeroTtl {
-                variable: "SESSION_TTL",
-            });
+            return Err(SessionConfigError::ZeroTtl { variable: "SESSION_TTL" });
         }
         if absolute_ttl_s == 0 {
-            return Err(SessionConfigError::ZeroTtl {
-                variable: "SESSION_ABSOLUTE_TTL",
-            });
+            return Err(SessionConfigError::ZeroTtl { variable: "SESSION_ABSOLUTE_TTL" });
         }
         self.idle_ttl_s = idle_ttl_s;
         self.absolute_ttl_s = absolute_ttl_s;
@@ -106,10 +98,7 @@ impl SessionSettings {
 impl fmt::Debug for SessionSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionSettings")
-            .field(
-                "secret",
-                &format_args!("<{} bytes, redacted>", self.secret.len()),
-            )
+            .field("secret", &format_args!("<{} bytes, redacted>", self.secret.len()))
             .field("cookie_name", &self.cookie_name)
             .field("idle_ttl_s", &self.idle_ttl_s)
             .field("absolute_ttl_s", &self.absolute_ttl_s)
@@ -152,10 +141,9 @@ impl SessionConfigError {
 impl fmt::Display for SessionConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SessionConfigError::SecretTooShort { len } => write!(
-                f,
-                "SESSION_SECRET must be at least {MIN_SECRET_BYTES} bytes long (it has {len})"
-            ),
+            SessionConfigError::SecretTooShort { len } => {
+                write!(f, "SESSION_SECRET must be at least {MIN_SECRET_BYTES} bytes long (it has {len})")
+            }
             SessionConfigError::BadCookieName(why) => write!(f, "SESSION_COOKIE_NAME {why}"),
             SessionConfigError::ZeroTtl { variable } => {
                 write!(f, "{variable} must be a positive number of seconds")
@@ -210,17 +198,8 @@ mod tests {
     #[test]
     fn cookie_name_must_be_a_token() {
         let s = SessionSettings::new(SECRET).unwrap();
-        assert_eq!(
-            s.clone().with_cookie_name("sid").unwrap().cookie_name,
-            "sid"
-        );
-        assert_eq!(
-            s.clone()
-                .with_cookie_name("__Secure-s.1")
-                .unwrap()
-                .cookie_name,
-            "__Secure-s.1"
-        );
+        assert_eq!(s.clone().with_cookie_name("sid").unwrap().cookie_name, "sid");
+        assert_eq!(s.clone().with_cookie_name("__Secure-s.1").unwrap().cookie_name, "__Secure-s.1");
         for bad in ["", "a b", "a=b", "a;b", "é", "a,b", "a\tb", "\"a\""] {
             let err = s.clone().with_cookie_name(bad).unwrap_err();
             assert_eq!(err.variable(), "SESSION_COOKIE_NAME", "{bad:?}");
@@ -230,21 +209,12 @@ mod tests {
     #[test]
     fn ttls_and_max_bytes_must_be_positive() {
         let s = SessionSettings::new(SECRET).unwrap();
-        assert_eq!(
-            s.clone().with_ttls(0, 10).unwrap_err().variable(),
-            "SESSION_TTL"
-        );
-        assert_eq!(
-            s.clone().with_ttls(10, 0).unwrap_err().variable(),
-            "SESSION_ABSOLUTE_TTL"
-        );
+        assert_eq!(s.clone().with_ttls(0, 10).unwrap_err().variable(), "SESSION_TTL");
+        assert_eq!(s.clone().with_ttls(10, 0).unwrap_err().variable(), "SESSION_ABSOLUTE_TTL");
         let t = s.clone().with_ttls(60, 30).unwrap();
         assert_eq!((t.idle_ttl_s, t.absolute_ttl_s), (60, 30));
         assert_eq!(t.idle_ttl_ms(), 60_000);
-        assert_eq!(
-            s.clone().with_max_bytes(0).unwrap_err().variable(),
-            "SESSION_MAX_BYTES"
-        );
+        assert_eq!(s.clone().with_max_bytes(0).unwrap_err().variable(), "SESSION_MAX_BYTES");
         assert_eq!(s.with_max_bytes(5).unwrap().max_bytes, 5);
     }
 }

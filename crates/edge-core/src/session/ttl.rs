@@ -60,10 +60,7 @@ mod tests {
 
     /// idle 100 s, absolute 1000 s: slack is 10 s.
     fn settings() -> SessionSettings {
-        SessionSettings::new(&[1u8; 32])
-            .unwrap()
-            .with_ttls(100, 1000)
-            .unwrap()
+        SessionSettings::new(&[1u8; 32]).unwrap().with_ttls(100, 1000).unwrap()
     }
 
     #[test]
@@ -80,27 +77,15 @@ mod tests {
             (T0 - 10 * S, Some(100 * S)),  // created "in the future" (clock skew)
         ];
         for &(now, want) in cases {
-            assert_eq!(
-                ttl_ms(now, T0, &s),
-                want,
-                "now = T0 + {}",
-                now as i64 - T0 as i64
-            );
+            assert_eq!(ttl_ms(now, T0, &s), want, "now = T0 + {}", now as i64 - T0 as i64);
         }
     }
 
     #[test]
     fn ttl_survives_extreme_settings() {
-        let s = SessionSettings {
-            idle_ttl_s: u64::MAX,
-            absolute_ttl_s: u64::MAX,
-            ..settings()
-        };
+        let s = SessionSettings { idle_ttl_s: u64::MAX, absolute_ttl_s: u64::MAX, ..settings() };
         assert_eq!(ttl_ms(T0, T0, &s), Some(u64::MAX - T0));
-        let zero = SessionSettings {
-            idle_ttl_s: 0,
-            ..settings()
-        };
+        let zero = SessionSettings { idle_ttl_s: 0, ..settings() };
         assert_eq!(ttl_ms(T0, T0, &zero), None);
         assert_eq!(ttl_ms(u64::MAX, 0, &settings()), None);
     }
@@ -146,12 +131,8 @@ mod tests {
         assert_eq!(slide_slack_ms(&s), 120_960_000); // 33.6 h
         let fresh = i64::try_from(idle).unwrap();
         assert!(!should_slide(fresh - 3_600_000, T0 + 3_600_000, T0, &s)); // an hour later
-        assert!(should_slide(
-            fresh - 2 * 86_400_000,
-            T0 + 2 * 86_400_000,
-            T0,
-            &s
-        )); // two days
+        assert!(should_slide(fresh - 2 * 86_400_000, T0 + 2 * 86_400_000, T0, &s));
+        // two days
     }
 
     #[test]
@@ -172,11 +153,7 @@ mod tests {
                 expires_at = now + ttl_ms(now, T0, &s).unwrap();
             }
         };
-        assert_eq!(
-            died_at,
-            T0 + 1000 * S,
-            "dies exactly at the absolute deadline"
-        );
+        assert_eq!(died_at, T0 + 1000 * S, "dies exactly at the absolute deadline");
         // 200 uses over 1000 s; one slide per 10+ s of gain at most: <= 90 writes, and in
         // fact one per 15 s (the first 5 s step past the slack).
         assert!(writes <= 70, "{writes} writes for 200 requests");

@@ -29,7 +29,11 @@ pub struct TestClock {
 
 impl TestClock {
     pub fn new() -> Self {
-        TestClock { start: std::time::Instant::now(), base_ms: 1_700_000_000_000, jump_ms: Rc::new(Cell::new(0)) }
+        TestClock {
+            start: std::time::Instant::now(),
+            base_ms: 1_700_000_000_000,
+            jump_ms: Rc::new(Cell::new(0)),
+        }
     }
     pub fn advance(&self, ms: u64) {
         self.jump_ms.set(self.jump_ms.get() + ms);
@@ -105,7 +109,10 @@ impl Answer {
     pub fn ok(cache_control: &str, body: &str) -> Self {
         Answer {
             status: 200,
-            headers: vec![("cache-control", cache_control.to_string()), ("content-type", "text/plain".into())],
+            headers: vec![
+                ("cache-control", cache_control.to_string()),
+                ("content-type", "text/plain".into()),
+            ],
             body: body.as_bytes().to_vec(),
             delay_ms: 0,
             fail: None,
@@ -215,7 +222,12 @@ pub fn world(settings: CacheSettings) -> World {
 }
 
 pub fn get(url: &str) -> CacheRequest {
-    CacheRequest { method: Method::GET, uri: url.parse().expect("url"), headers: HeaderMap::new(), session_id: None }
+    CacheRequest {
+        method: Method::GET,
+        uri: url.parse().expect("url"),
+        headers: HeaderMap::new(),
+        session_id: None,
+    }
 }
 
 /// Looks up and serves one request.

@@ -36,10 +36,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let mut server = RedisServer {
-            port: free_port(),
-            child: None,
-        };
+        let mut server = RedisServer { port: free_port(), child: None };
         server.restart();
         server
     }
@@ -73,11 +70,7 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.answers_ping() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer on port {}",
-                self.port
-            );
+            assert!(Instant::now() < deadline, "redis-server did not answer on port {}", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -191,10 +184,8 @@ impl Drop for Gateway {
 
 /// Sends a signal to a process we started.
 pub fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .expect("run kill");
+    let status =
+        Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().expect("run kill");
     assert!(status.success(), "kill -{name} {pid}");
 }
 
@@ -214,39 +205,23 @@ pub struct Client {
 
 impl Client {
     pub fn new(gateway: &Gateway) -> Client {
-        Client {
-            base: gateway.url.clone(),
-            http: reqwest::Client::new(),
-        }
+        Client { base: gateway.url.clone(), http: reqwest::Client::new() }
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
+        let header =
+            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let sync_token = header("upstash-sync-token");
         let content_type = header("content-type");
         let text = response.text().await.expect("body");
-        let json =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
-        Reply {
-            status,
-            json,
-            sync_token,
-            content_type,
-        }
+        let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
+        Reply { status, json, sync_token, content_type }
     }
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
+        self.http.post(format!("{}{path}", self.base)).bearer_auth(TOKEN)
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -259,22 +234,15 @@ impl Client {
     }
 
     pub async fn command_b64(&self, body: &str) -> Reply {
-        self.send(
-            self.post("/")
-                .header("Upstash-Encoding", "base64")
-                .body(body.to_string()),
-        )
-        .await
+        self.send(self.post("/").header("Upstash-Encoding", "base64").body(body.to_string())).await
     }
 
     pub async fn pipeline(&self, body: &str) -> Reply {
-        self.send(self.post("/pipeline").body(body.to_string()))
-            .await
+        self.send(self.post("/pipeline").body(body.to_string())).await
     }
 
     pub async fn transaction(&self, body: &str) -> Reply {
-        self.send(self.post("/multi-exec").body(body.to_string()))
-            .await
+        self.send(self.post("/multi-exec").body(body.to_string())).await
     }
 }
 
@@ -289,9 +257,5 @@ pub fn setup() -> Setup {
     let redis = RedisServer::start();
     let gateway = Gateway::start(&redis.url());
     let client = Client::new(&gateway);
-    Setup {
-        redis,
-        gateway,
-        client,
-    }
+    Setup { redis, gateway, client }
 }
