@@ -6,7 +6,7 @@
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use edge_core::config::{Config, ConfigError};
+use edge_core::{Config, ConfigError};
 use wasm_bindgen::JsValue;
 use worker::Env;
 

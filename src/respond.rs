@@ -1,6 +1,6 @@
 //! A [`Served`] response from the core, as the runtime's `Response`.
 
-use edge_core::engine::{Served, ServedBody};
+use edge_core::{Served, ServedBody};
 use web_sys::{Response, ResponseInit};
 
 use crate::headers::to_web_headers;

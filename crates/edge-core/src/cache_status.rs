@@ -24,9 +24,6 @@ use crate::phase::CachePhase;
 /// The cache name in every `Cache-Status` member this worker writes.
 pub const CACHE_NAME: &str = "edge-cache";
 
-/// The `Cache-Status` response header name (lower case, as `http::HeaderName` wants it).
-pub const HEADER_NAME: &str = "cache-status";
-
 /// Everything needed to write one `Cache-Status` member.
 ///
 /// Build it with [`CacheStatus::new`] (which sets `stored` for `Miss` and `collapsed` for
@@ -127,11 +124,6 @@ impl fmt::Display for CacheStatus {
     }
 }
 
-/// Shorthand for `CacheStatus { phase, ttl, stored, collapsed, fwd_status: None }.header_value()`.
-pub fn header_value(phase: CachePhase, ttl: Option<i64>, stored: bool, collapsed: bool) -> String {
-    CacheStatus { phase, ttl, stored, collapsed, fwd_status: None }.header_value()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,17 +189,6 @@ mod tests {
             assert_eq!(status.header_value(), expected, "{status:?}");
             assert_eq!(status.to_string(), expected);
         }
-    }
-
-    #[test]
-    fn free_function_matches_struct() {
-        assert_eq!(header_value(CachePhase::Hit, Some(42), false, false), "edge-cache; hit; ttl=42");
-        assert_eq!(header_value(CachePhase::Miss, None, true, false), "edge-cache; fwd=uri-miss; stored");
-        assert_eq!(
-            header_value(CachePhase::Collapsed, None, false, true),
-            "edge-cache; fwd=uri-miss; collapsed"
-        );
-        assert_eq!(header_value(CachePhase::Stale, Some(-3), false, false), "edge-cache; hit; ttl=-3");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::keyspace::Namespace;
 use crate::rules::CacheRules;
 use crate::session::SessionSettings;
 
@@ -36,7 +37,7 @@ impl std::error::Error for ConfigError {}
 
 /// Where requests go.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
+pub enum OriginUrl {
     /// `ORIGIN_URL` unset: forward to the request's own URL (the worker runs on a zone route).
     RequestUrl,
     /// `scheme://host[:port]`, without a trailing slash; the request's path and query are
@@ -53,10 +54,10 @@ pub struct RedisRest {
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub origin: Origin,
+    pub origin: OriginUrl,
     /// `None`: the embedded memory store.
     pub redis: Option<RedisRest>,
-    pub namespace: String,
+    pub namespace: Namespace,
     pub rules: CacheRules,
     /// Present when `SESSION_SECRET` is set.
     pub session: Option<SessionSettings>,
@@ -74,8 +75,10 @@ impl Config {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
         let origin = match get("ORIGIN_URL") {
-            None => Origin::RequestUrl,
-            Some(raw) => Origin::Fixed(parse_origin_url(&raw).map_err(|reason| err("ORIGIN_URL", reason))?),
+            None => OriginUrl::RequestUrl,
+            Some(raw) => {
+                OriginUrl::Fixed(parse_origin_url(&raw).map_err(|reason| err("ORIGIN_URL", reason))?)
+            }
         };
 
         let redis = match (get("UPSTASH_REDIS_REST_URL"), get("UPSTASH_REDIS_REST_TOKEN")) {
@@ -105,7 +108,7 @@ impl Config {
         };
 
         let namespace = match get("CACHE_NAMESPACE") {
-            None => DEFAULT_NAMESPACE.to_string(),
+            None => Namespace::new(DEFAULT_NAMESPACE),
             Some(ns) => {
                 let ok = ns.len() <= 64
                     && ns.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -115,7 +118,7 @@ impl Config {
                         format!("{ns:?} must be 1-64 characters of A-Z a-z 0-9 - _ ."),
                     ));
                 }
-                ns
+                Namespace::new(&ns)
             }
         };
 
@@ -228,9 +231,9 @@ mod tests {
     #[test]
     fn defaults_follow_the_contract() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.origin, Origin::RequestUrl);
+        assert_eq!(c.origin, OriginUrl::RequestUrl);
         assert_eq!(c.redis, None);
-        assert_eq!(c.namespace, "edge");
+        assert_eq!(c.namespace.as_str(), "edge");
         assert!(c.session.is_none());
         assert_eq!(c.admin_token, None);
         assert_eq!(c.origin_timeout_ms, 30_000);
@@ -251,7 +254,7 @@ mod tests {
     #[test]
     fn origin_url_is_scheme_host_port() {
         let c = config(&[("ORIGIN_URL", "http://127.0.0.1:9000/")]).unwrap();
-        assert_eq!(c.origin, Origin::Fixed("http://127.0.0.1:9000".into()));
+        assert_eq!(c.origin, OriginUrl::Fixed("http://127.0.0.1:9000".into()));
         for bad in ["127.0.0.1:9000", "ftp://x", "http://x/path", "http://u:p@x", "not a url", "http://x?q=1"]
         {
             let e = config(&[("ORIGIN_URL", bad)]).unwrap_err();
@@ -322,7 +325,7 @@ mod tests {
             "SESSION_COOKIE_NAME"
         );
         assert_eq!(config(&[("CACHE_NAMESPACE", "a:b")]).unwrap_err().variable, "CACHE_NAMESPACE");
-        assert_eq!(config(&[("CACHE_NAMESPACE", "prod-eu_1")]).unwrap().namespace, "prod-eu_1");
+        assert_eq!(config(&[("CACHE_NAMESPACE", "prod-eu_1")]).unwrap().namespace.as_str(), "prod-eu_1");
     }
 
     #[test]

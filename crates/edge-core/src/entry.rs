@@ -21,6 +21,7 @@
 use std::fmt;
 
 use crate::cache_control::CacheControl;
+use crate::hygiene::{connection_listed, is_reserved, HOP_BY_HOP, TAG_HEADERS};
 use crate::policy::Freshness;
 
 const MAGIC: [u8; 2] = *b"EC";
@@ -241,39 +242,16 @@ fn window_ms(ttl: u32, extra: u32) -> u64 {
 /// come out lower case, in the map's order.
 pub fn storable_headers(headers: &http::HeaderMap) -> Vec<(String, Vec<u8>)> {
     let cc = CacheControl::from_headers(headers);
-    let connection_listed: Vec<String> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .flat_map(|value| {
-            String::from_utf8_lossy(value.as_bytes())
-                .split(',')
-                .map(|name| name.trim().to_ascii_lowercase())
-                .collect::<Vec<String>>()
-        })
-        .filter(|name| !name.is_empty())
-        .collect();
+    let connection_listed = connection_listed(headers);
     headers
         .iter()
         .filter(|(name, _)| {
             let name = name.as_str();
-            !matches!(
-                name,
-                "connection"
-                    | "keep-alive"
-                    | "te"
-                    | "trailer"
-                    | "transfer-encoding"
-                    | "upgrade"
-                    | "set-cookie"
-                    | "age"
-                    | "content-length"
-                    | "x-cache"
-                    | "cache-status"
-                    | "cache-tag"
-                    | "surrogate-key"
-                    | "edge-purge-tags"
-            ) && !name.starts_with("proxy-")
-                && !name.starts_with("edge-session")
+            !HOP_BY_HOP.contains(&name)
+                && !TAG_HEADERS.contains(&name)
+                && !matches!(name, "set-cookie" | "age" | "content-length" | "x-cache" | "cache-status")
+                && !name.starts_with("proxy-")
+                && !is_reserved(name)
                 && !connection_listed.iter().any(|listed| listed == name)
                 && !cc.private_fields.iter().any(|field| field == name)
                 && !cc.no_cache_fields.iter().any(|field| field == name)

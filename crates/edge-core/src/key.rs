@@ -15,6 +15,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::keyspace::{Namespace, VariantKeys};
+
 use crate::phase::NoCacheReason;
 
 /// The Redis keys of one cache entry, plus the URL's identity.
@@ -33,7 +35,12 @@ pub struct CacheKeys {
 
 /// The keys for `uri` (absolute, as the client requested it) with the given vary values
 /// (from [`vary_values`]; their order does not matter).
-pub fn cache_keys(namespace: &str, version: u64, uri: &http::Uri, vary: &[(String, String)]) -> CacheKeys {
+pub fn cache_keys(
+    namespace: &Namespace,
+    version: u64,
+    uri: &http::Uri,
+    vary: &[(String, String)],
+) -> CacheKeys {
     let url = normalized_url(uri);
     let url_id = hex_sha256(&url_id_input(&url));
 
@@ -50,27 +57,13 @@ pub fn cache_keys(namespace: &str, version: u64, uri: &http::Uri, vary: &[(Strin
         push_field(&mut input, value.as_bytes());
     }
     let hash = hex_sha256(&input);
-    CacheKeys {
-        fresh: format!("{namespace}:v{version}:f:{hash}"),
-        stale: format!("{namespace}:v{version}:s:{hash}"),
-        lock: format!("{namespace}:v{version}:l:{hash}"),
-        url_id,
-    }
+    let VariantKeys { fresh, stale, lock } = namespace.variant(version, &hash);
+    CacheKeys { fresh, stale, lock, url_id }
 }
 
 /// The `url_id` of `uri`, as in [`CacheKeys::url_id`] (e.g. for a purge of one URL).
 pub fn url_id(uri: &http::Uri) -> String {
     hex_sha256(&url_id_input(&normalized_url(uri)))
-}
-
-/// `{namespace}:vary:{url_id}`: where the `Vary` names of a URL's responses are remembered.
-pub fn vary_spec_key(namespace: &str, url_id: &str) -> String {
-    format!("{namespace}:vary:{url_id}")
-}
-
-/// `{namespace}:version`: the cache version counter (`INCR` it to purge everything).
-pub fn version_key(namespace: &str) -> String {
-    format!("{namespace}:version")
 }
 
 /// The URL as it enters the hash: scheme and host lower-cased, default port (80 for http, 443
@@ -197,7 +190,7 @@ mod tests {
     }
 
     fn keys(text: &str) -> CacheKeys {
-        cache_keys("edge", 1, &uri(text), &[])
+        cache_keys(&Namespace::new("edge"), 1, &uri(text), &[])
     }
 
     #[test]
@@ -264,22 +257,34 @@ mod tests {
         assert_eq!(fresh.len(), urls.len());
 
         let base = keys("https://example.com/a");
-        assert_ne!(cache_keys("edge", 2, &uri("https://example.com/a"), &[]).fresh, base.fresh);
-        assert_ne!(cache_keys("other", 1, &uri("https://example.com/a"), &[]).fresh, base.fresh);
+        assert_ne!(
+            cache_keys(&Namespace::new("edge"), 2, &uri("https://example.com/a"), &[]).fresh,
+            base.fresh
+        );
+        assert_ne!(
+            cache_keys(&Namespace::new("other"), 1, &uri("https://example.com/a"), &[]).fresh,
+            base.fresh
+        );
         let gzip = [("accept-encoding".to_string(), "gzip".to_string())];
         let br = [("accept-encoding".to_string(), "br".to_string())];
         let u = uri("https://example.com/a");
-        assert_ne!(cache_keys("edge", 1, &u, &gzip).fresh, base.fresh);
-        assert_ne!(cache_keys("edge", 1, &u, &gzip).fresh, cache_keys("edge", 1, &u, &br).fresh);
+        assert_ne!(cache_keys(&Namespace::new("edge"), 1, &u, &gzip).fresh, base.fresh);
+        assert_ne!(
+            cache_keys(&Namespace::new("edge"), 1, &u, &gzip).fresh,
+            cache_keys(&Namespace::new("edge"), 1, &u, &br).fresh
+        );
         // Field boundaries are unambiguous.
         let split_a = [("a".to_string(), "bc".to_string())];
         let split_b = [("ab".to_string(), "c".to_string())];
-        assert_ne!(cache_keys("edge", 1, &u, &split_a).fresh, cache_keys("edge", 1, &u, &split_b).fresh);
+        assert_ne!(
+            cache_keys(&Namespace::new("edge"), 1, &u, &split_a).fresh,
+            cache_keys(&Namespace::new("edge"), 1, &u, &split_b).fresh
+        );
     }
 
     #[test]
     fn key_shapes() {
-        let k = cache_keys("edge", 7, &uri("https://example.com/secret?token=abc"), &[]);
+        let k = cache_keys(&Namespace::new("edge"), 7, &uri("https://example.com/secret?token=abc"), &[]);
         let hash = k.fresh.strip_prefix("edge:v7:f:").unwrap();
         assert_eq!(hash.len(), 64);
         assert!(hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
@@ -289,16 +294,14 @@ mod tests {
         for key in [&k.fresh, &k.stale, &k.lock, &k.url_id] {
             assert!(!key.contains("secret") && !key.contains("token") && !key.contains("example"));
         }
-        assert_eq!(version_key("edge"), "edge:version");
-        assert_eq!(vary_spec_key("edge", &k.url_id), format!("edge:vary:{}", k.url_id));
     }
 
     #[test]
     fn url_id_ignores_version_and_vary() {
         let u = uri("https://example.com/a?b=1&a=2");
         let vary = [("accept".to_string(), "text/html".to_string())];
-        let a = cache_keys("edge", 1, &u, &[]);
-        let b = cache_keys("edge", 9, &u, &vary);
+        let a = cache_keys(&Namespace::new("edge"), 1, &u, &[]);
+        let b = cache_keys(&Namespace::new("edge"), 9, &u, &vary);
         assert_ne!(a.fresh, b.fresh);
         assert_eq!(a.url_id, b.url_id);
         assert_eq!(url_id(&uri("https://EXAMPLE.com/a?a=2&b=1")), a.url_id);
@@ -311,14 +314,20 @@ mod tests {
         let u = uri("https://example.com/");
         let ab = [("accept".to_string(), "x".to_string()), ("accept-language".to_string(), "de".to_string())];
         let ba = [ab[1].clone(), ab[0].clone()];
-        assert_eq!(cache_keys("e", 1, &u, &ab), cache_keys("e", 1, &u, &ba));
+        assert_eq!(
+            cache_keys(&Namespace::new("e"), 1, &u, &ab),
+            cache_keys(&Namespace::new("e"), 1, &u, &ba)
+        );
         // Names are case-insensitive, and case does not change the order either.
         let mixed = [
             // Byte order puts "ACCEPT-LANGUAGE" before "accept"; lower-cased it comes after.
             ("ACCEPT-LANGUAGE".to_string(), "de".to_string()),
             ("accept".to_string(), "x".to_string()),
         ];
-        assert_eq!(cache_keys("e", 1, &u, &mixed), cache_keys("e", 1, &u, &ab));
+        assert_eq!(
+            cache_keys(&Namespace::new("e"), 1, &u, &mixed),
+            cache_keys(&Namespace::new("e"), 1, &u, &ab)
+        );
     }
 
     fn headers(pairs: &[(&str, &[u8])]) -> http::HeaderMap {

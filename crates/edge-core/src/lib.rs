@@ -1,29 +1,57 @@
 //! edge-cache's pure core. Nothing here knows about `worker`: the worker crate adapts
 //! Cloudflare's types to these, and everything below runs and is tested natively.
 //!
-//! The request path, in the order the worker uses it:
-//! [`config`] → [`session`] / [`policy`] + [`key`] → [`store`] (one round trip) →
-//! [`engine`] (the fresh/stale/lock state machine) → [`cache_status`] headers.
+//! The request path ([`Edge::handle`]), in order: [`config`] → reserved paths → the session
+//! cookie and the cache decision → one store round trip for both → the state machine
+//! ([`Cache`]) → the origin's session directives → background work. The design is described
+//! in the repository's `docs/` (cited as `docs §N`).
 
-pub mod admin;
-pub mod cache_control;
-pub mod cache_status;
-pub mod circuit_breaker;
-pub mod clock;
-pub mod coalesce;
-pub mod config;
-pub mod engine;
-pub mod entry;
-pub mod key;
-pub mod lock;
-pub mod memory_store;
-pub mod phase;
-pub mod policy;
-pub mod purge;
-pub mod rules;
-pub mod runtime;
+mod admin;
+mod any_store;
+mod cache_control;
+mod cache_status;
+mod circuit_breaker;
+mod clock;
+mod config;
+mod edge;
+mod engine;
+mod entry;
+mod hygiene;
+mod key;
+mod keyspace;
+mod memory_store;
+mod phase;
+mod policy;
+mod purge;
+mod rules;
+mod runtime;
 pub mod session;
-pub mod stats;
-pub mod store;
-pub mod tags;
-pub mod upstash;
+mod stats;
+mod store;
+mod tags;
+mod upstash;
+
+pub use any_store::AnyStore;
+pub use cache_status::CacheStatus;
+pub use circuit_breaker::CircuitBreaker;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, ConfigError, OriginUrl};
+pub use edge::{
+    own_text, BodyRead, Edge, EdgeRequest, Host, HostOrigin, LogLevel, OriginRequest, RequestUrl,
+};
+pub use engine::{
+    origin_error_response, Cache, CacheRequest, CacheSettings, Found, IsolateCache, Lookup, Served,
+    ServedBody, HIT_FOR_PASS_MS,
+};
+pub use entry::CacheEntry;
+pub use hygiene::{strip_hop_by_hop, HOP_BY_HOP};
+pub use keyspace::Namespace;
+pub use memory_store::MemoryStore;
+pub use phase::{CachePhase, NoCacheReason};
+pub use policy::RequestDecision;
+pub use purge::{purge, PurgeRequest, PurgeTarget};
+pub use rules::CacheRules;
+pub use runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
+pub use stats::{Counter, Stats};
+pub use store::{Op, Reply, Store, StoreError, StoreKind};
+pub use upstash::UpstashStore;

@@ -24,6 +24,8 @@ pub enum NoCacheReason {
     RuleNoCache,
     /// The path is under the reserved `/__edge/` prefix.
     Admin,
+    /// The request URL does not parse as an absolute URI: no key can be derived from it.
+    UnparsableUrl,
     // ---- response side: not stored ----
     /// `Cache-Control: no-store`.
     NoStore,
@@ -57,13 +59,14 @@ pub enum NoCacheReason {
 
 impl NoCacheReason {
     /// Every variant, in declaration order (for tests, docs and metrics registration).
-    pub const ALL: [NoCacheReason; 19] = [
+    pub const ALL: [NoCacheReason; 20] = [
         NoCacheReason::Method,
         NoCacheReason::Authorization,
         NoCacheReason::Range,
         NoCacheReason::Upgrade,
         NoCacheReason::RuleNoCache,
         NoCacheReason::Admin,
+        NoCacheReason::UnparsableUrl,
         NoCacheReason::NoStore,
         NoCacheReason::Private,
         NoCacheReason::NoCache,
@@ -88,6 +91,7 @@ impl NoCacheReason {
             NoCacheReason::Upgrade => "upgrade",
             NoCacheReason::RuleNoCache => "rule-no-cache",
             NoCacheReason::Admin => "admin",
+            NoCacheReason::UnparsableUrl => "unparsable-url",
             NoCacheReason::NoStore => "no-store",
             NoCacheReason::Private => "private",
             NoCacheReason::NoCache => "no-cache",

@@ -19,9 +19,11 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::key::{hex_sha256, url_id, version_key, CacheKeys};
+use crate::hygiene::EDGE_PURGE_TAGS;
+use crate::key::{url_id, CacheKeys};
+use crate::keyspace::{fresh_key_of, Namespace};
 use crate::store::{Op, Reply, Store, StoreError};
-use crate::tags::{fresh_key_of, tag_index_ops, tag_key};
+use crate::tags::tag_index_ops;
 
 /// Keys deleted per DEL command, so that one command stays small.
 pub const DELETE_BATCH: usize = 1_000;
@@ -129,34 +131,27 @@ impl PurgeReport {
     }
 }
 
-pub fn url_set_key(namespace: &str, url_id: &str) -> String {
-    format!("{namespace}:u:{url_id}")
-}
-
-pub fn prefix_set_key(namespace: &str, prefix: &str) -> String {
-    format!("{namespace}:p:{}", hex_sha256(prefix.as_bytes()))
-}
-
-/// The key holding the soft-purge-everything time (ms): entries stored before it are stale.
-pub fn stale_before_key(namespace: &str) -> String {
-    format!("{namespace}:stale-before")
-}
-
 /// Every `/`-boundary prefix of `path`: `/a/b/c` → `/`, `/a/`, `/a/b/`.
 fn boundary_prefixes(path: &str) -> impl Iterator<Item = &str> {
     path.char_indices().filter(|(_, c)| *c == '/').map(move |(i, _)| &path[..=i])
 }
 
 /// The ops that record a stored entry in the tag, URL and prefix indexes.
-pub fn index_ops(namespace: &str, keys: &CacheKeys, path: &str, tags: &[String], stale_ms: u64) -> Vec<Op> {
+pub fn index_ops(
+    namespace: &Namespace,
+    keys: &CacheKeys,
+    path: &str,
+    tags: &[String],
+    stale_ms: u64,
+) -> Vec<Op> {
     let ttl_ms = stale_ms.max(MIN_INDEX_TTL_MS);
     let mut ops = tag_index_ops(namespace, tags, keys, stale_ms);
-    let url_key = url_set_key(namespace, &keys.url_id);
+    let url_key = namespace.url_set(&keys.url_id);
     ops.push(Op::SAdd { key: url_key.clone(), members: vec![keys.stale.clone()] });
     ops.push(Op::PExpire { key: url_key, ttl_ms });
     let member = format!("{} {path}", keys.stale);
     for prefix in boundary_prefixes(path) {
-        let key = prefix_set_key(namespace, prefix);
+        let key = namespace.prefix_set(prefix);
         ops.push(Op::SAdd { key: key.clone(), members: vec![member.clone()] });
         ops.push(Op::PExpire { key, ttl_ms });
     }
@@ -166,7 +161,7 @@ pub fn index_ops(namespace: &str, keys: &CacheKeys, path: &str, tags: &[String],
 /// Runs a purge.
 pub async fn purge<S: Store>(
     store: &S,
-    namespace: &str,
+    namespace: &Namespace,
     req: &PurgeRequest,
     now_ms: u64,
 ) -> Result<PurgeReport, StoreError> {
@@ -182,7 +177,7 @@ pub async fn purge<S: Store>(
             if req.soft {
                 store
                     .one(Op::Set {
-                        key: stale_before_key(namespace),
+                        key: namespace.stale_before(),
                         value: now_ms.to_string(),
                         ttl_ms: None,
                         nx: false,
@@ -190,21 +185,21 @@ pub async fn purge<S: Store>(
                     .await?;
                 return Ok(report(0, Some(now_ms)));
             }
-            let version = store.one(Op::IncrBy { key: version_key(namespace), by: 1 }).await?;
+            let version = store.one(Op::IncrBy { key: namespace.version(), by: 1 }).await?;
             return Ok(report(0, version.as_int().and_then(|v| u64::try_from(v).ok())));
         }
-        PurgeTarget::Tags(tags) => (tags.iter().map(|t| tag_key(namespace, t)).collect(), None),
+        PurgeTarget::Tags(tags) => (tags.iter().map(|t| namespace.tag_set(t)).collect(), None),
         PurgeTarget::Urls(urls) => (
             urls.iter()
                 .filter_map(|u| u.parse::<http::Uri>().ok())
-                .map(|uri| url_set_key(namespace, &url_id(&uri)))
+                .map(|uri| namespace.url_set(&url_id(&uri)))
                 .collect(),
             None,
         ),
         PurgeTarget::Prefix(prefix) => {
             // The nearest `/` boundary at or above the prefix holds every entry under it.
             let boundary = boundary_prefixes(prefix).last().unwrap_or("/");
-            (vec![prefix_set_key(namespace, boundary)], Some(prefix.as_str()))
+            (vec![namespace.prefix_set(boundary)], Some(prefix.as_str()))
         }
     };
     let replies = store.run(&sets.iter().map(|k| Op::SMembers(k.clone())).collect::<Vec<_>>()).await?;
@@ -277,7 +272,7 @@ pub fn invalidation_after_write(
 /// Tags the origin asks to purge with `Edge-Purge-Tags` (comma or space separated).
 pub fn purge_tags_header(response_headers: &http::HeaderMap) -> Vec<String> {
     let mut tags: Vec<String> = response_headers
-        .get_all("edge-purge-tags")
+        .get_all(EDGE_PURGE_TAGS)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|text| text.split([',', ' ']))

@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use crate::keyspace::Namespace;
 use crate::store::{Op, Reply};
 
 /// What is counted.
@@ -72,7 +73,7 @@ impl Stats {
     /// When a flush is due, takes the pending counts and answers the ops that add them to
     /// Redis; `None` when not due or nothing is pending. Counts whose flush fails are lost,
     /// which is the price of never delaying a request for a counter.
-    pub fn take_flush(&self, namespace: &str, now_ms: u64, force: bool) -> Option<Vec<Op>> {
+    pub fn take_flush(&self, namespace: &Namespace, now_ms: u64, force: bool) -> Option<Vec<Op>> {
         if !force && now_ms.saturating_sub(self.last_flush_ms.get()) < FLUSH_EVERY_MS {
             return None;
         }
@@ -84,20 +85,16 @@ impl Stats {
         let ops = Counter::ALL
             .iter()
             .filter(|c| pending[c.index()] > 0)
-            .map(|c| Op::IncrBy { key: stats_key(namespace, *c), by: pending[c.index()] as i64 })
+            .map(|c| Op::IncrBy { key: namespace.counter(*c), by: pending[c.index()] as i64 })
             .collect();
         *pending = [0; 6];
         Some(ops)
     }
 }
 
-pub fn stats_key(namespace: &str, counter: Counter) -> String {
-    format!("{namespace}:stats:{}", counter.as_str())
-}
-
 /// The ops that read every counter, in [`Counter::ALL`] order.
-pub fn read_ops(namespace: &str) -> Vec<Op> {
-    vec![Op::MGet(Counter::ALL.iter().map(|c| stats_key(namespace, *c)).collect())]
+pub fn read_ops(namespace: &Namespace) -> Vec<Op> {
+    vec![Op::MGet(Counter::ALL.iter().map(|c| namespace.counter(*c)).collect())]
 }
 
 /// Turns the reply of [`read_ops`] into `(name, count)` pairs.
@@ -132,7 +129,7 @@ mod tests {
         stats.add(Counter::Hit);
         stats.add(Counter::Hit);
         stats.add(Counter::OriginFetch);
-        let ops = stats.take_flush("edge", 5_000, false).unwrap();
+        let ops = stats.take_flush(&crate::Namespace::new("edge"), 5_000, false).unwrap();
         assert_eq!(
             ops,
             vec![
@@ -142,8 +139,8 @@ mod tests {
         );
         assert_eq!(stats.pending(Counter::Hit), 0);
         stats.add(Counter::Miss);
-        assert!(stats.take_flush("edge", 5_500, false).is_none(), "not due yet");
-        assert!(stats.take_flush("edge", 5_500, true).is_some(), "forced");
+        assert!(stats.take_flush(&crate::Namespace::new("edge"), 5_500, false).is_none(), "not due yet");
+        assert!(stats.take_flush(&crate::Namespace::new("edge"), 5_500, true).is_some(), "forced");
     }
 
     #[test]

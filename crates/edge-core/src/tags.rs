@@ -9,7 +9,9 @@
 
 use http::HeaderMap;
 
-use crate::key::{hex_sha256, CacheKeys};
+use crate::hygiene::{CACHE_TAG, SURROGATE_KEY};
+use crate::key::CacheKeys;
+use crate::keyspace::Namespace;
 use crate::store::Op;
 
 /// At most this many tags are kept per entry, each at most [`MAX_TAG_BYTES`].
@@ -20,7 +22,7 @@ const MIN_TAG_SET_TTL_MS: u64 = 3_600_000;
 
 /// Tags from `Cache-Tag` and `Surrogate-Key` (comma or space separated), deduplicated.
 pub fn tags_from_headers(headers: &HeaderMap) -> Vec<String> {
-    let mut tags: Vec<String> = ["cache-tag", "surrogate-key"]
+    let mut tags: Vec<String> = [CACHE_TAG, SURROGATE_KEY]
         .iter()
         .flat_map(|name| headers.get_all(*name).iter())
         .filter_map(|value| value.to_str().ok())
@@ -35,26 +37,15 @@ pub fn tags_from_headers(headers: &HeaderMap) -> Vec<String> {
     tags
 }
 
-pub fn tag_key(namespace: &str, tag: &str) -> String {
-    format!("{namespace}:tag:{}", hex_sha256(tag.as_bytes()))
-}
-
 /// The ops that record `keys` under each of `tags`.
-pub fn tag_index_ops(namespace: &str, tags: &[String], keys: &CacheKeys, stale_ms: u64) -> Vec<Op> {
+pub fn tag_index_ops(namespace: &Namespace, tags: &[String], keys: &CacheKeys, stale_ms: u64) -> Vec<Op> {
     let ttl_ms = stale_ms.max(MIN_TAG_SET_TTL_MS);
     tags.iter()
         .flat_map(|tag| {
-            let key = tag_key(namespace, tag);
+            let key = namespace.tag_set(tag);
             [Op::SAdd { key: key.clone(), members: vec![keys.stale.clone()] }, Op::PExpire { key, ttl_ms }]
         })
         .collect()
-}
-
-/// The fresh key that belongs to a stale key recorded in a tag set
-/// (`{ns}:v{n}:s:{hash}` → `{ns}:v{n}:f:{hash}`).
-pub fn fresh_key_of(stale_key: &str) -> Option<String> {
-    let (prefix, hash) = stale_key.rsplit_once(":s:")?;
-    Some(format!("{prefix}:f:{hash}"))
 }
 
 #[cfg(test)]
@@ -78,11 +69,15 @@ mod tests {
             lock: "edge:v0:l:h".into(),
             url_id: "u".into(),
         };
-        let ops = tag_index_ops("edge", &["t".into()], &keys, 10_000);
+        let ops = tag_index_ops(&Namespace::new("edge"), &["t".into()], &keys, 10_000);
         assert_eq!(ops.len(), 2);
-        assert_eq!(ops[0], Op::SAdd { key: tag_key("edge", "t"), members: vec!["edge:v0:s:h".into()] });
-        assert_eq!(ops[1], Op::PExpire { key: tag_key("edge", "t"), ttl_ms: MIN_TAG_SET_TTL_MS });
-        assert_eq!(fresh_key_of("edge:v3:s:abc").as_deref(), Some("edge:v3:f:abc"));
-        assert_eq!(fresh_key_of("garbage"), None);
+        assert_eq!(
+            ops[0],
+            Op::SAdd { key: Namespace::new("edge").tag_set("t"), members: vec!["edge:v0:s:h".into()] }
+        );
+        assert_eq!(
+            ops[1],
+            Op::PExpire { key: Namespace::new("edge").tag_set("t"), ttl_ms: MIN_TAG_SET_TTL_MS }
+        );
     }
 }

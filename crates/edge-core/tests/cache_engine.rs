@@ -4,11 +4,11 @@ mod support;
 
 use std::rc::Rc;
 
-use edge_core::engine::Found;
-use edge_core::phase::{CachePhase, NoCacheReason};
-use edge_core::runtime::OriginError;
-use edge_core::stats::Counter;
-use edge_core::store::{Op, Reply, Store};
+use edge_core::Counter;
+use edge_core::Found;
+use edge_core::OriginError;
+use edge_core::{CachePhase, NoCacheReason};
+use edge_core::{Op, Reply, Store};
 use futures::future::join_all;
 use support::*;
 
@@ -396,7 +396,7 @@ fn rules_supply_ttl_and_can_disable_caching() {
         settle().await;
         assert_eq!(request(&w.cache, &ruled, &origin).await.phase, CachePhase::Hit);
         let decision = w.cache.decide(&get("https://example.com/nocache/x"));
-        assert_eq!(decision, edge_core::policy::RequestDecision::Bypass(NoCacheReason::RuleNoCache));
+        assert_eq!(decision, edge_core::RequestDecision::Bypass(NoCacheReason::RuleNoCache));
     });
 }
 

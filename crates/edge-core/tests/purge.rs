@@ -2,9 +2,9 @@
 
 mod support;
 
-use edge_core::engine::Found;
-use edge_core::phase::CachePhase;
-use edge_core::purge::{purge, PurgeRequest, PurgeTarget};
+use edge_core::CachePhase;
+use edge_core::Found;
+use edge_core::{purge, PurgeRequest, PurgeTarget};
 use support::*;
 
 fn hard(target: PurgeTarget) -> PurgeRequest {
@@ -36,13 +36,27 @@ fn purge_by_tag_removes_exactly_the_tagged_entries() {
         let other = TestOrigin::new(Answer::ok("max-age=60", "o").header("surrogate-key", "unrelated"));
         fill(&w, &tagged, &["https://a.example/p/1", "https://b.example/list"]).await;
         fill(&w, &other, &["https://a.example/other"]).await;
-        let report = purge(&w.store, "t", &hard(PurgeTarget::Tags(vec!["list".into()])), 0).await.unwrap();
+        let report = purge(
+            &w.store,
+            &edge_core::Namespace::new("t"),
+            &hard(PurgeTarget::Tags(vec!["list".into()])),
+            0,
+        )
+        .await
+        .unwrap();
         assert_eq!(report.entries, 2);
         assert!(!is_cached(&w, "https://a.example/p/1").await);
         assert!(!is_cached(&w, "https://b.example/list").await);
         assert!(is_cached(&w, "https://a.example/other").await);
         // The tag set went with them: purging again finds nothing.
-        let again = purge(&w.store, "t", &hard(PurgeTarget::Tags(vec!["list".into()])), 0).await.unwrap();
+        let again = purge(
+            &w.store,
+            &edge_core::Namespace::new("t"),
+            &hard(PurgeTarget::Tags(vec!["list".into()])),
+            0,
+        )
+        .await
+        .unwrap();
         assert_eq!(again.entries, 0);
     });
 }
@@ -60,10 +74,14 @@ fn purge_by_url_takes_every_vary_variant() {
         settle().await;
         request(&w.cache, &fr, &origin).await;
         settle().await;
-        let report =
-            purge(&w.store, "t", &hard(PurgeTarget::Urls(vec!["https://a.example/page?x=1".into()])), 0)
-                .await
-                .unwrap();
+        let report = purge(
+            &w.store,
+            &edge_core::Namespace::new("t"),
+            &hard(PurgeTarget::Urls(vec!["https://a.example/page?x=1".into()])),
+            0,
+        )
+        .await
+        .unwrap();
         assert_eq!(report.entries, 2);
         assert_eq!(request(&w.cache, &en, &origin).await.phase, CachePhase::Miss);
     });
@@ -82,12 +100,22 @@ fn purge_by_prefix_respects_the_prefix_on_every_host() {
             "https://a.example/static/app.js",
         ];
         fill(&w, &origin, &urls).await;
-        let report = purge(&w.store, "t", &hard(PurgeTarget::Prefix("/api/user".into())), 0).await.unwrap();
+        let report = purge(
+            &w.store,
+            &edge_core::Namespace::new("t"),
+            &hard(PurgeTarget::Prefix("/api/user".into())),
+            0,
+        )
+        .await
+        .unwrap();
         assert_eq!(report.entries, 2, "/api/users/* on both hosts, not /api/usage");
         assert!(!is_cached(&w, urls[0]).await);
         assert!(!is_cached(&w, urls[1]).await);
         assert!(is_cached(&w, urls[2]).await);
-        let report = purge(&w.store, "t", &hard(PurgeTarget::Prefix("/api/".into())), 0).await.unwrap();
+        let report =
+            purge(&w.store, &edge_core::Namespace::new("t"), &hard(PurgeTarget::Prefix("/api/".into())), 0)
+                .await
+                .unwrap();
         assert_eq!(report.entries, 2);
         assert!(is_cached(&w, urls[4]).await);
     });
@@ -102,7 +130,7 @@ fn soft_purge_serves_stale_and_refreshes_once() {
         );
         fill(&w, &origin, &["https://a.example/soft"]).await;
         let soft = PurgeRequest { target: PurgeTarget::Tags(vec!["x".into()]), soft: true };
-        assert_eq!(purge(&w.store, "t", &soft, 0).await.unwrap().entries, 1);
+        assert_eq!(purge(&w.store, &edge_core::Namespace::new("t"), &soft, 0).await.unwrap().entries, 1);
         let req = get("https://a.example/soft");
         let served = futures::future::join_all((0..10).map(|_| request(&w.cache, &req, &origin))).await;
         assert!(served.iter().all(|s| s.phase == CachePhase::Stale));
@@ -119,7 +147,7 @@ fn soft_purge_without_swr_refetches_behind_the_lock() {
         let origin = TestOrigin::new(Answer::ok("max-age=600", "n").header("cache-tag", "y").delayed(100));
         fill(&w, &origin, &["https://a.example/noswr"]).await;
         let soft = PurgeRequest { target: PurgeTarget::Tags(vec!["y".into()]), soft: true };
-        purge(&w.store, "t", &soft, 0).await.unwrap();
+        purge(&w.store, &edge_core::Namespace::new("t"), &soft, 0).await.unwrap();
         let req = get("https://a.example/noswr");
         let served = futures::future::join_all((0..10).map(|_| request(&w.cache, &req, &origin))).await;
         assert_eq!(origin.count(), 2, "one fetch for ten requests");
@@ -136,13 +164,15 @@ fn purge_everything_hard_and_soft() {
         let soft = PurgeRequest { target: PurgeTarget::Everything, soft: true };
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         let now = w.clock.now_ms_for_tests();
-        purge(&w.store, "t", &soft, now).await.unwrap();
+        purge(&w.store, &edge_core::Namespace::new("t"), &soft, now).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         assert_eq!(phase(&w, &origin, "https://a.example/1").await, CachePhase::Stale);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(origin.count(), 3, "two fills and one refresh");
         assert_eq!(phase(&w, &origin, "https://a.example/1").await, CachePhase::Hit);
-        let report = purge(&w.store, "t", &hard(PurgeTarget::Everything), 0).await.unwrap();
+        let report = purge(&w.store, &edge_core::Namespace::new("t"), &hard(PurgeTarget::Everything), 0)
+            .await
+            .unwrap();
         assert_eq!(report.version, Some(1));
         assert_eq!(phase(&w, &origin, "https://a.example/2").await, CachePhase::Miss);
     });
@@ -163,7 +193,10 @@ fn a_tag_with_ten_thousand_entries_purges_in_batches() {
             settle().await;
         }
         let before = w.store.round_trips.get();
-        let report = purge(&w.store, "t", &hard(PurgeTarget::Tags(vec!["big".into()])), 0).await.unwrap();
+        let report =
+            purge(&w.store, &edge_core::Namespace::new("t"), &hard(PurgeTarget::Tags(vec!["big".into()])), 0)
+                .await
+                .unwrap();
         assert_eq!(report.entries, 10_000);
         // 1 read + 10 delete batches + 1 set removal: O(entries), no scan.
         assert_eq!(w.store.round_trips.get() - before, 12);

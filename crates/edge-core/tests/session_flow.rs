@@ -4,19 +4,21 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use edge_core::clock::{Clock, ManualClock};
-use edge_core::memory_store::MemoryStore;
 use edge_core::session::{
-    apply, begin, cookie_value, new_session_id, prepare_origin_request, session_key, InvalidCookie,
-    SessionOutcome, SessionSettings, SessionState, EDGE_SESSION, EDGE_SESSION_ID,
+    apply, begin, cookie_value, new_session_id, prepare_origin_request, InvalidCookie, SessionOutcome,
+    SessionSettings, SessionState, EDGE_SESSION, EDGE_SESSION_ID,
 };
-use edge_core::store::{Op, Reply, Store, StoreError, StoreKind};
+use edge_core::MemoryStore;
+use edge_core::{Clock, ManualClock};
+use edge_core::{Op, Reply, Store, StoreError, StoreKind};
 use futures::executor::block_on;
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
-const NS: &str = "edge";
+fn ns() -> edge_core::Namespace {
+    edge_core::Namespace::new("edge")
+}
 const T0: u64 = 1_700_000_000_000;
 const SECOND: u64 = 1_000;
 /// Idle TTL 100 s (slide slack 10 s), absolute 1000 s.
@@ -97,14 +99,14 @@ impl<S: Store> World<S> {
     fn visit_with(&mut self, mut request: HeaderMap, origin_response: &[(&str, &str)]) -> Visit {
         let now = self.clock.now_ms();
         edge_core::session::strip_client_session_headers(&mut request);
-        let lookup = begin(&request, &self.settings, NS);
+        let lookup = begin(&request, &self.settings, &ns());
         let lookup_ops = lookup.ops();
         let replies =
             if lookup_ops.is_empty() { Ok(Vec::new()) } else { block_on(self.store.run(&lookup_ops)) };
         let state = lookup.resolve(replies.as_ref().map(Vec::as_slice), now);
         prepare_origin_request(&mut request, &state, &self.settings);
         let mut response = headers(origin_response);
-        let outcome = apply(&state, &mut response, &self.settings, NS, now);
+        let outcome = apply(&state, &mut response, &self.settings, &ns(), now);
         if !outcome.store_ops.is_empty() {
             if let Ok(replies) = block_on(self.store.run(&outcome.store_ops)) {
                 for reply in replies {
@@ -176,7 +178,7 @@ fn forged_cookie_costs_no_lookup_and_is_cleared() {
     let id = new_session_id().unwrap();
     // A real record exists for the id: the forged MAC must still never reach it.
     block_on(w.store.run(&[Op::Set {
-        key: session_key(NS, &id),
+        key: ns().session(&id),
         value: r#"{"c":1700000000000,"d":{"admin":true}}"#.into(),
         ttl_ms: Some(100_000),
         nx: false,
@@ -261,7 +263,7 @@ fn spoofed_headers_are_stripped_even_without_a_session() {
     let mut w = world();
     let mut request = headers(&[("edge-session-id", "forged"), ("edge-session", "e30")]);
     // Skip the early strip: `prepare_origin_request` must strip on its own.
-    let state = begin(&request, &w.settings, NS).resolve(Ok(&[]), T0);
+    let state = begin(&request, &w.settings, &ns()).resolve(Ok(&[]), T0);
     prepare_origin_request(&mut request, &state, &w.settings);
     assert!(request.is_empty(), "{request:?}");
     // And through the whole flow, with a cookie-less request.
@@ -416,7 +418,7 @@ fn sliding_stops_at_the_absolute_lifetime() {
 fn an_expired_record_still_in_redis_is_deleted() {
     let mut w = world();
     let id = new_session_id().unwrap();
-    let key = session_key(NS, &id);
+    let key = ns().session(&id);
     // Created long ago, with a TTL that outlives the absolute deadline (another writer's bug).
     let created = T0 - (ABSOLUTE_S + 1) * SECOND;
     block_on(w.store.run(&[Op::Set {
@@ -441,7 +443,7 @@ fn slides_write_only_when_should_slide_says_so() {
     log_in(&mut w, "{}");
     let key_ttl = |w: &World<MemoryStore<ManualClock>>, visit: &Visit| -> i64 {
         let SessionState::Live { id, .. } = &visit.state else { panic!("{:?}", visit.state) };
-        let replies = block_on(w.store.run(&[Op::PTtl(session_key(NS, id))])).unwrap();
+        let replies = block_on(w.store.run(&[Op::PTtl(ns().session(id))])).unwrap();
         replies[0].as_int().unwrap()
     };
     // 10 s used: gains exactly the slack, not more: no write, no cookie.
@@ -537,7 +539,7 @@ fn redis_down_means_no_session_and_no_writes() {
 fn a_corrupt_record_is_no_session() {
     let mut w = world();
     let id = new_session_id().unwrap();
-    let key = session_key(NS, &id);
+    let key = ns().session(&id);
     block_on(w.store.run(&[Op::Set {
         key: key.clone(),
         value: r#"{"c":1,"d":"password123"}"#.into(),
@@ -556,7 +558,7 @@ fn a_corrupt_record_is_no_session() {
     // A Set on top of it starts a fresh session and drops the corrupt record.
     let other = new_session_id().unwrap();
     block_on(w.store.run(&[Op::Set {
-        key: session_key(NS, &other),
+        key: ns().session(&other),
         value: "junk".into(),
         ttl_ms: Some(50_000),
         nx: false,
@@ -576,7 +578,7 @@ fn lookup_replies_after_ours_are_ignored() {
     let mut w = world();
     log_in(&mut w, r#"{"n":1}"#);
     let request = headers(&[("cookie", &format!("{}={}", w.settings.cookie_name, w.jar.clone().unwrap()))]);
-    let lookup = begin(&request, &w.settings, NS);
+    let lookup = begin(&request, &w.settings, &ns());
     let mut ops = lookup.ops();
     ops.push(Op::MGet(vec!["edge:other".into()]));
     let replies = block_on(w.store.run(&ops)).unwrap();

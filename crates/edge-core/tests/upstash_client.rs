@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use edge_core::circuit_breaker::CircuitBreaker;
-use edge_core::store::{Op, Reply, Store, StoreError};
-use edge_core::upstash::UpstashStore;
+use edge_core::CircuitBreaker;
+use edge_core::UpstashStore;
+use edge_core::{Op, Reply, Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "client-test-token";
@@ -262,7 +262,7 @@ async fn the_memory_store_and_redis_agree_on_the_same_script() {
     // faithful stand-in for `wrangler dev`.
     let b = backend();
     let redis = client(&b.url, TOKEN, 2_000);
-    let memory = edge_core::memory_store::MemoryStore::new();
+    let memory = edge_core::MemoryStore::new();
     let ops = vec![
         set("a", "1", None, false),
         set("a", "2", Some(10_000), true),

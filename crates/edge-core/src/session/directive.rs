@@ -130,7 +130,7 @@ fn flag_is_on(headers: &HeaderMap, name: &HeaderName) -> bool {
 /// Removes every response header whose name starts with `edge-session` (any case), directives
 /// and anything else so named, before the response goes to the client (or the cache).
 pub fn strip_directive_headers(response_headers: &mut HeaderMap) {
-    super::strip_prefixed(response_headers);
+    crate::hygiene::strip_reserved(response_headers);
 }
 
 #[cfg(test)]

@@ -17,13 +17,14 @@ use http::header::COOKIE;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
+use crate::keyspace::Namespace;
 use crate::store::{Op, Reply, StoreError};
 
 use super::{
     clear_cookie_header, cookie_header_without_session, forward_headers, new_session_id, read_cookie,
-    read_directives, session_key, set_cookie_header, should_slide, strip_client_session_headers,
-    strip_directive_headers, ttl_ms, CookieCheck, InvalidCookie, SessionDirective, SessionError, SessionId,
-    SessionRecord, SessionSettings,
+    read_directives, set_cookie_header, should_slide, strip_client_session_headers, strip_directive_headers,
+    ttl_ms, CookieCheck, InvalidCookie, SessionDirective, SessionError, SessionId, SessionRecord,
+    SessionSettings,
 };
 
 /// What the request's cookie says, before Redis has been asked. Built by [`begin`].
@@ -38,10 +39,14 @@ pub struct SessionLookup {
 /// Reads the session cookie from the request's headers. Call it after
 /// [`strip_client_session_headers`] (it reads only `Cookie`, so the order does not matter for
 /// correctness), and add [`SessionLookup::ops`] to the request's round trip.
-pub fn begin(request_headers: &HeaderMap, settings: &SessionSettings, namespace: &str) -> SessionLookup {
+pub fn begin(
+    request_headers: &HeaderMap,
+    settings: &SessionSettings,
+    namespace: &Namespace,
+) -> SessionLookup {
     let check = read_cookie(request_headers, settings);
     let key = match &check {
-        CookieCheck::Valid(id) => Some(session_key(namespace, id)),
+        CookieCheck::Valid(id) => Some(namespace.session(id)),
         CookieCheck::Absent | CookieCheck::Invalid(_) => None,
     };
     SessionLookup { check, key, settings: settings.clone() }
@@ -245,7 +250,7 @@ pub fn apply(
     state: &SessionState,
     response_headers: &mut HeaderMap,
     settings: &SessionSettings,
-    namespace: &str,
+    namespace: &Namespace,
     now_ms: u64,
 ) -> SessionOutcome {
     let directives = read_directives(response_headers, settings);
@@ -271,7 +276,7 @@ pub fn apply(
 fn housekeeping(
     state: &SessionState,
     settings: &SessionSettings,
-    namespace: &str,
+    namespace: &Namespace,
     now_ms: u64,
     outcome: &mut SessionOutcome,
 ) {
@@ -283,12 +288,12 @@ fn housekeeping(
         }
         SessionState::Unknown => outcome.set_cookies.push(clear_cookie_header(settings)),
         SessionState::Expired { id } => {
-            outcome.store_ops.push(Op::Del(vec![session_key(namespace, id)]));
+            outcome.store_ops.push(Op::Del(vec![namespace.session(id)]));
             outcome.set_cookies.push(clear_cookie_header(settings));
         }
         SessionState::Corrupt { id, reason } => {
             outcome.log.push(format!("session dropped: {reason} ({})", reason.as_str()));
-            outcome.store_ops.push(Op::Del(vec![session_key(namespace, id)]));
+            outcome.store_ops.push(Op::Del(vec![namespace.session(id)]));
             outcome.set_cookies.push(clear_cookie_header(settings));
         }
         SessionState::Live { id, record, pttl_ms } => {
@@ -296,7 +301,7 @@ fn housekeeping(
                 return;
             }
             if let Some(ttl_ms) = ttl_ms(now_ms, record.created_ms, settings) {
-                outcome.store_ops.push(Op::PExpire { key: session_key(namespace, id), ttl_ms });
+                outcome.store_ops.push(Op::PExpire { key: namespace.session(id), ttl_ms });
                 outcome.set_cookies.push(set_cookie_header(id, settings));
             }
         }
@@ -304,9 +309,14 @@ fn housekeeping(
 }
 
 /// `Edge-Session-Destroy`: delete whatever record the cookie named, clear the cookie.
-fn destroy(state: &SessionState, settings: &SessionSettings, namespace: &str, outcome: &mut SessionOutcome) {
+fn destroy(
+    state: &SessionState,
+    settings: &SessionSettings,
+    namespace: &Namespace,
+    outcome: &mut SessionOutcome,
+) {
     if let Some(id) = state.stored_id() {
-        outcome.store_ops.push(Op::Del(vec![session_key(namespace, id)]));
+        outcome.store_ops.push(Op::Del(vec![namespace.session(id)]));
         outcome.must_await = true;
     }
     if matches!(state, SessionState::Unavailable { .. }) {
@@ -322,7 +332,7 @@ fn steer(
     state: &SessionState,
     directives: &[SessionDirective],
     settings: &SessionSettings,
-    namespace: &str,
+    namespace: &Namespace,
     now_ms: u64,
     outcome: &mut SessionOutcome,
 ) {
@@ -358,16 +368,11 @@ fn steer(
         outcome.log.push("session unchanged: record did not encode as UTF-8".to_owned());
         return;
     };
-    outcome.store_ops.push(Op::Set {
-        key: session_key(namespace, &id),
-        value,
-        ttl_ms: Some(ttl_ms),
-        nx: false,
-    });
+    outcome.store_ops.push(Op::Set { key: namespace.session(&id), value, ttl_ms: Some(ttl_ms), nx: false });
     // The old record goes after the new one is written: if the pipeline stops half-way, the
     // user keeps a session rather than losing it.
     if let Some(old) = state.stored_id().filter(|old| **old != id) {
-        outcome.store_ops.push(Op::Del(vec![session_key(namespace, old)]));
+        outcome.store_ops.push(Op::Del(vec![namespace.session(old)]));
     }
     outcome.set_cookies.push(set_cookie_header(&id, settings));
     outcome.must_await = true;
@@ -416,7 +421,7 @@ mod tests {
     #[test]
     fn absent_and_invalid_cookies_ignore_the_store() {
         let s = settings();
-        let lookup = begin(&HeaderMap::new(), &s, "ns");
+        let lookup = begin(&HeaderMap::new(), &s, &crate::Namespace::new("ns"));
         assert!(lookup.ops().is_empty());
         assert_eq!(lookup.resolve(Err(&StoreError::Timeout), 0), SessionState::None);
     }
@@ -428,7 +433,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         let cookie = format!("{}={}", s.cookie_name, super::super::cookie_value(&id, &s));
         headers.insert(COOKIE, HeaderValue::from_str(&cookie).unwrap());
-        let lookup = begin(&headers, &s, "ns");
+        let lookup = begin(&headers, &s, &crate::Namespace::new("ns"));
         assert_eq!(lookup.ops().len(), 2);
         let unavailable = SessionState::Unavailable { id: id.clone() };
         let cases: Vec<Vec<Reply>> = vec![

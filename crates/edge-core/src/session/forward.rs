@@ -15,7 +15,7 @@ pub const EDGE_SESSION: HeaderName = HeaderName::from_static("edge-session");
 /// can never pose as the worker to the origin. Call it on every forwarded request, session or
 /// not, before adding [`forward_headers`].
 pub fn strip_client_session_headers(request_headers: &mut HeaderMap) {
-    super::strip_prefixed(request_headers);
+    crate::hygiene::strip_reserved(request_headers);
 }
 
 /// The headers that tell the origin about the session: `Edge-Session-Id: <id>` and

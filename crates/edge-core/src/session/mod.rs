@@ -1,31 +1,31 @@
 //! Edge sessions: a signed cookie names a session whose JSON data lives in Redis.
 //!
 //! The life of a session, in the order the worker uses these pieces:
-//! - [`settings`]: `SESSION_*` configuration, validated once ([`SessionSettings`]).
-//! - [`cookie`]: [`read_cookie`] turns the request's `Cookie` headers into a [`CookieCheck`];
+//! - `settings`: `SESSION_*` configuration, validated once ([`SessionSettings`]).
+//! - `cookie`: [`read_cookie`] turns the request's `Cookie` headers into a [`CookieCheck`];
 //!   the MAC is verified (constant time) before anything else, so a forged cookie never costs
 //!   a Redis lookup. A valid cookie only names a *candidate*: the session exists only if Redis
-//!   has its record ([`session_key`]).
-//! - [`record`]: the stored value, [`SessionRecord`] (`{"c":created_ms,"d":{...}}`).
-//! - [`ttl`]: the Redis TTL slides on use ([`should_slide`]) and never passes the absolute
+//!   has its record ([`crate::Namespace::session`]).
+//! - `record`: the stored value, [`SessionRecord`] (`{"c":created_ms,"d":{...}}`).
+//! - `ttl`: the Redis TTL slides on use ([`should_slide`]) and never passes the absolute
 //!   lifetime ([`ttl_ms`]).
-//! - [`forward`]: what the origin sees (`Edge-Session-Id`, `Edge-Session`), and the removal of
+//! - `forward`: what the origin sees (`Edge-Session-Id`, `Edge-Session`), and the removal of
 //!   client-sent `Edge-Session*` headers.
-//! - [`directive`]: how the origin steers the session (`Edge-Session-Set`, `-Rotate`,
+//! - `directive`: how the origin steers the session (`Edge-Session-Set`, `-Rotate`,
 //!   `-Destroy`), and the removal of those headers before the client sees the response.
 //!
 //! Nothing here does I/O or reads a clock: time is an argument (ms since the Unix epoch).
 //! Randomness comes from the platform CSPRNG through `getrandom`.
 
-pub mod cookie;
-pub mod directive;
+mod cookie;
+mod directive;
 mod flow;
 pub use flow::*;
-pub mod forward;
-pub mod id;
-pub mod record;
-pub mod settings;
-pub mod ttl;
+mod forward;
+mod id;
+mod record;
+mod settings;
+mod ttl;
 
 pub use self::cookie::{
     clear_cookie_header, cookie_header_without_session, cookie_value, read_cookie, set_cookie_header,
@@ -37,7 +37,7 @@ pub use self::directive::{
 };
 pub use self::forward::{forward_headers, strip_client_session_headers, EDGE_SESSION, EDGE_SESSION_ID};
 pub use self::id::{new_session_id, SessionId};
-pub use self::record::{session_key, SessionRecord};
+pub use self::record::SessionRecord;
 pub use self::settings::{SessionConfigError, SessionSettings};
 pub use self::ttl::{should_slide, slide_slack_ms, ttl_ms};
 
@@ -74,17 +74,3 @@ impl fmt::Display for SessionError {
 }
 
 impl std::error::Error for SessionError {}
-
-/// Name prefix shared by every session header, on requests and responses alike (lowercase, as
-/// `http::HeaderName` stores names).
-pub(crate) const HEADER_PREFIX: &str = "edge-session";
-
-/// Removes every header whose name starts with `edge-session` (names are case-insensitive and
-/// `http` keeps them lowercase, so one comparison covers every spelling).
-pub(crate) fn strip_prefixed(headers: &mut http::HeaderMap) {
-    let doomed: Vec<http::HeaderName> =
-        headers.keys().filter(|name| name.as_str().starts_with(HEADER_PREFIX)).cloned().collect();
-    for name in doomed {
-        headers.remove(&name);
-    }
-}

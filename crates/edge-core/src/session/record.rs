@@ -5,16 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::id::SessionId;
 use super::SessionError;
-
-/// The Redis key of a session: `{namespace}:sess:{hex(sha256(id))}`.
-///
-/// Hashed so that the id never becomes a key: a leaked key list (`SCAN`, a log) names no
-/// session, and the id would still need the MAC to become a cookie.
-pub fn session_key(namespace: &str, id: &SessionId) -> String {
-    format!("{namespace}:sess:{}", crate::key::hex_sha256(id.as_str().as_bytes()))
-}
 
 /// A session as stored: the origin's data and when the session was created (for the absolute
 /// lifetime; the idle lifetime is the Redis TTL). `Debug` shows the shape, never the data.
@@ -156,24 +147,24 @@ mod tests {
     #[test]
     fn session_key_hashes_the_id() {
         let id = new_session_id().unwrap();
-        let key = session_key("edge", &id);
+        let key = crate::Namespace::new("edge").session(&id);
         let hash = key.strip_prefix("edge:sess:").unwrap();
         assert_eq!(hash.len(), 64);
         assert!(hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert!(!key.contains(id.as_str()));
-        assert_eq!(session_key("edge", &id), key, "stable");
-        assert_ne!(session_key("edge", &new_session_id().unwrap()), key);
-        assert!(session_key("other", &id).starts_with("other:sess:"));
+        assert_eq!(crate::Namespace::new("edge").session(&id), key, "stable");
+        assert_ne!(crate::Namespace::new("edge").session(&new_session_id().unwrap()), key);
+        assert!(crate::Namespace::new("other").session(&id).starts_with("other:sess:"));
     }
 
     #[test]
     fn session_key_is_sha256_hex() {
         // sha256("AAAAAAAAAAAAAAAAAAAAAA"), computed independently.
-        let id = SessionId::from_signed_text("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
+        let id = crate::session::SessionId::from_signed_text("AAAAAAAAAAAAAAAAAAAAAA").unwrap();
         use sha2::{Digest, Sha256};
         let want: String =
             Sha256::digest(b"AAAAAAAAAAAAAAAAAAAAAA").iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(session_key("ns", &id), format!("ns:sess:{want}"));
+        assert_eq!(crate::Namespace::new("ns").session(&id), format!("ns:sess:{want}"));
     }
 
     fn json_value() -> impl Strategy<Value = Value> {

@@ -9,13 +9,13 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use edge_core::clock::Clock;
-use edge_core::engine::{Cache, CacheRequest, CacheSettings, IsolateCache, Served, ServedBody};
-use edge_core::memory_store::MemoryStore;
-use edge_core::rules::CacheRules;
-use edge_core::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
-use edge_core::stats::Stats;
-use edge_core::store::{Op, Reply, Store, StoreError, StoreKind};
+use edge_core::CacheRules;
+use edge_core::Clock;
+use edge_core::MemoryStore;
+use edge_core::Stats;
+use edge_core::{Cache, CacheRequest, CacheSettings, IsolateCache, Served, ServedBody};
+use edge_core::{Collected, Origin, OriginError, OriginResponse, Runtime};
+use edge_core::{Op, Reply, Store, StoreError, StoreKind};
 use futures::future::LocalBoxFuture;
 use http::{HeaderMap, Method};
 
@@ -199,7 +199,7 @@ pub struct World {
 
 pub fn settings(lock_wait_ms: u64, rules: &str) -> CacheSettings {
     CacheSettings {
-        namespace: "t".into(),
+        namespace: edge_core::Namespace::new("t"),
         rules: CacheRules::parse(rules).expect("rules"),
         max_bytes: 1_048_576,
         lock_wait_ms,

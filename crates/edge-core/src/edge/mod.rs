@@ -1,0 +1,182 @@
+//! One request through edge-cache, top to bottom (docs §4.1): reserved paths, the session
+//! cookie, one Redis round trip for the cache entry and the session, the state machine's
+//! answer, the origin's session directives, background work.
+//!
+//! Generic over the store and the [`Host`], so the native tests drive every decision made
+//! here; the worker only converts its runtime's types. Nothing on this path panics: every
+//! failure becomes a response (502, 504, 503 from the admin API) and a log line.
+
+mod host;
+mod request_url;
+mod reserved;
+mod session_step;
+mod write;
+
+use std::rc::Rc;
+
+use futures::FutureExt;
+use http::{HeaderMap, Method, Uri};
+
+pub use self::host::{BodyRead, Host, HostOrigin, LogLevel, OriginRequest};
+pub use self::request_url::RequestUrl;
+pub use self::reserved::own_text;
+
+use crate::config::{Config, OriginUrl};
+use crate::engine::{Cache, CacheRequest, CacheSettings, IsolateCache, Served};
+use crate::hygiene::forwarded_headers;
+use crate::phase::NoCacheReason;
+use crate::policy::RequestDecision;
+use crate::session;
+use crate::stats::Stats;
+use crate::store::Store;
+
+/// A request as the platform handed it over.
+pub struct EdgeRequest<B> {
+    pub method: Method,
+    /// The absolute URL, as the client requested it.
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Option<B>,
+}
+
+/// What lives as long as the isolate: the validated configuration, the store, the cache's
+/// hints and waiters' shared polls, the request counters. Built once, shared by every request.
+pub struct Edge<S> {
+    pub config: Rc<Config>,
+    pub store: S,
+    pub cache_settings: Rc<CacheSettings>,
+    pub cache_state: Rc<IsolateCache>,
+    pub stats: Stats,
+}
+
+impl<S: Store + Clone + 'static> Edge<S> {
+    pub fn new(config: Rc<Config>, store: S) -> Self {
+        Edge {
+            cache_settings: Rc::new(CacheSettings::from_config(&config)),
+            config,
+            store,
+            cache_state: Rc::default(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The cache for one request.
+    pub fn cache<R: crate::runtime::Runtime>(&self, rt: R) -> Cache<S, R> {
+        Cache::new(
+            self.store.clone(),
+            rt,
+            self.cache_settings.clone(),
+            self.cache_state.clone(),
+            self.stats.clone(),
+        )
+    }
+
+    /// Answers one request.
+    pub async fn handle<H: Host>(&self, host: &H, request: EdgeRequest<H::RequestBody>) -> Served<H::Body> {
+        let config = &self.config;
+        let url = RequestUrl::parse(&request.url);
+
+        // `/__edge/` is reserved: answered here, never forwarded.
+        if reserved::is_reserved(url.path()) {
+            return self.answer_reserved(host, request, url.path()).await;
+        }
+
+        // The request in the cache's terms; spoofable headers go first.
+        let mut forwarded = forwarded_headers(&request.headers, url.scheme(), url.host());
+        let uri: Option<Uri> = url.as_str().parse().ok();
+        let target = target_url(config, &url);
+
+        // The session cookie: a forged one costs no Redis lookup.
+        let session_lookup =
+            config.session.as_ref().map(|s| session::begin(&request.headers, s, &config.namespace));
+        let session_ops = session_lookup.as_ref().map(|l| l.ops()).unwrap_or_default();
+
+        let cache = self.cache(host.clone());
+        let mut cache_request = CacheRequest {
+            method: request.method.clone(),
+            uri: uri.clone().unwrap_or_default(),
+            headers: request.headers,
+            session_id: None,
+        };
+        let decision = match uri {
+            Some(_) => cache.decide(&cache_request),
+            None => RequestDecision::Bypass(NoCacheReason::UnparsableUrl),
+        };
+
+        // One round trip: the cache entry and the session together; then the state machine.
+        let (served, session_state) = match decision {
+            RequestDecision::Lookup => {
+                cache_request.session_id = session_lookup.as_ref().and_then(|l| l.candidate_id());
+                let lookup = cache.lookup(&cache_request, &session_ops).await;
+                let replies = lookup.extra.as_deref().map_err(Clone::clone);
+                let state = session_step::resolve(session_lookup, replies, host.now_ms());
+                let lookup =
+                    session_step::confirm_variant(&cache, &mut cache_request, lookup, state.as_ref()).await;
+                session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
+                let origin = HostOrigin::new(host.clone(), target, forwarded, config.origin_timeout_ms);
+                (cache.serve(&cache_request, lookup, origin).await, state)
+            }
+            RequestDecision::Bypass(reason) => {
+                let replies =
+                    if session_ops.is_empty() { Ok(Vec::new()) } else { self.store.run(&session_ops).await };
+                let state = session_step::resolve(
+                    session_lookup,
+                    replies.as_deref().map_err(Clone::clone),
+                    host.now_ms(),
+                );
+                session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
+                let served = if matches!(cache_request.method, Method::GET | Method::HEAD) {
+                    let origin = HostOrigin::new(host.clone(), target, forwarded, config.origin_timeout_ms);
+                    cache.pass(&origin, cache_request.method == Method::HEAD, reason).await
+                } else {
+                    let write = write::Write {
+                        method: cache_request.method.clone(),
+                        target,
+                        headers: forwarded,
+                        body: request.body,
+                    };
+                    self.forward_write(host, write, &cache_request.uri, reason).await
+                };
+                (served, state)
+            }
+        };
+
+        // The origin's session directives (stripped from the response in every case).
+        let mut served = served;
+        self.apply_session(host, &mut served, session_state.as_ref()).await;
+
+        // Counters go to Redis in the background, batched per isolate.
+        self.flush_stats(host, false);
+        served
+    }
+
+    /// Sends this isolate's counters to the store in the background, if a flush is due (or
+    /// `force`d).
+    fn flush_stats<H: Host>(&self, host: &H, force: bool) {
+        if let Some(ops) = self.stats.take_flush(&self.config.namespace, host.now_ms(), force) {
+            self.spawn_store_ops(host, ops, "stats flush");
+        }
+    }
+
+    /// Runs `ops` after the response; a failure is logged as `what`.
+    fn spawn_store_ops<H: Host>(&self, host: &H, ops: Vec<crate::store::Op>, what: &'static str) {
+        let store = self.store.clone();
+        let log = host.clone();
+        host.spawn(
+            async move {
+                if let Err(e) = store.run(&ops).await {
+                    log.log(LogLevel::Error, &format!("edge-cache: {what} failed: {e}"));
+                }
+            }
+            .boxed_local(),
+        );
+    }
+}
+
+/// The origin URL for this request: `ORIGIN_URL` + path and query, or the request's own URL.
+pub fn target_url(config: &Config, url: &RequestUrl) -> String {
+    match &config.origin {
+        OriginUrl::Fixed(base) => format!("{base}{}", url.path_and_query()),
+        OriginUrl::RequestUrl => url.as_str().to_string(),
+    }
+}

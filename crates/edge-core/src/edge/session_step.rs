@@ -1,0 +1,97 @@
+//! The session's part of a request (docs §5): resolving the cookie from the lookup's replies,
+//! telling the origin who is asking, and applying the origin's directives to the response.
+
+use http::HeaderValue;
+
+use super::{Edge, Host, LogLevel};
+use crate::config::Config;
+use crate::engine::{Cache, CacheRequest, Lookup, Served};
+use crate::runtime::Runtime;
+use crate::session::{self, SessionLookup, SessionState};
+use crate::store::{Reply, Store, StoreError};
+
+/// The session state from the replies to the session's ops (or the round trip's error).
+pub(super) fn resolve(
+    lookup: Option<SessionLookup>,
+    replies: Result<&[Reply], StoreError>,
+    now_ms: u64,
+) -> Option<SessionState> {
+    let lookup = lookup?;
+    Some(match replies {
+        Ok(replies) => lookup.resolve(Ok(replies), now_ms),
+        Err(e) => lookup.resolve(Err(&e), now_ms),
+    })
+}
+
+/// The lookup keyed the variant on the cookie's candidate id; once the store has said whether
+/// that session exists, a URL that varies on `Cookie` is looked up again under the confirmed id
+/// (without the session ops).
+pub(super) async fn confirm_variant<S, R>(
+    cache: &Cache<S, R>,
+    request: &mut CacheRequest,
+    lookup: Lookup,
+    state: Option<&SessionState>,
+) -> Lookup
+where
+    S: Store + Clone + 'static,
+    R: Runtime,
+{
+    let confirmed = state.and_then(|s| s.session_id()).map(str::to_string);
+    if confirmed == request.session_id {
+        return lookup;
+    }
+    request.session_id = confirmed;
+    if lookup.vary.iter().any(|name| name == "cookie") {
+        cache.lookup(request, &[]).await
+    } else {
+        lookup
+    }
+}
+
+/// Adds `Edge-Session-*` for a live session and keeps our cookie from the origin.
+pub(super) fn prepare_origin_headers(
+    headers: &mut http::HeaderMap,
+    state: Option<&SessionState>,
+    config: &Config,
+) {
+    if let (Some(state), Some(settings)) = (state, config.session.as_ref()) {
+        session::prepare_origin_request(headers, state, settings);
+    }
+}
+
+impl<S: Store + Clone + 'static> Edge<S> {
+    /// Applies the origin's session directives (or the cookie housekeeping a request needs) and
+    /// strips every `Edge-Session*` header from the client's response.
+    pub(super) async fn apply_session<H: Host>(
+        &self,
+        host: &H,
+        served: &mut Served<H::Body>,
+        state: Option<&SessionState>,
+    ) {
+        let config = &self.config;
+        let (Some(state), Some(settings)) = (state, config.session.as_ref()) else {
+            session::strip_directive_headers(&mut served.headers);
+            return;
+        };
+        let outcome = session::apply(state, &mut served.headers, settings, &config.namespace, host.now_ms());
+        for line in &outcome.log {
+            host.log(LogLevel::Info, &format!("edge-cache: session: {line}"));
+        }
+        for cookie in &outcome.set_cookies {
+            if let Ok(value) = HeaderValue::from_str(cookie) {
+                served.headers.append(http::header::SET_COOKIE, value);
+            }
+        }
+        if outcome.store_ops.is_empty() {
+            return;
+        }
+        if outcome.must_await {
+            // The origin changed the session: the client's next request must see it.
+            if let Err(e) = self.store.run(&outcome.store_ops).await {
+                host.log(LogLevel::Error, &format!("edge-cache: session write failed: {e}"));
+            }
+        } else {
+            self.spawn_store_ops(host, outcome.store_ops, "session write");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Writes (docs §4.7): a request with a body, or any method but GET/HEAD, is streamed to the
+//! origin and back, never cached; a successful answer invalidates what it changed.
+
+use futures::FutureExt;
+use http::{HeaderMap, Method, Uri};
+
+use super::{Edge, Host, LogLevel, OriginRequest};
+use crate::engine::{origin_error_response, set_cache_headers, Served, ServedBody};
+use crate::hygiene::strip_tag_headers;
+use crate::phase::{CachePhase, NoCacheReason};
+use crate::purge::{invalidation_after_write, purge, purge_tags_header, PurgeRequest, PurgeTarget};
+use crate::stats::Counter;
+use crate::store::Store;
+
+/// A write on its way to the origin.
+pub(super) struct Write<B> {
+    pub method: Method,
+    pub target: String,
+    pub headers: HeaderMap,
+    pub body: Option<B>,
+}
+
+impl<S: Store + Clone + 'static> Edge<S> {
+    /// Forwards `write`; a 2xx answer invalidates the cached GET of its URL (RFC 9111 §4.4)
+    /// and the tags in `Edge-Purge-Tags`, in the background.
+    pub(super) async fn forward_write<H: Host>(
+        &self,
+        host: &H,
+        write: Write<H::RequestBody>,
+        uri: &Uri,
+        reason: NoCacheReason,
+    ) -> Served<H::Body> {
+        self.stats.add(Counter::Bypass);
+        self.stats.add(Counter::OriginFetch);
+        let method = write.method.clone();
+        let request = OriginRequest {
+            method: write.method,
+            url: write.target,
+            headers: write.headers,
+            body: write.body,
+            timeout_ms: self.config.origin_timeout_ms,
+        };
+        let response = match host.fetch(request).await {
+            Ok(response) => response,
+            Err(e) => return origin_error_response(&e),
+        };
+        let targets = invalidations(&method, uri, response.status, &response.headers);
+        if !targets.is_empty() {
+            let store = self.store.clone();
+            let namespace = self.config.namespace.clone();
+            let now = host.now_ms();
+            let log = host.clone();
+            host.spawn(
+                async move {
+                    for target in targets {
+                        if let Err(e) =
+                            purge(&store, &namespace, &PurgeRequest { target, soft: false }, now).await
+                        {
+                            log.log(
+                                LogLevel::Error,
+                                &format!("edge-cache: invalidation after a write failed: {e}"),
+                            );
+                        }
+                    }
+                }
+                .boxed_local(),
+            );
+        }
+        let mut headers = response.headers;
+        strip_tag_headers(&mut headers);
+        let phase = CachePhase::Bypass(reason);
+        set_cache_headers(&mut headers, phase, None);
+        Served { status: response.status, headers, body: ServedBody::Stream(response.body), phase }
+    }
+}
+
+/// What a write's answer invalidates: its URLs, and the tags the origin names.
+fn invalidations(method: &Method, uri: &Uri, status: u16, headers: &HeaderMap) -> Vec<PurgeTarget> {
+    let mut targets = Vec::new();
+    if let Some(urls) = invalidation_after_write(method, uri, status, headers) {
+        targets.push(urls);
+        let tags = purge_tags_header(headers);
+        if !tags.is_empty() {
+            targets.push(PurgeTarget::Tags(tags));
+        }
+    }
+    targets
+}

@@ -1,0 +1,385 @@
+//! Filling a variant (docs §4.3): take the lock or wait for whoever holds it; the holder
+//! fetches, decides, stores (or marks hit-for-pass) in one background pipeline, and answers.
+
+use std::rc::Rc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use http::Method;
+
+use super::lock::{release_op, LockAttempt};
+use super::lookup::{Lookup, FRESH_MARKER, HIT_FOR_PASS_MARKER};
+use super::poll_board::PollOutcome;
+use super::served::{
+    from_entry, origin_error_response, passed, set_cache_headers, stale_for_error_status, Served,
+};
+use super::{Cache, CacheRequest, SharedEntry};
+use crate::entry::{storable_headers, CacheEntry};
+use crate::hygiene::carries_session_directive;
+use crate::key::{vary_names, CacheKeys};
+use crate::phase::{CachePhase, NoCacheReason};
+use crate::policy::{origin_age, response_decision, Freshness};
+use crate::purge::index_ops;
+use crate::runtime::{Collected, Origin, OriginResponse, Runtime};
+use crate::stats::Counter;
+use crate::store::{Op, Store};
+use crate::tags::tags_from_headers;
+
+/// How long requests for a key skip the lock after an uncacheable answer.
+pub const HIT_FOR_PASS_MS: u64 = 60_000;
+
+pub(super) enum Fill<B> {
+    Served(Served<B>),
+    /// The holder left without a usable result, or the variant changed: look up again.
+    LookAgain,
+}
+
+impl<S, R> Cache<S, R>
+where
+    S: Store + Clone + 'static,
+    R: Runtime,
+{
+    /// Takes the lock and fetches, or waits for whoever holds it.
+    pub(super) async fn fill<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: &O,
+        stale: Option<SharedEntry>,
+        deadline: u64,
+    ) -> Fill<O::Body> {
+        let attempt = self.try_lock(&lookup.keys, stale.as_ref().map(|e| e.stored_at_ms)).await;
+        let served = match attempt {
+            Err(_) => self.pass(origin, false, NoCacheReason::RedisUnavailable).await,
+            Ok(LockAttempt::AlreadyFilled(entry)) => {
+                self.stats.add(Counter::Hit);
+                from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms())
+            }
+            Ok(LockAttempt::Taken(token)) => {
+                self.fetch_as_holder(req, lookup, origin, &token, stale, false).await
+            }
+            Ok(LockAttempt::Held) => {
+                self.stats.add(Counter::LockWait);
+                match self.wait_for_holder(lookup, deadline).await {
+                    PollOutcome::Ready(entry) => {
+                        self.stats.add(Counter::Hit);
+                        from_entry(&entry, CachePhase::Collapsed, false, self.rt.now_ms())
+                    }
+                    PollOutcome::LookAgain => return Fill::LookAgain,
+                    PollOutcome::HitForPass => {
+                        let phase = CachePhase::MissUnstored(NoCacheReason::HitForPass);
+                        self.pass_as(origin, false, phase).await
+                    }
+                    PollOutcome::TimedOut => {
+                        let phase = CachePhase::MissUnstored(NoCacheReason::LockTimeout);
+                        self.pass_as(origin, false, phase).await
+                    }
+                    PollOutcome::Unavailable => {
+                        self.pass(origin, false, NoCacheReason::RedisUnavailable).await
+                    }
+                }
+            }
+        };
+        Fill::Served(served)
+    }
+
+    /// The lock holder's work: fetch, decide, store (in the background), answer. `background`
+    /// marks a refresh nobody waits on: it counts only as an origin fetch, since client-facing
+    /// counters mirror what clients were told.
+    pub(super) async fn fetch_as_holder<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: &O,
+        token: &str,
+        stale: Option<SharedEntry>,
+        background: bool,
+    ) -> Served<O::Body> {
+        let release = release_op(&lookup.keys, token);
+        let count = |counter| {
+            if !background {
+                self.stats.add(counter);
+            }
+        };
+        self.stats.add(Counter::OriginFetch);
+        let response = origin.fetch(false).await;
+        let now = self.rt.now_ms();
+        let usable_stale = stale.filter(|s| s.within_sie(now));
+        let response = match response {
+            Err(e) => {
+                self.spawn_ops(vec![release]);
+                if let Some(stale) = usable_stale {
+                    count(Counter::Stale);
+                    return from_entry(&stale, CachePhase::StaleIfError, false, now);
+                }
+                count(Counter::Miss);
+                return origin_error_response(&e);
+            }
+            Ok(response) => response,
+        };
+        if response.status >= 500 {
+            // Transient: no hit-for-pass, just let the next request (or waiter) try.
+            self.spawn_ops(vec![release]);
+            if let Some(stale) = usable_stale {
+                count(Counter::Stale);
+                return stale_for_error_status(&stale, response.status, now);
+            }
+            count(Counter::Miss);
+            return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
+        }
+        count(Counter::Miss);
+        self.store_or_mark(req, lookup, origin, response, vec![release]).await
+    }
+
+    /// Decides whether `response` is stored; stores it (or the hit-for-pass marker) with
+    /// `finally` ops in one background pipeline, and answers it.
+    async fn store_or_mark<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: &O,
+        response: OriginResponse<O::Body>,
+        finally: Vec<Op>,
+    ) -> Served<O::Body> {
+        let (freshness, names) = match self.storable(req, &response) {
+            Ok(storable) => storable,
+            Err(reason) => return self.mark_hit_for_pass(lookup, response, reason, finally),
+        };
+        let OriginResponse { status, headers, body } = response;
+        let body = match origin.collect(body, self.settings.max_bytes).await {
+            Ok(Collected::Whole(bytes)) => bytes,
+            Ok(Collected::TooLarge(rest)) => {
+                let response = OriginResponse { status, headers, body: rest };
+                return self.mark_hit_for_pass(lookup, response, NoCacheReason::TooLarge, finally);
+            }
+            Err(e) => {
+                self.spawn_ops(finally);
+                return origin_error_response(&e);
+            }
+        };
+        let now = self.rt.now_ms();
+        let mut tags = tags_from_headers(&headers);
+        if let Some(rule) = self.rule_for(&req.uri) {
+            tags.extend(rule.tags.iter().cloned());
+        }
+        tags.sort();
+        tags.dedup();
+        let entry = CacheEntry {
+            status,
+            headers: storable_headers(&headers),
+            body,
+            stored_at_ms: now,
+            initial_age_secs: origin_age(&headers),
+            freshness,
+            tags,
+            vary: names.clone(),
+        };
+        // The variant key follows the response's own Vary names, which may differ from the
+        // names the lookup guessed.
+        let same_variant = names == lookup.vary;
+        let keys = if same_variant {
+            lookup.keys.clone()
+        } else {
+            self.keys_for(req, self.isolate.version.get(), &names)
+        };
+        let mut ops = self.entry_ops(&keys, req.uri.path(), &entry, &names);
+        ops.extend(finally);
+        self.spawn_ops(ops);
+        // This isolate's waiters need not wait for Redis to hear of it.
+        let outcome =
+            if same_variant { PollOutcome::Ready(Rc::new(entry.clone())) } else { PollOutcome::LookAgain };
+        self.isolate.polls.publish(&lookup.keys.lock, now, outcome);
+        if !same_variant {
+            self.remember_vary(&lookup.keys.url_id, &names);
+        }
+        let mut served = from_entry(&entry, CachePhase::Miss, req.method == Method::HEAD, now);
+        crate::hygiene::strip_tag_headers(&mut served.headers);
+        served
+    }
+
+    /// Whether the response may be stored: its freshness and `Vary` names, or why not.
+    fn storable<B>(
+        &self,
+        req: &CacheRequest,
+        response: &OriginResponse<B>,
+    ) -> Result<(Freshness, Vec<String>), NoCacheReason> {
+        let rule = self.rule_for(&req.uri);
+        let freshness = response_decision(response.status, &response.headers, rule, self.settings.max_bytes)?;
+        if carries_session_directive(&response.headers) {
+            return Err(NoCacheReason::SetCookie);
+        }
+        Ok((freshness, vary_names(&response.headers)?))
+    }
+
+    /// An uncacheable answer: mark the key hit-for-pass (with `finally`), tell this isolate's
+    /// waiters to go to the origin, and pass the response on.
+    fn mark_hit_for_pass<B>(
+        &self,
+        lookup: &Lookup,
+        response: OriginResponse<B>,
+        reason: NoCacheReason,
+        finally: Vec<Op>,
+    ) -> Served<B> {
+        let mut ops = vec![hit_for_pass_op(&lookup.keys)];
+        ops.extend(finally);
+        self.spawn_ops(ops);
+        self.isolate.polls.publish(&lookup.keys.lock, self.rt.now_ms(), PollOutcome::HitForPass);
+        passed(response, CachePhase::MissUnstored(reason))
+    }
+
+    /// The pipeline that stores `entry`: fresh marker, stale copy, Vary spec and purge indexes.
+    fn entry_ops(&self, keys: &CacheKeys, path: &str, entry: &CacheEntry, names: &[String]) -> Vec<Op> {
+        let fresh_ms = u64::from(entry.freshness.ttl) * 1_000;
+        let stale_ms = u64::from(entry.freshness.stale_copy_ttl()) * 1_000;
+        let mut ops = Vec::with_capacity(4 + entry.tags.len());
+        if fresh_ms > 0 {
+            ops.push(Op::Set {
+                key: keys.fresh.clone(),
+                value: FRESH_MARKER.into(),
+                ttl_ms: Some(fresh_ms),
+                nx: false,
+            });
+        } else {
+            ops.push(Op::Del(vec![keys.fresh.clone()]));
+        }
+        ops.push(Op::Set {
+            key: keys.stale.clone(),
+            value: STANDARD.encode(entry.encode()),
+            ttl_ms: Some(stale_ms.max(1)),
+            nx: false,
+        });
+        let spec_key = self.settings.namespace.vary_spec(&keys.url_id);
+        if names.is_empty() {
+            ops.push(Op::Del(vec![spec_key]));
+        } else {
+            ops.push(Op::Set {
+                key: spec_key,
+                value: names.join(","),
+                ttl_ms: Some(stale_ms.max(1)),
+                nx: false,
+            });
+        }
+        ops.extend(index_ops(&self.settings.namespace, keys, path, &entry.tags, stale_ms));
+        ops
+    }
+
+    /// Hit-for-pass: straight to the origin, no lock; a now-cacheable answer is stored again.
+    pub(super) async fn fetch_unlocked<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: &O,
+        head_only: bool,
+        stale: Option<SharedEntry>,
+    ) -> Served<O::Body> {
+        if head_only {
+            return self.pass_as(origin, true, CachePhase::MissUnstored(NoCacheReason::HitForPass)).await;
+        }
+        self.stats.add(Counter::OriginFetch);
+        let now = self.rt.now_ms();
+        match origin.fetch(false).await {
+            Err(e) => match stale.filter(|s| s.within_sie(now)) {
+                Some(stale) => from_entry(&stale, CachePhase::StaleIfError, false, now),
+                None => origin_error_response(&e),
+            },
+            Ok(response) if response.status >= 500 => {
+                passed(response, CachePhase::MissUnstored(NoCacheReason::HitForPass))
+            }
+            Ok(response) => {
+                self.stats.add(Counter::Miss);
+                let mut served = self.store_or_mark(req, lookup, origin, response, Vec::new()).await;
+                if let CachePhase::MissUnstored(_) = served.phase {
+                    // Still uncacheable: report why the lock was skipped.
+                    served.phase = CachePhase::MissUnstored(NoCacheReason::HitForPass);
+                    set_cache_headers(&mut served.headers, served.phase, None);
+                }
+                served
+            }
+        }
+    }
+}
+
+fn hit_for_pass_op(keys: &CacheKeys) -> Op {
+    Op::Set {
+        key: keys.fresh.clone(),
+        value: HIT_FOR_PASS_MARKER.into(),
+        ttl_ms: Some(HIT_FOR_PASS_MS),
+        nx: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::lookup::Found;
+    use crate::engine::testing::{entry, Harness, ScriptedOrigin};
+    use crate::runtime::OriginError;
+
+    fn fill_once(h: &Harness, origin: &ScriptedOrigin) -> Served<Vec<u8>> {
+        let req = h.get("https://example.com/page");
+        let lookup = h.run(h.cache().lookup(&req, &[]));
+        let deadline = h.rt.now_ms() + 5_000;
+        let Fill::Served(served) = h.run(h.cache().fill(&req, &lookup, origin, None, deadline)) else {
+            panic!("a lone request is served")
+        };
+        h.drain();
+        served
+    }
+
+    #[test]
+    fn the_holder_stores_a_cacheable_answer_and_releases_the_lock() {
+        let h = Harness::new();
+        let origin =
+            ScriptedOrigin::answering(vec![Ok((200, vec![("cache-control", "max-age=60")], b"v1".to_vec()))]);
+        let served = fill_once(&h, &origin);
+        assert_eq!((served.status, served.phase), (200, CachePhase::Miss));
+        let req = h.get("https://example.com/page");
+        let lookup = h.run(h.cache().lookup(&req, &[]));
+        assert!(matches!(lookup.found, Found::Fresh(ref e) if e.body == b"v1"));
+        let lock = h.run(h.store.run(&[Op::Get(lookup.keys.lock.clone())])).unwrap();
+        assert_eq!(lock, [crate::store::Reply::Nil], "the lock is released with the store");
+        assert_eq!(origin.fetches.get(), 1);
+    }
+
+    #[test]
+    fn an_uncacheable_answer_marks_hit_for_pass_once_whatever_the_reason() {
+        for (headers, body, reason) in [
+            (vec![("cache-control", "no-store")], b"x".to_vec(), NoCacheReason::NoStore),
+            (vec![("cache-control", "max-age=60")], vec![b'x'; 2_000], NoCacheReason::TooLarge),
+            (
+                vec![("cache-control", "max-age=60"), ("edge-session-rotate", "1")],
+                b"x".to_vec(),
+                NoCacheReason::SetCookie,
+            ),
+        ] {
+            let h = Harness::new();
+            let origin = ScriptedOrigin::answering(vec![Ok((200, headers, body))]);
+            let served = fill_once(&h, &origin);
+            assert_eq!(served.phase, CachePhase::MissUnstored(reason));
+            let lookup = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
+            assert!(matches!(lookup.found, Found::HitForPass(None)), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_5xx_with_a_copy_inside_stale_if_error_serves_the_copy_and_marks_nothing() {
+        let h = Harness::new();
+        let req = h.get("https://example.com/page");
+        let lookup = h.run(h.cache().lookup(&req, &[]));
+        let mut old = entry(200, b"old", h.rt.now_ms() - 61_000);
+        old.freshness.sie = 300;
+        let old = Rc::new(old);
+        let origin = ScriptedOrigin::answering(vec![Ok((503, vec![], b"down".to_vec()))]);
+        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, None)) else { panic!() };
+        let served = h.run(h.cache().fetch_as_holder(&req, &lookup, &origin, &token, Some(old), false));
+        h.drain();
+        assert_eq!(served.phase, CachePhase::StaleIfError);
+        assert!(matches!(h.run(h.cache().lookup(&req, &[])).found, Found::Absent));
+        let failed = ScriptedOrigin::answering(vec![Err(OriginError::Timeout)]);
+        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, None)) else {
+            panic!("released")
+        };
+        let served = h.run(h.cache().fetch_as_holder(&req, &lookup, &failed, &token, None, false));
+        assert_eq!(served.status, 504);
+    }
+}

@@ -1,0 +1,190 @@
+//! The stampede lock (docs §4.3): taking it, releasing it, its owner token and timings.
+//!
+//! A lock is `SET lock_key <token> NX PX <ttl>`; its value is a random owner token so that it
+//! is released by compare-and-delete ([`Op::CompareAndDelete`]): a holder that outlived its
+//! lock never deletes the next holder's lock. The TTL bounds how long a crashed holder blocks
+//! others.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use super::lookup::{found_from, Found};
+use super::{Cache, SharedEntry};
+use crate::key::CacheKeys;
+use crate::runtime::Runtime;
+use crate::store::{Op, Reply, Store, StoreError};
+
+/// What an attempt at the lock came to.
+pub(super) enum LockAttempt {
+    /// This request holds the lock (with this owner token) and must fetch.
+    Taken(String),
+    /// Someone stored a newer entry between our lookup and our attempt: serve it (the lock we
+    /// took on the way is already being released).
+    AlreadyFilled(SharedEntry),
+    /// Another request holds the lock: wait for its result.
+    Held,
+}
+
+impl<S, R> Cache<S, R>
+where
+    S: Store + Clone + 'static,
+    R: Runtime,
+{
+    /// `SET lock NX PX` and, in the same pipeline, a fresh look at the entry: a holder that
+    /// stored and released between our lookup and our lock must not cost a second origin
+    /// fetch. `seen_stored_at` is the store time of the entry the lookup saw, if any: only a
+    /// newer one counts (an entry soft-purged by a stale-before time keeps its fresh marker).
+    pub(super) async fn try_lock(
+        &self,
+        keys: &CacheKeys,
+        seen_stored_at: Option<u64>,
+    ) -> Result<LockAttempt, StoreError> {
+        let token = new_lock_token().map_err(|e| StoreError::Malformed(format!("no randomness: {e}")))?;
+        let take = Op::Set {
+            key: keys.lock.clone(),
+            value: token.clone(),
+            ttl_ms: Some(self.settings.lock_ttl_ms.max(1)),
+            nx: true,
+        };
+        let reread = Op::MGet(vec![keys.fresh.clone(), keys.stale.clone()]);
+        let replies = self.store.run(&[take, reread]).await?;
+        let (taken, newer) = read_attempt(replies, seen_stored_at)?;
+        Ok(match (taken, newer) {
+            (true, Some(entry)) => {
+                self.release(keys, &token);
+                LockAttempt::AlreadyFilled(entry)
+            }
+            (true, None) => LockAttempt::Taken(token),
+            (false, _) => LockAttempt::Held,
+        })
+    }
+
+    /// Releases the lock in the background, if it is still ours.
+    pub(super) fn release(&self, keys: &CacheKeys, token: &str) {
+        self.spawn_ops(vec![release_op(keys, token)]);
+    }
+}
+
+/// The op that deletes the lock only while it still holds `token`.
+pub(super) fn release_op(keys: &CacheKeys, token: &str) -> Op {
+    Op::CompareAndDelete { key: keys.lock.clone(), token: token.to_string() }
+}
+
+/// Whether `SET NX` took the lock, and a fresh entry newer than `seen_stored_at` if the re-read
+/// found one.
+fn read_attempt(
+    replies: Vec<Reply>,
+    seen_stored_at: Option<u64>,
+) -> Result<(bool, Option<SharedEntry>), StoreError> {
+    let mut replies = replies.into_iter();
+    let taken = match replies.next() {
+        Some(reply) if reply.is_ok() => true,
+        Some(Reply::Nil) => false,
+        _ => return Err(StoreError::Malformed("SET NX answered neither OK nor nil".into())),
+    };
+    let newer = match replies.next() {
+        Some(Reply::Array(values)) if values.len() == 2 => {
+            let mut values = values.into_iter();
+            let fresh = values.next().and_then(Reply::into_bytes);
+            let stale = values.next().and_then(Reply::into_bytes);
+            match found_from(fresh.as_deref(), stale.as_deref()) {
+                Found::Fresh(entry) if seen_stored_at.is_none_or(|seen| entry.stored_at_ms > seen) => {
+                    Some(entry)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    Ok((taken, newer))
+}
+
+/// A fresh random owner token (128 bits from the platform CSPRNG).
+pub fn new_lock_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// How long a lock lives: as long as the holder may legitimately work (the origin timeout),
+/// plus a margin for storing the result.
+pub fn lock_ttl_ms(origin_timeout_ms: u64) -> u64 {
+    origin_timeout_ms.saturating_add(2_000)
+}
+
+/// The least and the most time between two Redis polls for one key in one isolate: a short
+/// fetch is noticed quickly, a long wait costs few Redis requests.
+pub const POLL_FIRST_MS: u64 = 10;
+pub const POLL_MAX_MS: u64 = 80;
+
+/// How often a waiter checks its isolate's poll board (no I/O but a timer): bounds how long
+/// after the result is known in the isolate a waiter answers.
+pub const LOCAL_CHECK_MS: u64 = 15;
+
+/// The least time between two Redis polls for one key in one isolate, growing with how long
+/// the waiters have waited: quick for a fast origin, cheap for a slow one.
+pub fn poll_gap_ms(waited_ms: u64) -> u64 {
+    (waited_ms / 5).clamp(POLL_FIRST_MS, POLL_MAX_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::{entry, stored, Harness};
+    use std::collections::HashSet;
+
+    #[test]
+    fn the_first_attempt_takes_the_lock_and_the_second_waits() {
+        let h = Harness::new();
+        let keys = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[])).keys;
+        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&keys, None)) else {
+            panic!("first attempt must take the lock")
+        };
+        assert!(matches!(h.run(h.cache().try_lock(&keys, None)), Ok(LockAttempt::Held)));
+        h.run(h.store.run(&[release_op(&keys, "someone else")])).unwrap();
+        assert!(
+            matches!(h.run(h.cache().try_lock(&keys, None)), Ok(LockAttempt::Held)),
+            "not ours to release"
+        );
+        h.run(h.store.run(&[release_op(&keys, &token)])).unwrap();
+        assert!(matches!(h.run(h.cache().try_lock(&keys, None)), Ok(LockAttempt::Taken(_))));
+    }
+
+    #[test]
+    fn an_entry_stored_since_the_lookup_is_served_instead_of_fetched() {
+        let h = Harness::new();
+        let keys = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[])).keys;
+        let now = h.rt.now_ms();
+        h.store_entry(&keys, &entry(200, b"new", now), true);
+        assert!(matches!(h.run(h.cache().try_lock(&keys, None)), Ok(LockAttempt::AlreadyFilled(_))));
+        h.drain();
+        // The same entry seen by the lookup does not count: it was soft-purged, refetch it.
+        assert!(matches!(h.run(h.cache().try_lock(&keys, Some(now))), Ok(LockAttempt::Taken(_))));
+    }
+
+    #[test]
+    fn a_malformed_answer_is_an_error() {
+        assert!(read_attempt(vec![Reply::Int(3)], None).is_err());
+        assert!(read_attempt(Vec::new(), None).is_err());
+        let copy = stored(&entry(200, b"x", 5));
+        let reread = Reply::Array(vec![Reply::Bytes(b"1".to_vec()), Reply::Bytes(copy)]);
+        let (taken, newer) = read_attempt(vec![Reply::Nil, reread], Some(5)).unwrap();
+        assert!(!taken && newer.is_none());
+    }
+
+    #[test]
+    fn tokens_are_random_and_url_safe() {
+        let tokens: HashSet<String> = (0..1_000).map(|_| new_lock_token().unwrap()).collect();
+        assert_eq!(tokens.len(), 1_000);
+        assert!(tokens
+            .iter()
+            .all(|t| t.len() == 22 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')));
+    }
+
+    #[test]
+    fn the_poll_gap_grows_with_the_wait() {
+        assert_eq!(poll_gap_ms(0), POLL_FIRST_MS);
+        assert_eq!(poll_gap_ms(200), 40);
+        assert_eq!(poll_gap_ms(60_000), POLL_MAX_MS);
+    }
+}

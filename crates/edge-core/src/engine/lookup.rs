@@ -1,0 +1,284 @@
+//! Lookup: one round trip (`MGET version stale-before vary fresh stale`, plus whatever the
+//! caller adds, such as the session) and what its replies mean.
+
+use std::rc::Rc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+use super::{Cache, CacheRequest, SharedEntry, MAX_ROUNDS};
+use crate::entry::CacheEntry;
+use crate::key::{url_id, CacheKeys};
+use crate::runtime::Runtime;
+use crate::store::{Op, Reply, Store, StoreError};
+
+/// Fresh-marker values.
+pub(super) const FRESH_MARKER: &str = "1";
+pub(super) const HIT_FOR_PASS_MARKER: &str = "P";
+
+/// Bounds the isolate's memory of URLs' `Vary` names.
+const MAX_VARY_HINTS: usize = 10_000;
+
+/// What a lookup found for one variant.
+#[derive(Clone, Debug)]
+pub enum Found {
+    /// The fresh marker and the stale copy are both present.
+    Fresh(SharedEntry),
+    /// Only the stale copy (the fresh marker expired or was soft-purged).
+    Stale(SharedEntry),
+    /// The key recently produced an uncacheable answer (the stale copy may remain for sie).
+    HitForPass(Option<SharedEntry>),
+    Absent,
+    /// Redis failed: fail open.
+    Unavailable(StoreError),
+}
+
+impl Found {
+    /// The store error, when the lookup failed.
+    pub fn error(&self) -> Option<&StoreError> {
+        match self {
+            Found::Unavailable(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The result of [`Cache::lookup`]: the cache state and the replies to the caller's extra ops.
+pub struct Lookup {
+    pub keys: CacheKeys,
+    pub found: Found,
+    /// Replies to the `extra` ops, or the round trip's error.
+    pub extra: Result<Vec<Reply>, StoreError>,
+    /// The `Vary` names the keys were computed with.
+    pub vary: Vec<String>,
+    /// Redis HTTP requests this lookup cost.
+    pub round_trips: u32,
+}
+
+/// The five values of a lookup's `MGET`, parsed.
+struct LookupReply {
+    version: u64,
+    stale_before: u64,
+    vary: Vec<String>,
+    fresh: Option<Vec<u8>>,
+    stale: Option<Vec<u8>>,
+}
+
+impl<S, R> Cache<S, R>
+where
+    S: Store + Clone + 'static,
+    R: Runtime,
+{
+    /// Looks the request up in one round trip, with `extra` ops (the session) riding in the same
+    /// pipeline. Only when the namespace version or the URL's `Vary` names turned out different
+    /// from this isolate's hints does it look again (without the extras).
+    pub async fn lookup(&self, req: &CacheRequest, extra: &[Op]) -> Lookup {
+        let url = url_id(&req.uri);
+        let namespace = &self.settings.namespace;
+        let mut version = self.isolate.version.get();
+        let mut vary = self.vary_hint(&url);
+        let mut extra_replies: Option<Result<Vec<Reply>, StoreError>> = None;
+        let mut round_trips = 0;
+        loop {
+            let keys = self.keys_for(req, version, &vary);
+            let mut ops = vec![Op::MGet(vec![
+                namespace.version(),
+                namespace.stale_before(),
+                namespace.vary_spec(&url),
+                keys.fresh.clone(),
+                keys.stale.clone(),
+            ])];
+            if extra_replies.is_none() {
+                ops.extend_from_slice(extra);
+            }
+            round_trips += 1;
+            let (reply, rest) = match self.store.run(&ops).await {
+                Err(e) => (Err(e), None),
+                Ok(mut replies) if !replies.is_empty() => {
+                    let rest = replies.split_off(1);
+                    (parse_lookup_reply(replies.pop()), Some(rest))
+                }
+                Ok(_) => (Err(StoreError::Malformed("empty pipeline answer".into())), None),
+            };
+            if extra_replies.is_none() {
+                extra_replies = Some(match (&reply, rest) {
+                    (_, Some(rest)) => Ok(rest),
+                    (Err(e), None) => Err(e.clone()),
+                    (Ok(_), None) => Ok(Vec::new()),
+                });
+            }
+            let extra = extra_replies.clone().unwrap_or_else(|| Ok(Vec::new()));
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) => return Lookup { keys, found: Found::Unavailable(e), extra, vary, round_trips },
+            };
+            let version_changed = reply.version != version;
+            let vary_changed = reply.vary != vary;
+            if version_changed {
+                self.isolate.version.set(reply.version);
+                version = reply.version;
+            }
+            if vary_changed {
+                self.remember_vary(&url, &reply.vary);
+                vary = reply.vary;
+            }
+            if (version_changed || vary_changed) && round_trips < MAX_ROUNDS {
+                continue;
+            }
+            let found = match found_from(reply.fresh.as_deref(), reply.stale.as_deref()) {
+                // A soft purge of everything: entries stored before it count as stale.
+                Found::Fresh(entry) if entry.stored_at_ms < reply.stale_before => Found::Stale(entry),
+                found => found,
+            };
+            return Lookup { keys, found, extra, vary, round_trips };
+        }
+    }
+
+    fn vary_hint(&self, url: &str) -> Vec<String> {
+        self.isolate.vary_hints.borrow().get(url).cloned().unwrap_or_default()
+    }
+
+    pub(super) fn remember_vary(&self, url: &str, names: &[String]) {
+        let mut hints = self.isolate.vary_hints.borrow_mut();
+        if names.is_empty() {
+            hints.remove(url);
+            return;
+        }
+        if hints.len() >= MAX_VARY_HINTS {
+            hints.clear();
+        }
+        hints.insert(url.to_string(), names.to_vec());
+    }
+}
+
+/// The lookup's `MGET` reply: five values, or an error saying what was wrong.
+fn parse_lookup_reply(reply: Option<Reply>) -> Result<LookupReply, StoreError> {
+    let values = match reply {
+        Some(Reply::Array(values)) if values.len() == 5 => values,
+        Some(Reply::Error(e)) => return Err(StoreError::Malformed(e)),
+        _ => return Err(StoreError::Malformed("MGET answered the wrong shape".into())),
+    };
+    let mut values = values.into_iter();
+    Ok(LookupReply {
+        version: values.next().and_then(reply_u64).unwrap_or(0),
+        stale_before: values.next().and_then(reply_u64).unwrap_or(0),
+        vary: values.next().and_then(Reply::into_bytes).map(|b| parse_vary_spec(&b)).unwrap_or_default(),
+        fresh: values.next().and_then(Reply::into_bytes),
+        stale: values.next().and_then(Reply::into_bytes),
+    })
+}
+
+pub(super) fn reply_u64(reply: Reply) -> Option<u64> {
+    match reply {
+        Reply::Int(i) => u64::try_from(i).ok(),
+        other => other.into_bytes().and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok()),
+    }
+}
+
+/// A stored `Vary` spec: lower-cased names, sorted, without duplicates or blanks.
+pub(super) fn parse_vary_spec(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut names: Vec<String> =
+        text.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn decode_entry(stored: &[u8]) -> Option<SharedEntry> {
+    let raw = STANDARD.decode(stored).ok()?;
+    CacheEntry::decode(&raw).ok().map(Rc::new)
+}
+
+/// Interprets a fresh marker and a stale copy. An entry that does not decode is absent (and
+/// will be replaced by the next fill).
+pub(super) fn found_from(fresh: Option<&[u8]>, stale: Option<&[u8]>) -> Found {
+    let entry = stale.and_then(decode_entry);
+    match (fresh, entry) {
+        (Some(m), entry) if m == HIT_FOR_PASS_MARKER.as_bytes() => Found::HitForPass(entry),
+        (Some(_), Some(entry)) => Found::Fresh(entry),
+        (None, Some(entry)) => Found::Stale(entry),
+        (_, None) => Found::Absent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::{entry, stored, Harness};
+
+    #[test]
+    fn markers_and_copies_map_to_what_was_found() {
+        let copy = stored(&entry(200, b"body", 1_000));
+        assert!(matches!(found_from(Some(b"1"), Some(&copy)), Found::Fresh(_)));
+        assert!(matches!(found_from(None, Some(&copy)), Found::Stale(_)));
+        assert!(matches!(found_from(Some(b"P"), Some(&copy)), Found::HitForPass(Some(_))));
+        assert!(matches!(found_from(Some(b"P"), None), Found::HitForPass(None)));
+        assert!(matches!(found_from(Some(b"1"), None), Found::Absent));
+        // A corrupt copy is a miss, never an error.
+        assert!(matches!(found_from(Some(b"1"), Some(b"not base64!")), Found::Absent));
+        assert!(matches!(found_from(Some(b"1"), Some(b"aGVsbG8=")), Found::Absent));
+    }
+
+    #[test]
+    fn vary_specs_are_normalised() {
+        assert_eq!(
+            parse_vary_spec(b" Accept-Encoding,cookie,, accept-encoding "),
+            ["accept-encoding", "cookie"]
+        );
+        assert!(parse_vary_spec(b"").is_empty());
+    }
+
+    #[test]
+    fn counters_read_as_integers_or_text() {
+        assert_eq!(reply_u64(Reply::Int(7)), Some(7));
+        assert_eq!(reply_u64(Reply::Bytes(b" 12 ".to_vec())), Some(12));
+        assert_eq!(reply_u64(Reply::Int(-1)), None);
+        assert_eq!(reply_u64(Reply::Bytes(b"x".to_vec())), None);
+        assert_eq!(reply_u64(Reply::Nil), None);
+    }
+
+    #[test]
+    fn a_malformed_reply_is_unavailable_not_a_panic() {
+        assert!(parse_lookup_reply(None).is_err());
+        assert!(parse_lookup_reply(Some(Reply::Array(vec![Reply::Nil]))).is_err());
+        assert!(
+            matches!(parse_lookup_reply(Some(Reply::Error("ERR x".into()))), Err(StoreError::Malformed(e)) if e == "ERR x")
+        );
+    }
+
+    #[test]
+    fn one_round_trip_carries_the_extras_and_a_version_change_costs_one_more() {
+        let h = Harness::new();
+        let req = h.get("https://example.com/a");
+        let lookup = h.run(h.cache().lookup(&req, &[Op::Get("extra".into())]));
+        assert_eq!(lookup.round_trips, 1);
+        assert!(matches!(lookup.found, Found::Absent));
+        assert_eq!(lookup.extra.as_ref().map(Vec::len).ok(), Some(1));
+
+        h.run(h.store.run(&[Op::IncrBy { key: h.settings.namespace.version(), by: 1 }])).unwrap();
+        let lookup = h.run(h.cache().lookup(&req, &[Op::Get("extra".into())]));
+        assert_eq!(lookup.round_trips, 2, "the stale version hint costs one more read");
+        assert!(lookup.keys.fresh.contains(":v1:"));
+        assert_eq!(lookup.extra.as_ref().map(Vec::len).ok(), Some(1), "extras answered once");
+    }
+
+    #[test]
+    fn a_soft_purge_of_everything_turns_older_fresh_entries_stale() {
+        let h = Harness::new();
+        let req = h.get("https://example.com/a");
+        let keys = h.run(h.cache().lookup(&req, &[])).keys;
+        let copy = entry(200, b"x", h.rt.now_ms().saturating_sub(10));
+        h.store_entry(&keys, &copy, true);
+        assert!(matches!(h.run(h.cache().lookup(&req, &[])).found, Found::Fresh(_)));
+        let at = h.rt.now_ms().to_string();
+        h.run(h.store.run(&[Op::Set {
+            key: h.settings.namespace.stale_before(),
+            value: at,
+            ttl_ms: None,
+            nx: false,
+        }]))
+        .unwrap();
+        assert!(matches!(h.run(h.cache().lookup(&req, &[])).found, Found::Stale(_)));
+    }
+}

@@ -1,0 +1,245 @@
+//! The cache state machine (docs §4): HIT, STALE with one background refresh, MISS with one
+//! lock holder and coalesced waiters, hit-for-pass, stale-if-error, and fail-open.
+//!
+//! One file per phase of a request's life:
+//! - [`lookup`]: one round trip reads the variant's keys and says what it [`Found`];
+//! - [`lock`]: `SET NX` plus a re-read, answered as a [`lock::LockAttempt`];
+//! - [`fill`]: the lock holder fetches, decides and stores (or marks hit-for-pass);
+//! - [`wait`]: waiters poll for the holder's result through the isolate's [`poll_board`];
+//! - [`refresh`]: a stale answer's background refresh;
+//! - [`served`]: the responses a phase answers with.
+//!
+//! Storage layout for one variant (key shapes in [`crate::keyspace`]):
+//! - `fresh` = `"1"` for `ttl` seconds (the fresh marker), or `"P"` for 60 s (hit-for-pass);
+//! - `stale` = the encoded [`CacheEntry`] for `ttl + max(swr, sie)` seconds (the stale copy,
+//!   which is also the body a hit serves: the body is stored once);
+//! - `lock` = a random owner token while one request fetches the origin;
+//! - `vary` = the `Vary` header names the URL answered with, and `version` = the namespace's
+//!   cache version (bumped by purge-everything).
+
+mod fill;
+pub(crate) mod lock;
+mod lookup;
+pub(crate) mod poll_board;
+mod refresh;
+mod served;
+#[cfg(test)]
+mod testing;
+mod wait;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use futures::future::FutureExt;
+use http::{HeaderMap, Method, Uri};
+
+use crate::config::Config;
+use crate::entry::CacheEntry;
+use crate::key::{cache_keys, vary_values, CacheKeys};
+use crate::keyspace::Namespace;
+use crate::phase::{CachePhase, NoCacheReason};
+use crate::policy::{request_decision, RequestDecision};
+use crate::rules::{CacheRules, Rule};
+use crate::runtime::{Origin, Runtime};
+use crate::stats::{Counter, Stats};
+use crate::store::{Op, Store};
+
+pub use self::fill::HIT_FOR_PASS_MS;
+pub use self::lookup::{Found, Lookup};
+pub use self::served::{origin_error_response, set_cache_headers, Served, ServedBody};
+
+use self::fill::Fill;
+use self::lock::lock_ttl_ms;
+use self::poll_board::PollBoard;
+use self::refresh::servable_stale;
+use self::served::{from_entry, passed};
+
+/// Bounds the re-lookups one request may make (version or Vary changes, lock hand-overs).
+const MAX_ROUNDS: u32 = 8;
+
+/// Cache settings derived from the configuration.
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    pub namespace: Namespace,
+    pub rules: CacheRules,
+    pub max_bytes: u64,
+    pub lock_wait_ms: u64,
+    pub lock_ttl_ms: u64,
+}
+
+impl CacheSettings {
+    pub fn from_config(config: &Config) -> Self {
+        CacheSettings {
+            namespace: config.namespace.clone(),
+            rules: config.rules.clone(),
+            max_bytes: config.cache_max_bytes,
+            lock_wait_ms: config.lock_wait_ms,
+            lock_ttl_ms: lock_ttl_ms(config.origin_timeout_ms),
+        }
+    }
+}
+
+/// What one request asks of the cache.
+#[derive(Clone, Debug)]
+pub struct CacheRequest {
+    pub method: Method,
+    /// The absolute URL as the client requested it.
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    /// The session id, once confirmed by the store (for `Vary: Cookie`).
+    pub session_id: Option<String>,
+}
+
+/// Per-isolate cache state: hints that save round trips, and waiters' shared polls.
+#[derive(Default)]
+pub struct IsolateCache {
+    /// The namespace's cache version as last read.
+    version: Cell<u64>,
+    /// url_id → Vary names, as last read: lets the first lookup target the right variant.
+    vary_hints: RefCell<HashMap<String, Vec<String>>>,
+    /// Waiters' shared knowledge of lock holders' results.
+    polls: PollBoard,
+    /// fresh keys with a background refresh started by this isolate.
+    refreshing: RefCell<HashSet<String>>,
+}
+
+/// The cache, for one request. Cheap to build: shares the isolate's state.
+pub struct Cache<S, R> {
+    store: S,
+    rt: R,
+    settings: Rc<CacheSettings>,
+    isolate: Rc<IsolateCache>,
+    stats: Stats,
+}
+
+impl<S: Clone, R: Clone> Clone for Cache<S, R> {
+    fn clone(&self) -> Self {
+        Cache {
+            store: self.store.clone(),
+            rt: self.rt.clone(),
+            settings: self.settings.clone(),
+            isolate: self.isolate.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+impl<S, R> Cache<S, R>
+where
+    S: Store + Clone + 'static,
+    R: Runtime,
+{
+    pub fn new(
+        store: S,
+        rt: R,
+        settings: Rc<CacheSettings>,
+        isolate: Rc<IsolateCache>,
+        stats: Stats,
+    ) -> Self {
+        Cache { store, rt, settings, isolate, stats }
+    }
+
+    pub fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+
+    pub fn rule_for(&self, uri: &Uri) -> Option<&Rule> {
+        self.settings.rules.matching(uri.path())
+    }
+
+    /// Whether the request is looked up at all (method, Authorization, rules, reserved paths).
+    pub fn decide(&self, req: &CacheRequest) -> RequestDecision {
+        if req.uri.path().starts_with("/__edge/") {
+            return RequestDecision::Bypass(NoCacheReason::Admin);
+        }
+        request_decision(&req.method, &req.headers, self.rule_for(&req.uri))
+    }
+
+    fn keys_for(&self, req: &CacheRequest, version: u64, vary: &[String]) -> CacheKeys {
+        let values = vary_values(&req.headers, vary, req.session_id.as_deref());
+        cache_keys(&self.settings.namespace, version, &req.uri, &values)
+    }
+
+    /// Answers a request that is looked up, from what `lookup` found, going to `origin` as the
+    /// state machine says.
+    pub async fn serve<O: Origin>(&self, req: &CacheRequest, lookup: Lookup, origin: O) -> Served<O::Body> {
+        let head_only = req.method == Method::HEAD;
+        let deadline = self.rt.now_ms().saturating_add(self.settings.lock_wait_ms);
+        let mut lookup = lookup;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let now = self.rt.now_ms();
+            let stale = match lookup.found.clone() {
+                Found::Unavailable(_) => {
+                    return self.pass(&origin, head_only, NoCacheReason::RedisUnavailable).await;
+                }
+                Found::Fresh(entry) => {
+                    self.stats.add(Counter::Hit);
+                    return from_entry(&entry, CachePhase::Hit, head_only, now);
+                }
+                Found::Stale(entry) if servable_stale(&entry, now) => {
+                    self.stats.add(Counter::Stale);
+                    self.refresh_in_background(req, &lookup, origin.clone(), entry.stored_at_ms);
+                    return from_entry(&entry, CachePhase::Stale, head_only, now);
+                }
+                Found::HitForPass(stale) => {
+                    return self.fetch_unlocked(req, &lookup, &origin, head_only, stale).await;
+                }
+                Found::Stale(_) | Found::Absent if head_only => {
+                    // A HEAD miss goes to the origin as HEAD and fills nothing.
+                    return self.pass_as(&origin, true, CachePhase::Miss).await;
+                }
+                Found::Stale(stale) => Some(stale),
+                Found::Absent => None,
+            };
+            match self.fill(req, &lookup, &origin, stale, deadline).await {
+                Fill::Served(served) => return served,
+                Fill::LookAgain if rounds < MAX_ROUNDS => {}
+                Fill::LookAgain => return self.pass(&origin, false, NoCacheReason::LockTimeout).await,
+            }
+            lookup = self.lookup(req, &[]).await;
+        }
+    }
+
+    /// Straight to the origin, nothing looked up or stored: `X-Cache: BYPASS`.
+    pub async fn pass<O: Origin>(
+        &self,
+        origin: &O,
+        head_only: bool,
+        reason: NoCacheReason,
+    ) -> Served<O::Body> {
+        self.pass_as(origin, head_only, CachePhase::Bypass(reason)).await
+    }
+
+    async fn pass_as<O: Origin>(&self, origin: &O, head_only: bool, phase: CachePhase) -> Served<O::Body> {
+        self.stats.add(match phase {
+            CachePhase::Bypass(_) => Counter::Bypass,
+            _ => Counter::Miss,
+        });
+        self.stats.add(Counter::OriginFetch);
+        match origin.fetch(head_only).await {
+            Ok(response) => passed(response, phase),
+            Err(e) => origin_error_response(&e),
+        }
+    }
+
+    /// Runs `ops` after the response, ignoring failures: fail-open by design (an entry that is
+    /// not stored is fetched again; an unreleased lock expires by its TTL).
+    fn spawn_ops(&self, ops: Vec<Op>) {
+        if ops.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        self.rt.spawn(
+            async move {
+                let _ = store.run(&ops).await;
+            }
+            .boxed_local(),
+        );
+    }
+}
+
+/// A stored entry shared between the phases of a request (and the isolate's waiters).
+type SharedEntry = Rc<CacheEntry>;

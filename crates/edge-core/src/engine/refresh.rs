@@ -1,0 +1,109 @@
+//! STALE (docs §4.5): a stale copy is served at once while one background refresh per key,
+//! guarded by the Redis lock (and, within this isolate, by a set so that other stale requests
+//! do not even try the lock), fetches the new one.
+
+use futures::future::FutureExt;
+
+use super::lock::LockAttempt;
+use super::lookup::{Found, Lookup};
+use super::{Cache, CacheRequest};
+use crate::entry::CacheEntry;
+use crate::runtime::{Origin, Runtime};
+use crate::store::Store;
+
+impl<S, R> Cache<S, R>
+where
+    S: Store + Clone + 'static,
+    R: Runtime,
+{
+    /// Starts the refresh of a stale entry stored at `seen_stored_at`, unless this isolate
+    /// already refreshes it.
+    pub(super) fn refresh_in_background<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: O,
+        seen_stored_at: u64,
+    ) {
+        if !self.isolate.refreshing.borrow_mut().insert(lookup.keys.fresh.clone()) {
+            return;
+        }
+        let cache = self.clone();
+        let req = req.clone();
+        let lookup = Lookup {
+            keys: lookup.keys.clone(),
+            found: Found::Absent,
+            extra: Ok(Vec::new()),
+            vary: lookup.vary.clone(),
+            round_trips: 0,
+        };
+        self.rt.spawn(
+            async move {
+                // Already refreshed elsewhere since our lookup, or held by another: nothing to do.
+                if let Ok(LockAttempt::Taken(token)) =
+                    cache.try_lock(&lookup.keys, Some(seen_stored_at)).await
+                {
+                    let _ = cache.fetch_as_holder(&req, &lookup, &origin, &token, None, true).await;
+                }
+                cache.isolate.refreshing.borrow_mut().remove(&lookup.keys.fresh);
+            }
+            .boxed_local(),
+        );
+    }
+}
+
+/// Whether a stale copy may be served at once (with a background refresh). An entry that is
+/// stale only because it was soft-purged (still fresh by its own clock) is served only when it
+/// has a stale-while-revalidate window, as Fastly's soft purge does; otherwise it is refetched
+/// behind the lock.
+pub(super) fn servable_stale(entry: &CacheEntry, now_ms: u64) -> bool {
+    if entry.fresh_remaining_secs(now_ms) > 0 {
+        entry.freshness.swr > 0
+    } else {
+        entry.within_swr(now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::{entry, Harness, ScriptedOrigin};
+    use crate::phase::CachePhase;
+
+    #[test]
+    fn stale_is_served_only_inside_its_window() {
+        let now = 1_000_000_000;
+        let mut e = entry(200, b"x", now - 70_000); // 60 s ttl, expired 10 s ago
+        assert!(!servable_stale(&e, now), "no swr window");
+        e.freshness.swr = 30;
+        assert!(servable_stale(&e, now));
+        assert!(!servable_stale(&e, now + 25_000), "past ttl + swr");
+        let soft_purged = entry(200, b"x", now - 1_000);
+        assert!(!servable_stale(&soft_purged, now), "soft-purged without swr: refetch");
+    }
+
+    #[test]
+    fn one_refresh_per_key_replaces_the_stale_copy() {
+        let h = Harness::new();
+        let req = h.get("https://example.com/s");
+        let keys = h.run(h.cache().lookup(&req, &[])).keys;
+        let mut old = entry(200, b"old", h.rt.now_ms() - 70_000);
+        old.freshness.swr = 60;
+        h.store_entry(&keys, &old, false);
+        let origin = ScriptedOrigin::answering(vec![Ok((
+            200,
+            vec![("cache-control", "max-age=60")],
+            b"new".to_vec(),
+        ))]);
+        for _ in 0..3 {
+            let lookup = h.run(h.cache().lookup(&req, &[]));
+            let served = h.run(h.cache().serve(&req, lookup, origin.clone()));
+            assert_eq!(served.phase, CachePhase::Stale);
+        }
+        h.drain();
+        assert_eq!(origin.fetches.get(), 1, "three stale answers, one refresh");
+        let lookup = h.run(h.cache().lookup(&req, &[]));
+        assert!(matches!(lookup.found, Found::Fresh(ref e) if e.body == b"new"));
+        assert!(h.isolate.refreshing.borrow().is_empty());
+    }
+}

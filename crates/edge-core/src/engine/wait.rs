@@ -1,0 +1,111 @@
+//! Waiting for the lock holder (docs §4.4): each waiter sleeps on its own timer and reads the
+//! isolate's poll board; one Redis poll per key is in flight per isolate at a time.
+
+use super::lock::{poll_gap_ms, LOCAL_CHECK_MS};
+use super::lookup::{found_from, parse_vary_spec, Found, Lookup};
+use super::poll_board::PollOutcome;
+use super::Cache;
+use crate::key::CacheKeys;
+use crate::runtime::Runtime;
+use crate::store::{Op, Reply, Store};
+
+impl<S, R> Cache<S, R>
+where
+    S: Store + Clone + 'static,
+    R: Runtime,
+{
+    /// Waits for the lock holder's result until `deadline`. While another waiter of this
+    /// isolate polls the same key, this one reads its outcome instead of Redis.
+    pub(super) async fn wait_for_holder(&self, lookup: &Lookup, deadline: u64) -> PollOutcome {
+        let started = self.rt.now_ms();
+        let spec_key = self.settings.namespace.vary_spec(&lookup.keys.url_id);
+        loop {
+            let now = self.rt.now_ms();
+            if now >= deadline {
+                return PollOutcome::TimedOut;
+            }
+            self.rt.sleep(LOCAL_CHECK_MS.min(deadline - now)).await;
+            if let Some(outcome) = self.isolate.polls.outcome_since(&lookup.keys.lock, started) {
+                return outcome;
+            }
+            let now = self.rt.now_ms();
+            let gap = poll_gap_ms(now.saturating_sub(started));
+            let Some(claim) = self.isolate.polls.try_claim(&lookup.keys.lock, now, gap) else {
+                continue;
+            };
+            let outcome = self.poll_once(&lookup.keys, &spec_key, &lookup.vary).await;
+            claim.finish(self.rt.now_ms(), outcome.clone());
+            if let Some(outcome) = outcome {
+                return outcome;
+            }
+        }
+    }
+
+    /// One poll: reads the fresh marker, the stale copy, the lock and the Vary spec. `None`
+    /// while the holder is still at work.
+    async fn poll_once(&self, keys: &CacheKeys, spec_key: &str, vary: &[String]) -> Option<PollOutcome> {
+        let ops =
+            [Op::MGet(vec![keys.fresh.clone(), keys.stale.clone(), keys.lock.clone(), spec_key.to_string()])];
+        match self.store.run(&ops).await {
+            Err(_) => Some(PollOutcome::Unavailable),
+            Ok(mut replies) => read_poll(replies.pop(), vary),
+        }
+    }
+}
+
+/// What a poll's `MGET fresh stale lock vary` says.
+fn read_poll(reply: Option<Reply>, vary: &[String]) -> Option<PollOutcome> {
+    let values = match reply {
+        Some(Reply::Array(values)) if values.len() == 4 => values,
+        _ => return Some(PollOutcome::Unavailable),
+    };
+    let mut values = values.into_iter();
+    let fresh = values.next().and_then(Reply::into_bytes);
+    let stale = values.next().and_then(Reply::into_bytes);
+    let lock = values.next().and_then(Reply::into_bytes);
+    let spec = values.next().and_then(Reply::into_bytes).map(|b| parse_vary_spec(&b)).unwrap_or_default();
+    match found_from(fresh.as_deref(), stale.as_deref()) {
+        Found::Fresh(entry) => return Some(PollOutcome::Ready(entry)),
+        Found::HitForPass(_) => return Some(PollOutcome::HitForPass),
+        _ => {}
+    }
+    if lock.is_none() || spec != vary {
+        return Some(PollOutcome::LookAgain);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::{entry, stored};
+
+    fn poll(fresh: Option<&[u8]>, stale: Option<Vec<u8>>, lock: bool, spec: &str) -> Reply {
+        let bytes = |b: Option<Vec<u8>>| b.map_or(Reply::Nil, Reply::Bytes);
+        Reply::Array(vec![
+            bytes(fresh.map(<[u8]>::to_vec)),
+            bytes(stale),
+            bytes(lock.then(|| b"token".to_vec())),
+            bytes((!spec.is_empty()).then(|| spec.as_bytes().to_vec())),
+        ])
+    }
+
+    #[test]
+    fn a_poll_reads_the_holders_outcome() {
+        let copy = stored(&entry(200, b"x", 1));
+        assert!(read_poll(Some(poll(None, None, true, "")), &[]).is_none(), "still working");
+        assert!(matches!(
+            read_poll(Some(poll(Some(b"1"), Some(copy), true, "")), &[]),
+            Some(PollOutcome::Ready(_))
+        ));
+        assert!(matches!(
+            read_poll(Some(poll(Some(b"P"), None, false, "")), &[]),
+            Some(PollOutcome::HitForPass)
+        ));
+        assert!(matches!(read_poll(Some(poll(None, None, false, "")), &[]), Some(PollOutcome::LookAgain)));
+        let vary = vec!["accept".to_string()];
+        assert!(matches!(read_poll(Some(poll(None, None, true, "")), &vary), Some(PollOutcome::LookAgain)));
+        assert!(read_poll(Some(poll(None, None, true, "Accept")), &vary).is_none());
+        assert!(matches!(read_poll(Some(Reply::Nil), &[]), Some(PollOutcome::Unavailable)));
+    }
+}

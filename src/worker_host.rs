@@ -1,0 +1,78 @@
+//! The core's [`Host`] over workerd: `Date.now()`, timers, `ctx.wait_until` for work that
+//! continues after the response (stores, background refreshes, counters), `fetch` to the
+//! origin, body reads, and the console.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use edge_core::{BodyRead, Collected, Host, LogLevel, OriginError, OriginRequest, OriginResponse, Runtime};
+use futures::future::LocalBoxFuture;
+use web_sys::{ReadableStream, Response};
+use worker::Context;
+
+use crate::body::{read_up_to, Read};
+
+#[derive(Clone)]
+pub struct WorkerHost {
+    ctx: Rc<Context>,
+}
+
+impl WorkerHost {
+    pub fn new(ctx: Context) -> Self {
+        WorkerHost { ctx: Rc::new(ctx) }
+    }
+}
+
+impl Runtime for WorkerHost {
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now().max(0.0) as u64
+    }
+
+    async fn sleep(&self, ms: u64) {
+        worker::Delay::from(Duration::from_millis(ms)).await;
+    }
+
+    fn spawn(&self, task: LocalBoxFuture<'static, ()>) {
+        self.ctx.wait_until(task);
+    }
+}
+
+impl Host for WorkerHost {
+    type Body = Response;
+    type RequestBody = ReadableStream;
+
+    async fn fetch(
+        &self,
+        request: OriginRequest<ReadableStream>,
+    ) -> Result<OriginResponse<Response>, OriginError> {
+        crate::origin::send(request).await
+    }
+
+    async fn collect(&self, body: Response, limit: u64) -> Result<Collected<Response>, OriginError> {
+        match read_up_to(body, limit).await {
+            Ok(Read::Whole(bytes)) => Ok(Collected::Whole(bytes)),
+            Ok(Read::TooLarge(rest)) => Ok(Collected::TooLarge(rest)),
+            Err(e) => Err(OriginError::Unreachable(e)),
+        }
+    }
+
+    async fn read_request_body(&self, body: ReadableStream, limit: u64) -> BodyRead {
+        // A Response over the stream reuses the bounded reader: it stops at `limit`.
+        let Ok(wrapped) = Response::new_with_opt_readable_stream(Some(&body)) else {
+            return BodyRead::Unreadable;
+        };
+        match read_up_to(wrapped, limit).await {
+            Ok(Read::Whole(bytes)) => BodyRead::Whole(bytes),
+            Ok(Read::TooLarge(_)) => BodyRead::TooLarge,
+            Err(_) => BodyRead::Unreadable,
+        }
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Info => worker::console_log!("{message}"),
+            LogLevel::Warn => worker::console_warn!("{message}"),
+            LogLevel::Error => worker::console_error!("{message}"),
+        }
+    }
+}
