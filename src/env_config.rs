@@ -1,4 +1,4 @@
-//! Reads the configuration (CONTRACT §1) from the worker's bindings, once per isolate.
+//! Reads the configuration (docs §1.1) from the worker's bindings, once per isolate.
 //!
 //! Vars and secrets cannot change while an isolate lives (a new deployment or a changed secret
 //! starts new isolates), so the validated result, good or bad, is kept for the isolate's life.

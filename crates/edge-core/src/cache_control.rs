@@ -3,7 +3,7 @@
 //! Hand-written rather than the `http-cache-semantics` crate: that crate reads the clock itself
 //! (`SystemTime::now()` panics on wasm32-unknown-unknown) and models a browser-or-shared cache
 //! with heuristic freshness, while edge-cache needs only the directives below, a clock passed in
-//! as an argument, and CONTRACT §2's stricter rule (no freshness information ⇒ not stored).
+//! as an argument, and docs §2.3's stricter rule (no freshness information ⇒ not stored).
 
 /// Largest delta-seconds value: larger ones saturate to it (RFC 9111 §1.2.2).
 pub const DELTA_SECONDS_MAX: u32 = 1 << 31;

@@ -1,5 +1,5 @@
 //! The RFC 9211 `Cache-Status` member edge-cache adds to every response that went through the
-//! cache logic (CONTRACT §6).
+//! cache logic (docs §6.1).
 //!
 //! How phases map to parameters (RFC 9211 §2):
 //! - `Hit` → `hit; ttl=N`.

@@ -1,4 +1,4 @@
-//! The worker's configuration (CONTRACT §1), typed and validated once per isolate.
+//! The worker's configuration (docs §1), typed and validated once per isolate.
 //!
 //! Values come from a lookup function (wrangler `[vars]`, secrets, `.dev.vars`), so this module
 //! never sees `worker`. A malformed value is a [`ConfigError`] naming the variable and what is
@@ -10,7 +10,7 @@ use crate::keyspace::Namespace;
 use crate::rules::CacheRules;
 use crate::session::SessionSettings;
 
-/// Defaults, as CONTRACT §1 states them.
+/// Defaults, as docs §1.2 states them.
 pub const DEFAULT_NAMESPACE: &str = "edge";
 pub const DEFAULT_SESSION_COOKIE_NAME: &str = "__Host-session";
 pub const DEFAULT_SESSION_TTL_S: u64 = 1_209_600;

@@ -1,4 +1,4 @@
-//! A stored response ([`CacheEntry`]) and its binary encoding in Redis (CONTRACT §7: values over
+//! A stored response ([`CacheEntry`]) and its binary encoding in Redis (docs §7.5: values over
 //! 1 KiB are compressed; an entry that does not decode is a miss and is replaced).
 //!
 //! Encoding, all integers little-endian:

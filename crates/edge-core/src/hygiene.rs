@@ -1,4 +1,4 @@
-//! Header hygiene, in one place (docs §6.3): which headers never cross the edge, which names
+//! Header hygiene, in one place (docs §6.2): which headers never cross the edge, which names
 //! the worker reserves for itself, and what the origin is told about the client.
 //!
 //! - Hop-by-hop fields (RFC 9110 §7.6.1) are dropped both ways and never stored: `Connection`
@@ -6,7 +6,7 @@
 //!   `Transfer-Encoding`, `Upgrade`.
 //! - `Edge-Session*` names are the worker's: a client's copies are dropped before the origin
 //!   sees the request, and the origin's directives are dropped before the client sees the
-//!   response (docs §5.4).
+//!   response (docs §5.5).
 //! - Tag headers (`Cache-Tag`, `Surrogate-Key`, `Edge-Purge-Tags`) are for the cache, not for
 //!   clients.
 

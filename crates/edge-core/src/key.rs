@@ -1,4 +1,4 @@
-//! Redis key names (CONTRACT §2 "The key").
+//! Redis key names (docs §2.5).
 //!
 //! A cached response is addressed by the namespace, the cache version (bumped to purge
 //! everything), the normalised URL and the values of the request headers its `Vary` names. All
@@ -115,7 +115,7 @@ pub fn vary_names(headers: &http::HeaderMap) -> Result<Vec<String>, NoCacheReaso
 /// The request's values for the `Vary` names (from [`vary_names`]), in the order given.
 ///
 /// `cookie` takes the session id (`""` when there is no session), never the raw `Cookie`
-/// header: `Vary: Cookie` means "one variant per session" (CONTRACT §2). Other headers: every
+/// header: `Vary: Cookie` means "one variant per session" (docs §2.6). Other headers: every
 /// line trimmed and joined with `", "`; an absent header is `""`. A value that is not UTF-8 is
 /// written as `\0` followed by its hex bytes, which no real header value can collide with.
 pub fn vary_values(

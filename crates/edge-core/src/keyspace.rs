@@ -1,4 +1,4 @@
-//! Every Redis key edge-cache writes, in one place (docs §7.3). A [`Namespace`] (from
+//! Every Redis key edge-cache writes, in one place (docs §7.4). A [`Namespace`] (from
 //! `CACHE_NAMESPACE`) has one method per key shape; nothing else formats a key.
 //!
 //! | key | holds | TTL |

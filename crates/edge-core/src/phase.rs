@@ -162,7 +162,7 @@ impl CachePhase {
         }
     }
 
-    /// The `X-Cache` header value (CONTRACT §6): `HIT`, `MISS`, `STALE` or `BYPASS`.
+    /// The `X-Cache` header value (docs §6.1): `HIT`, `MISS`, `STALE` or `BYPASS`.
     pub fn x_cache(&self) -> &'static str {
         match self {
             CachePhase::Hit | CachePhase::Collapsed => "HIT",

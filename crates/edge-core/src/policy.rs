@@ -1,4 +1,4 @@
-//! What is looked up and what is stored, for how long (CONTRACT §2 and §3). Pure functions of
+//! What is looked up and what is stored, for how long (docs §2.1–§2.3 and §3.4). Pure functions of
 //! the request or response head and the matching rule: no I/O, no clock.
 //!
 //! Decisions a caller should know:
@@ -9,7 +9,7 @@
 //!   but cannot make a `no-store`, `private`, `no-cache`, `Vary: *`, `Set-Cookie`, non-storable
 //!   status or oversized response storable.
 //! - Freshness is `s-maxage`, else `max-age`, minus the origin's `Age`. `Expires` is not used
-//!   (CONTRACT §2 names only the two directives): such a response needs a rule `ttl`.
+//!   (docs §2.3 names only the two directives): such a response needs a rule `ttl`.
 //! - Rule values fill in field by field (`ttl`, `swr`, `sie`) when the origin gave none; with
 //!   `override` a rule value always wins (its `ttl` counts from now: `Age` is not subtracted).
 //! - `must-revalidate`, `proxy-revalidate` and `s-maxage` forbid serving stale without
@@ -33,7 +33,7 @@ pub enum RequestDecision {
     Bypass(NoCacheReason),
 }
 
-/// Status codes edge-cache stores (CONTRACT §2).
+/// Status codes edge-cache stores (docs §2.2).
 pub const STORABLE_STATUSES: [u16; 8] = [200, 203, 204, 300, 301, 308, 404, 410];
 
 /// Decides whether a request is looked up. The reserved `/__edge/` path is the caller's to

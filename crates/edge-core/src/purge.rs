@@ -1,4 +1,4 @@
-//! Invalidation (CONTRACT §6): purge by tag, URL, path prefix or everything; hard or soft.
+//! Invalidation (docs §6.7): purge by tag, URL, path prefix or everything; hard or soft.
 //!
 //! Every stored entry is recorded, in the same background pipeline that stores it, in three
 //! kinds of Redis sets whose members are the entry's stale key:

@@ -1,4 +1,4 @@
-//! `CACHE_RULES` (CONTRACT §3): a JSON array of per-path policies; the first rule whose `path`
+//! `CACHE_RULES` (docs §3): a JSON array of per-path policies; the first rule whose `path`
 //! matches wins.
 //!
 //! Validation is by hand over `serde_json::Value` rather than `#[derive(Deserialize)]` so that

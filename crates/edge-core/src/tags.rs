@@ -1,4 +1,4 @@
-//! Cache tags (CONTRACT §6): read from the origin's `Cache-Tag` / `Surrogate-Key` headers and
+//! Cache tags (docs §6.5): read from the origin's `Cache-Tag` / `Surrogate-Key` headers and
 //! from rules, and indexed so that a tag purge finds its entries without SCAN or KEYS.
 //!
 //! The index is one Redis set per tag, `{namespace}:tag:{sha256(tag)}`, whose members are the

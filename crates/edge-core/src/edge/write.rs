@@ -1,4 +1,4 @@
-//! Writes (docs §4.7): a request with a body, or any method but GET/HEAD, is streamed to the
+//! Writes (docs §6.6): a request with a body, or any method but GET/HEAD, is streamed to the
 //! origin and back, never cached; a successful answer invalidates what it changed.
 
 use futures::FutureExt;

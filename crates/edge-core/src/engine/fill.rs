@@ -1,4 +1,4 @@
-//! Filling a variant (docs §4.3): take the lock or wait for whoever holds it; the holder
+//! Filling a variant (docs §4.5): take the lock or wait for whoever holds it; the holder
 //! fetches, decides, stores (or marks hit-for-pass) in one background pipeline, and answers.
 
 use std::rc::Rc;

@@ -1,4 +1,4 @@
-//! The stampede lock (docs §4.3): taking it, releasing it, its owner token and timings.
+//! The stampede lock (docs §4.5): taking it, releasing it, its owner token and timings.
 //!
 //! A lock is `SET lock_key <token> NX PX <ttl>`; its value is a random owner token so that it
 //! is released by compare-and-delete ([`Op::CompareAndDelete`]): a holder that outlived its

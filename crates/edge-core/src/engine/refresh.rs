@@ -1,4 +1,4 @@
-//! STALE (docs §4.5): a stale copy is served at once while one background refresh per key,
+//! STALE (docs §4.4): a stale copy is served at once while one background refresh per key,
 //! guarded by the Redis lock (and, within this isolate, by a set so that other stale requests
 //! do not even try the lock), fetches the new one.
 

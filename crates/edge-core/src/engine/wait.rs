@@ -1,4 +1,4 @@
-//! Waiting for the lock holder (docs §4.4): each waiter sleeps on its own timer and reads the
+//! Waiting for the lock holder (docs §4.6): each waiter sleeps on its own timer and reads the
 //! isolate's poll board; one Redis poll per key is in flight per isolate at a time.
 
 use super::lock::{poll_gap_ms, LOCAL_CHECK_MS};

@@ -8,7 +8,7 @@
 //! 4. [`apply`] reads the origin's directives off the response and answers a [`SessionOutcome`]:
 //!    the `Set-Cookie` headers to add, the store ops to run (one pipeline), log lines.
 //!
-//! Strict throughout (CONTRACT §5): a cookie is a session only if its MAC verifies *and* Redis
+//! Strict throughout (docs §5.2): a cookie is a session only if its MAC verifies *and* Redis
 //! has a live record for it; otherwise the origin sees no session and the cookie is cleared.
 //! When Redis cannot answer, nothing is written that could overwrite or lose data we could not
 //! read.

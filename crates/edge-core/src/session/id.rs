@@ -12,7 +12,7 @@ pub const SESSION_ID_CHARS: usize = 22;
 
 /// A session id as issued by [`new_session_id`] or read from a cookie whose MAC verified.
 ///
-/// There is no public constructor from text: an id the client chose is never adopted (CONTRACT
+/// There is no public constructor from text: an id the client chose is never adopted (docs
 /// §5). The id alone is not a credential (the cookie also needs the MAC), so it may be logged and
 /// is forwarded to the origin as `Edge-Session-Id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,4 +1,4 @@
-//! `SESSION_*` configuration (CONTRACT §1), validated once when the worker reads its env.
+//! `SESSION_*` configuration (docs §1.2, §5.4), validated once when the worker reads its env.
 
 use std::fmt;
 
