@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release worker into build/ (build/worker/shim.mjs + build/worker/index_bg.wasm):
 # `worker-build --release`, offline. worker-build would download wasm-bindgen, wasm-opt and
-# esbuild from GitHub; these point it at local copies instead (see TOOLCHAIN.md).
+# esbuild from GitHub; these point it at local copies instead (see docs §10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
