@@ -145,6 +145,9 @@ function panel({ title, unit, rows, missing, marker, notes = {} }, x0, y0) {
 
 const H = TOP + 2 * PANEL_H + 10;
 const run = results.meta;
+const disturbed = results.anomalies.some((a) => a.startsWith("other processes used"))
+  ? " Machine busy during this run: see bench/RESULTS.md."
+  : "";
 const svg = [
   `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif">`,
   `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
@@ -152,7 +155,7 @@ const svg = [
   text(
     20,
     54,
-    `edge-cache: node bench/cache.mjs, ${run.date.slice(0, 10)}, medians of ${run.runs} runs, ${run.cpus} cores, Miniflare ${run.miniflare}, real Redis behind the gateway.`,
+    `edge-cache: node bench/cache.mjs, ${run.date.slice(0, 10)}, medians of ${run.runs} runs, ${run.cpus} cores, Miniflare ${run.miniflare}, real Redis.${disturbed}`,
     'font-size="12" fill="#495057"',
   ),
   text(
