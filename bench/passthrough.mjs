@@ -12,12 +12,11 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 
 import { load as loadWith, median, once as onceWith, startBenchOrigin } from "./lib.mjs";
+import { EDGE_SCRIPT, EDGE_WASM, ROOT, workerOptions } from "../tests/support/worker-options.mjs";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
@@ -30,8 +29,7 @@ async function main() {
   const seconds = option("seconds", 5);
   const runs = option("runs", 3);
   const connections = option("connections", 16);
-  const wasmPath = path.join(ROOT, "build", "index_bg.wasm");
-  if (!existsSync(path.join(ROOT, "build", "worker", "shim.mjs"))) {
+  if (!existsSync(EDGE_SCRIPT)) {
     console.error("build/ is missing: run `npm run build` first");
     process.exit(1);
   }
@@ -39,29 +37,10 @@ async function main() {
   const origin = await startBenchOrigin();
   const originUrl = origin.url;
 
-  const common = {
-    modules: true,
-    compatibilityDate: "2026-04-01",
-    cf: false,
-    host: "127.0.0.1",
-    port: 0,
-    bindings: { ORIGIN_URL: originUrl },
-    handleRuntimeStdio() {}, // the memory-store warning is expected; keep the table clean
-  };
-  const edge = new Miniflare({
-    ...common,
-    scriptPath: path.join(ROOT, "build", "worker", "shim.mjs"),
-    modulesRoot: path.join(ROOT, "build"),
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-  });
-  const js = new Miniflare({
-    ...common,
-    scriptPath: path.join(ROOT, "bench", "js-passthrough-worker.mjs"),
-    modulesRoot: path.join(ROOT, "bench"),
-  });
+  // Both workers' console output is dropped (the memory-store warning is expected): a clean table.
+  const bindings = { ORIGIN_URL: originUrl };
+  const edge = new Miniflare(workerOptions({ bindings }));
+  const js = new Miniflare(workerOptions({ script: path.join(ROOT, "bench", "js-passthrough-worker.mjs"), bindings }));
   const cleanup = async () => {
     await Promise.allSettled([origin.stop(), edge.dispose(), js.dispose()]);
   };
@@ -99,8 +78,8 @@ async function main() {
         `| ${target.name} | ${Math.round(rps)} | ${p50.toFixed(2)} | ${p99.toFixed(2)} | ${errors} | ${(rps / baseRps).toFixed(2)} |`,
       );
     }
-    const raw = readFileSync(wasmPath).length;
-    const gzipped = spawnSync("gzip", ["-9", "-c", wasmPath], { maxBuffer: 64 << 20 }).stdout?.length;
+    const raw = readFileSync(EDGE_WASM).length;
+    const gzipped = spawnSync("gzip", ["-9", "-c", EDGE_WASM], { maxBuffer: 64 << 20 }).stdout?.length;
     console.log(`\nbuild/index_bg.wasm: ${raw} bytes raw, ${gzipped} bytes gzip -9`);
   } finally {
     await cleanup();

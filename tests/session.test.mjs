@@ -1,4 +1,4 @@
-// Sessions at the edge (CONTRACT §5): the signed cookie, what the origin sees, how the origin
+// Sessions at the edge (docs §5): the signed cookie, what the origin sees, how the origin
 // steers sessions (Set, Rotate, Destroy), strictness about cookies we did not issue, idle and
 // absolute expiry, per-session cache variants (Vary: Cookie), the Redis cost of a session-scoped
 // hit, and the SESSION_MAX_BYTES limit.

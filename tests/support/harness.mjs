@@ -12,45 +12,25 @@ import { Miniflare } from "miniflare";
 import { existsSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
 import { startOrigin } from "./origin.mjs";
 import { startGateway, startRedis } from "./services.mjs";
+import { EDGE_SCRIPT, workerOptions } from "./worker-options.mjs";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 // EDGE_WORKER_SCRIPT runs the suites against another worker (e.g. the JS baseline in bench/,
 // to see which assertions the naive pass-through already meets).
 const SCRIPT = process.env.EDGE_WORKER_SCRIPT
   ? path.resolve(process.env.EDGE_WORKER_SCRIPT)
-  : path.join(ROOT, "build", "worker", "shim.mjs");
+  : EDGE_SCRIPT;
 
-/** Miniflare options for the built worker (TOOLCHAIN.md), with `bindings` as its vars. */
-function workerOptions(bindings, logSink, extra = {}) {
-  return {
-    ...extra,
-    modules: true,
-    scriptPath: SCRIPT,
-    modulesRoot: process.env.EDGE_WORKER_SCRIPT ? path.dirname(SCRIPT) : path.join(ROOT, "build"),
-    compatibilityDate: "2026-04-01",
-    cf: false,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    bindings,
-    host: "127.0.0.1",
-    port: 0,
+/** Miniflare options for the worker under test, with `bindings` as its vars. */
+function harnessOptions(bindings, logSink, extra = {}) {
+  const onLogLine = (line) => {
     // Keep the worker's console output (tests assert on log lines); echo it when asked.
-    handleRuntimeStdio(stdout, stderr) {
-      for (const stream of [stdout, stderr]) {
-        stream.setEncoding("utf8");
-        stream.on("data", (chunk) => {
-          for (const line of chunk.split("\n")) if (line.trim()) logSink(line);
-          if (process.env.EDGE_TEST_LOGS) process.stderr.write(chunk);
-        });
-      }
-    },
+    logSink(line);
+    if (process.env.EDGE_TEST_LOGS) process.stderr.write(`${line}\n`);
   };
+  return workerOptions({ script: SCRIPT, bindings, onLogLine, ...extra });
 }
 
 /** Drops null/undefined values so a test can unset a variable. */
@@ -71,7 +51,7 @@ export async function startWorker(vars = {}, extra = {}) {
     logs.push(line);
     if (logs.length > 500) logs.splice(0, logs.length - 500);
   };
-  const mf = new Miniflare(workerOptions(cleanBindings(vars), sink, extra));
+  const mf = new Miniflare(harnessOptions(cleanBindings(vars), sink, extra));
   let url = (await mf.ready).origin;
   return {
     mf,
@@ -83,7 +63,7 @@ export async function startWorker(vars = {}, extra = {}) {
     clearLogs: () => logs.splice(0, logs.length),
     /** Restarts the runtime with other bindings (a fresh isolate: configuration is re-read). */
     async setVars(newVars, newExtra = {}) {
-      await mf.setOptions(workerOptions(cleanBindings(newVars), sink, newExtra));
+      await mf.setOptions(harnessOptions(cleanBindings(newVars), sink, newExtra));
       url = (await mf.ready).origin;
     },
     stop: () => mf.dispose(),
