@@ -1,4 +1,4 @@
-// The cache (docs §2–4, §6 headers, §7 Redis): MISS/HIT, Age and Cache-Status, request
+// The cache (docs §2–§4, §6.1, §7.3): MISS/HIT, Age and Cache-Status, request
 // collapsing behind the lock, stale-while-revalidate with one background refresh,
 // stale-if-error, what is never stored, Vary, byte-exact bodies, HEAD, rules, the cost of a hit
 // in Redis requests, compare-and-delete of the lock, and failing open when Redis misbehaves.

@@ -1,4 +1,4 @@
-// Configuration (docs §1): a malformed value answers every request with a 500 naming the
+// Configuration (docs §1.4): a malformed value answers every request with a 500 naming the
 // variable (never a secret's value) and logs the same; the defaults work.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

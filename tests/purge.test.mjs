@@ -1,4 +1,4 @@
-// Invalidation and the admin API (docs §6): purge by tags, URLs, prefix and everything, hard
+// Invalidation and the admin API (docs §6.5–§6.9): purge by tags, URLs, prefix and everything, hard
 // and soft; the admin token; malformed purge bodies; writes through the worker invalidating the
 // GET (RFC 9111 §4.4) and Edge-Purge-Tags; /__edge/stats; and a purge of a 10,000-entry tag.
 import { after, before, beforeEach, describe, it } from "node:test";

@@ -126,7 +126,7 @@ export function renderReport(results, peers) {
     p();
     p(`"Holder reached the origin after": from the first request's start to the origin receiving the one fetch (each request`);
     p(`first does a lookup and a \`SET NX\` through the gateway). "After the holder's answer": a waiter's answer ended this`);
-    p(`long after the lock holder's did (the goal in docs §4: p99 within 100 ms). The cached-key burst is the floor this`);
+    p(`long after the lock holder's did (the goal in docs §4.6: p99 within 100 ms). The cached-key burst is the floor this`);
     p(`machine sets for n simultaneous new connections through workerd and Redis.`);
     p();
   }

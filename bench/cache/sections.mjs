@@ -212,7 +212,7 @@ async function redisCounts(bench) {
   rows.push(await counted("pass-through (rule `cache:false`) with a session cookie", `${c}/pass/r2-${bench.runId}`, { cookie }));
   for (const r of rows) {
     if (/^hit/.test(r.name) && r.xcache !== "HIT") bench.note(`Redis count "${r.name}": X-Cache ${r.xcache}`);
-    if (/^hit/.test(r.name) && r.during + r.after !== 1) bench.note(`Redis count "${r.name}": ${r.during + r.after} Redis requests (docs §7: exactly 1)`);
+    if (/^hit/.test(r.name) && r.during + r.after !== 1) bench.note(`Redis count "${r.name}": ${r.during + r.after} Redis requests (docs §7.3: exactly 1)`);
   }
   // A 500-request stampede through the proxy: Redis requests per request, waiters' polls included.
   proxy.reset();
