@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod host;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
