@@ -11,7 +11,7 @@
 # - Any other variable (README "Configuration") can go in .dev.vars or the environment.
 #
 # wrangler 4.86 runs [build] twice at start when wrangler.toml has one, so this script builds
-# itself and starts wrangler with build/wrangler.dev.toml: wrangler.toml without [build].
+# itself and starts wrangler with build/wrangler.prebuilt.toml: wrangler.toml without [build].
 # Set EDGE_SKIP_BUILD=1 to reuse an existing build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,19 +30,14 @@ if [[ "${EDGE_SKIP_BUILD:-}" != 1 || ! -f build/worker/shim.mjs ]]; then
   bash scripts/build-worker.sh
 fi
 
-# wrangler.toml minus [build]; `main` is relative to the config file's directory.
-awk '
-  /^\[build\]/ { skip = 1; next }
-  /^\[/ { skip = 0 }
-  !skip
-' wrangler.toml | sed 's#^main = "build/#main = "#' >build/wrangler.dev.toml
+bash scripts/prebuilt-config.sh
 
 dev_var() { # the value of $1 in .dev.vars, if any
   [[ -f .dev.vars ]] || return 0
   sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" .dev.vars | tail -1 | sed 's/^"\(.*\)"$/\1/'
 }
 
-args=(dev --config build/wrangler.dev.toml --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false)
+args=(dev --config build/wrangler.prebuilt.toml --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false)
 # wrangler reads .dev.vars next to its config; point it at the repository's.
 [[ -f .dev.vars ]] && args+=(--env-file "$root/.dev.vars")
 # Variables from the environment override .dev.vars.

@@ -21,6 +21,13 @@ if command -v rustup >/dev/null 2>&1; then
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
+  # scripts/test.sh checks formatting and lints.
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed | grep -q "^$component"; then
+      say "adding the $component component"
+      rustup component add "$component"
+    fi
+  done
 fi
 
 installed_version() { # prints the version a binary reports, or nothing

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, then the Rust tests, the gateway build, the worker
-# build, the Miniflare/node tests (tests/*.test.mjs) and the Python tests (tests/python).
+# Runs every test: installs what is missing, then the format and lint checks, the Rust tests,
+# the gateway build, the worker build, the deploy path (offline), the Miniflare/node tests
+# (tests/*.test.mjs) and the Python tests (tests/python).
 # Every step runs even if an earlier one failed (unless a later step needs its output); the
 # summary lists each step and the exit status is non-zero if any failed.
 set -uo pipefail
@@ -36,12 +37,22 @@ if ! step "install dependencies" bash scripts/install-deps.sh; then
   exit 1
 fi
 
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy (native crates, all targets)" cargo clippy -p edge-core -p redis-rest-gateway --all-targets -- -D warnings
+step "cargo clippy (the worker, wasm32)" cargo clippy -p edge-cache --target wasm32-unknown-unknown -- -D warnings
+
 # The gateway first: edge-core's client tests run against it (target/release/redis-rest-gateway).
 gateway_ok=1
 step "build redis-rest-gateway (release)" cargo build --release -p redis-rest-gateway || gateway_ok=0
 step "cargo test (edge-core, redis-rest-gateway)" cargo test -p edge-core -p redis-rest-gateway
 worker_ok=1
 step "build the worker (npm run build)" npm run --silent build || worker_ok=0
+
+if [[ $worker_ok == 1 ]]; then
+  step "wrangler deploy --dry-run" bash scripts/deploy-check.sh
+else
+  skip "wrangler deploy --dry-run" "the worker build failed"
+fi
 
 if [[ $gateway_ok == 1 && $worker_ok == 1 ]]; then
   mapfile -t node_tests < <(find tests -maxdepth 1 -name '*.test.mjs' | sort)
