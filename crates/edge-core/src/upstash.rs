@@ -106,32 +106,43 @@ impl<C: Clock> UpstashStore<C> {
             .map_err(classify_transport_error)?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(classify_transport_error)?;
-        if status == 401 || status == 403 {
-            return Err(StoreError::Unauthorized);
-        }
-        let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
-        if status == 400 && path == "/multi-exec" {
-            // A queue-time error discards the whole transaction.
-            let message =
-                parsed.ok().and_then(|v| error_text(&v)).unwrap_or_else(|| "transaction refused".into());
-            return Err(StoreError::Rejected(message));
-        }
-        if !(200..300).contains(&status) {
-            let message = parsed
-                .ok()
-                .and_then(|v| error_text(&v))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned());
-            return Err(StoreError::Http { status, message });
-        }
-        let value = parsed.map_err(|e| StoreError::Malformed(format!("not JSON: {e}")))?;
-        let Value::Array(items) = value else {
-            return Err(StoreError::Malformed("expected a JSON array of results".into()));
-        };
-        if items.len() != ops.len() {
-            return Err(StoreError::Malformed(format!("{} results for {} commands", items.len(), ops.len())));
-        }
-        items.iter().map(item_reply).collect()
+        read_reply(path, status, &bytes, ops.len())
     }
+}
+
+/// Reads the answer to a `POST path` of `commands` commands: its status and body, as sent by a
+/// Redis REST server (remote bytes: anything may come back; never panics).
+pub(crate) fn read_reply(
+    path: &str,
+    status: u16,
+    bytes: &[u8],
+    commands: usize,
+) -> Result<Vec<Reply>, StoreError> {
+    if status == 401 || status == 403 {
+        return Err(StoreError::Unauthorized);
+    }
+    let parsed: Result<Value, _> = serde_json::from_slice(bytes);
+    if status == 400 && path == "/multi-exec" {
+        // A queue-time error discards the whole transaction.
+        let message =
+            parsed.ok().and_then(|v| error_text(&v)).unwrap_or_else(|| "transaction refused".into());
+        return Err(StoreError::Rejected(message));
+    }
+    if !(200..300).contains(&status) {
+        let message = parsed
+            .ok()
+            .and_then(|v| error_text(&v))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned());
+        return Err(StoreError::Http { status, message });
+    }
+    let value = parsed.map_err(|e| StoreError::Malformed(format!("not JSON: {e}")))?;
+    let Value::Array(items) = value else {
+        return Err(StoreError::Malformed("expected a JSON array of results".into()));
+    };
+    if items.len() != commands {
+        return Err(StoreError::Malformed(format!("{} results for {commands} commands", items.len())));
+    }
+    items.iter().map(item_reply).collect()
 }
 
 fn classify_transport_error(e: reqwest::Error) -> StoreError {
