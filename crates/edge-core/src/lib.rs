@@ -16,6 +16,9 @@ mod config;
 mod edge;
 mod engine;
 mod entry;
+/// Entry points of the fuzz targets and their corpus replay (docs §11); not API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod hygiene;
 mod key;
 mod keyspace;

@@ -12,6 +12,9 @@ pub mod command;
 pub mod config;
 pub mod encoding;
 pub mod errors;
+/// Entry points of the fuzz targets and their corpus replay (docs §11); not API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod log;
 pub mod redis_conn;
