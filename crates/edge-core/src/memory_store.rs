@@ -190,6 +190,21 @@ fn apply(state: &mut State, op: &Op, now: u64) -> Reply {
             }
             _ => Reply::Int(0),
         },
+        Op::Exists(keys) => {
+            Reply::Int(keys.iter().filter(|key| get_live(state, key, now).is_some()).count() as i64)
+        }
+        Op::ExpireAtLeast { key, ttl_ms } => match get_live(state, key, now) {
+            None => Reply::Int(0),
+            Some(slot) => {
+                let at = now.saturating_add((*ttl_ms).max(1));
+                if slot.expires_at_ms.is_none_or(|current| current < at) {
+                    slot.expires_at_ms = Some(at);
+                    Reply::Int(1)
+                } else {
+                    Reply::Int(0)
+                }
+            }
+        },
         Op::ReplaceIfPresent { old_key, new_key, value, ttl_ms } => {
             if get_live(state, old_key, now).is_none() {
                 return Reply::Int(0);

@@ -131,9 +131,32 @@ impl PurgeReport {
     }
 }
 
-/// Every `/`-boundary prefix of `path`: `/a/b/c` → `/`, `/a/`, `/a/b/`.
+/// Prefix sets exist for this many `/` boundaries of a path (`/`, `/a/`, `/a/b/`, `/a/b/c/`):
+/// a bounded number of index writes per entry, however deep the path. A deeper prefix purge
+/// reads the deepest indexed set above it and filters by path.
+pub const MAX_PREFIX_DEPTH: usize = 4;
+/// A prefix-set member keeps at most this many bytes of the path: a long path costs no more.
+pub const MAX_MEMBER_PATH: usize = 512;
+
+/// The indexed `/`-boundary prefixes of `path`: `/a/b/c` → `/`, `/a/`, `/a/b/` (at most
+/// [`MAX_PREFIX_DEPTH`]).
 fn boundary_prefixes(path: &str) -> impl Iterator<Item = &str> {
-    path.char_indices().filter(|(_, c)| *c == '/').map(move |(i, _)| &path[..=i])
+    path.char_indices().filter(|(_, c)| *c == '/').map(move |(i, _)| &path[..=i]).take(MAX_PREFIX_DEPTH)
+}
+
+/// `path` cut to [`MAX_MEMBER_PATH`] bytes (on a character boundary).
+fn member_path(path: &str) -> &str {
+    let mut end = path.len().min(MAX_MEMBER_PATH);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
+
+/// Whether a member's (possibly cut) path falls under `prefix`. A cut path that the prefix
+/// outruns counts as under it: a purge may remove a little more, never less.
+fn under_prefix(kept_path: &str, prefix: &str) -> bool {
+    kept_path.starts_with(prefix) || (kept_path.len() >= MAX_MEMBER_PATH - 3 && prefix.starts_with(kept_path))
 }
 
 /// The ops that record a stored entry in the tag, URL and prefix indexes.
@@ -148,12 +171,12 @@ pub fn index_ops(
     let mut ops = tag_index_ops(namespace, tags, keys, stale_ms);
     let url_key = namespace.url_set(&keys.url_id);
     ops.push(Op::SAdd { key: url_key.clone(), members: vec![keys.stale.clone()] });
-    ops.push(Op::PExpire { key: url_key, ttl_ms });
-    let member = format!("{} {path}", keys.stale);
+    ops.push(Op::ExpireAtLeast { key: url_key, ttl_ms });
+    let member = format!("{} {}", keys.stale, member_path(path));
     for prefix in boundary_prefixes(path) {
         let key = namespace.prefix_set(prefix);
         ops.push(Op::SAdd { key: key.clone(), members: vec![member.clone()] });
-        ops.push(Op::PExpire { key, ttl_ms });
+        ops.push(Op::ExpireAtLeast { key, ttl_ms });
     }
     ops
 }
@@ -211,7 +234,7 @@ pub async fn purge<S: Store>(
             let stale_key = match filter {
                 None => member,
                 Some(prefix) => match member.split_once(' ') {
-                    Some((key, path)) if path.starts_with(prefix) => key.to_string(),
+                    Some((key, path)) if under_prefix(path, prefix) => key.to_string(),
                     _ => continue,
                 },
             };
@@ -224,15 +247,15 @@ pub async fn purge<S: Store>(
     let mut entries = 0;
     for (stale_chunk, fresh_chunk) in stale_keys.chunks(DELETE_BATCH).zip(fresh_keys.chunks(DELETE_BATCH)) {
         let ops = if req.soft {
-            // Count the entries that still exist, then drop only their fresh markers.
-            vec![Op::MGet(stale_chunk.to_vec()), Op::Del(fresh_chunk.to_vec())]
+            // Count the entries that still exist (bodies stay in Redis), then drop only their
+            // fresh markers.
+            vec![Op::Exists(stale_chunk.to_vec()), Op::Del(fresh_chunk.to_vec())]
         } else {
             vec![Op::Del(stale_chunk.to_vec()), Op::Del(fresh_chunk.to_vec())]
         };
         let replies = store.run(&ops).await?;
         entries += match replies.first() {
             Some(Reply::Int(n)) => u64::try_from(*n).unwrap_or(0),
-            Some(Reply::Array(values)) => values.iter().filter(|v| **v != Reply::Nil).count() as u64,
             _ => 0,
         };
     }

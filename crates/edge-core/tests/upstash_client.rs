@@ -292,6 +292,12 @@ async fn the_memory_store_and_redis_agree_on_the_same_script() {
             ttl_ms: 5_000,
         },
         Op::MGet(vec!["old".into(), "new".into()]),
+        Op::SAdd { key: "set".into(), members: vec!["m".into()] },
+        Op::ExpireAtLeast { key: "set".into(), ttl_ms: 60_000 },
+        Op::ExpireAtLeast { key: "set".into(), ttl_ms: 1_000 },
+        Op::ExpireAtLeast { key: "set".into(), ttl_ms: 120_000 },
+        Op::ExpireAtLeast { key: "absent".into(), ttl_ms: 1_000 },
+        Op::Exists(vec!["set".into(), "absent".into(), "new".into()]),
     ];
     let from_redis = redis.run(&ops).await.expect("redis");
     let from_memory = memory.run(&ops).await.expect("memory");
