@@ -253,6 +253,30 @@ fn apply(state: &mut State, op: &Op, now: u64) -> Reply {
             note_write(state, now);
             Reply::Int(added as i64)
         }
+        Op::SScan { key, cursor, count } => match get_live(state, key, now) {
+            None => Reply::Array(vec![Reply::Bytes(b"0".to_vec()), Reply::Array(Vec::new())]),
+            Some(Slot { value: Value::Set(set), .. }) => {
+                // The cursor names the last member returned (hex), so members removed between
+                // calls never make the iteration skip others.
+                let after = (cursor != "0").then(|| crate::key::unhex(cursor)).flatten();
+                let rest: Vec<&String> = match &after {
+                    Some(last) => set
+                        .range::<String, _>((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
+                        .collect(),
+                    None => set.iter().collect(),
+                };
+                let batch: Vec<&String> = rest.iter().take((*count).max(1) as usize).copied().collect();
+                let next = match batch.last() {
+                    Some(last) if rest.len() > batch.len() => crate::key::hex(last.as_bytes()),
+                    _ => "0".to_string(),
+                };
+                Reply::Array(vec![
+                    Reply::Bytes(next.into_bytes()),
+                    Reply::Array(batch.iter().map(|m| Reply::Bytes(m.as_bytes().to_vec())).collect()),
+                ])
+            }
+            Some(_) => Reply::Error(WRONGTYPE.into()),
+        },
         Op::SMembers(key) => match get_live(state, key, now) {
             None => Reply::Array(Vec::new()),
             Some(Slot { value: Value::Set(set), .. }) => {

@@ -48,6 +48,9 @@ pub enum Op {
     ReplaceIfPresent { old_key: String, new_key: String, value: String, ttl_ms: u64 },
     /// `SADD key m…` → [`Reply::Int`] members added.
     SAdd { key: String, members: Vec<String> },
+    /// `SSCAN key cursor COUNT count` → [`Reply::Array`] `[next cursor, [members…]]`; the
+    /// cursor is opaque, `"0"` starts and ends an iteration. Reads a large set in batches.
+    SScan { key: String, cursor: String, count: u32 },
     /// `SMEMBERS key` → [`Reply::Array`] of Bytes.
     SMembers(String),
     /// `SREM key m…` → [`Reply::Int`].
@@ -72,6 +75,7 @@ impl Op {
             Op::ReplaceIfPresent { .. } => "EVAL(replace-if-present)",
             Op::SAdd { .. } => "SADD",
             Op::SMembers(_) => "SMEMBERS",
+            Op::SScan { .. } => "SSCAN",
             Op::SRem { .. } => "SREM",
         }
     }

@@ -209,6 +209,9 @@ fn command_json(op: &Op) -> Value {
             [s("SADD"), s(key)].into_iter().chain(members.iter().map(|m| s(m))).collect()
         }
         Op::SMembers(k) => vec![s("SMEMBERS"), s(k)],
+        Op::SScan { key, cursor, count } => {
+            vec![s("SSCAN"), s(key), s(cursor), s("COUNT"), Value::from(*count)]
+        }
         Op::SRem { key, members } => {
             [s("SREM"), s(key)].into_iter().chain(members.iter().map(|m| s(m))).collect()
         }
