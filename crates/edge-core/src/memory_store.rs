@@ -277,6 +277,19 @@ fn apply(state: &mut State, op: &Op, now: u64) -> Reply {
             }
             Some(_) => Reply::Error(WRONGTYPE.into()),
         },
+        Op::SRandMember { key, count } => match get_live(state, key, now) {
+            None => Reply::Array(Vec::new()),
+            Some(Slot { value: Value::Set(set), .. }) => {
+                // Any `count` members will do for the callers (a sample to prune): start at a
+                // random offset so that repeated samples cover the set.
+                let mut byte = [0u8; 2];
+                let _ = getrandom::fill(&mut byte);
+                let start = usize::from(u16::from_le_bytes(byte)) % set.len().max(1);
+                let picked = set.iter().cycle().skip(start).take((*count as usize).min(set.len()));
+                Reply::Array(picked.map(|m| Reply::Bytes(m.clone().into_bytes())).collect())
+            }
+            Some(_) => Reply::Error(WRONGTYPE.into()),
+        },
         Op::SMembers(key) => match get_live(state, key, now) {
             None => Reply::Array(Vec::new()),
             Some(Slot { value: Value::Set(set), .. }) => {

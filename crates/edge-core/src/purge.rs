@@ -145,7 +145,7 @@ pub const MAX_MEMBER_PATH: usize = 512;
 
 /// The indexed `/`-boundary prefixes of `path`: `/a/b/c` → `/`, `/a/`, `/a/b/` (at most
 /// [`MAX_PREFIX_DEPTH`]).
-fn boundary_prefixes(path: &str) -> impl Iterator<Item = &str> {
+pub fn indexed_prefixes(path: &str) -> impl Iterator<Item = &str> {
     path.char_indices().filter(|(_, c)| *c == '/').map(move |(i, _)| &path[..=i]).take(MAX_PREFIX_DEPTH)
 }
 
@@ -178,12 +178,43 @@ pub fn index_ops(
     ops.push(Op::SAdd { key: url_key.clone(), members: vec![keys.stale.clone()] });
     ops.push(Op::ExpireAtLeast { key: url_key, ttl_ms });
     let member = format!("{} {}", keys.stale, member_path(path));
-    for prefix in boundary_prefixes(path) {
+    for prefix in indexed_prefixes(path) {
         let key = namespace.prefix_set(prefix);
         ops.push(Op::SAdd { key: key.clone(), members: vec![member.clone()] });
         ops.push(Op::ExpireAtLeast { key, ttl_ms });
     }
     ops
+}
+
+/// Members sampled per prune.
+const PRUNE_SAMPLE: u32 = 20;
+
+/// Removes dead members (entries that expired on their own) from a sample of an index set, so
+/// that a set every fill writes to, and whose TTL therefore never runs out (`/`), does not
+/// grow without bound. Fills call it for one of their sets now and then, in the background.
+pub async fn prune_index_sample<S: Store>(store: &S, set_key: &str) -> Result<u64, StoreError> {
+    let sample = store.one(Op::SRandMember { key: set_key.to_string(), count: PRUNE_SAMPLE }).await?;
+    let Reply::Array(members) = sample else { return Ok(0) };
+    let members: Vec<String> =
+        members.into_iter().filter_map(Reply::into_bytes).filter_map(|m| String::from_utf8(m).ok()).collect();
+    if members.is_empty() {
+        return Ok(0);
+    }
+    let stale_key = |member: &str| member.split_once(' ').map_or(member, |(key, _)| key).to_string();
+    let checks: Vec<Op> = members.iter().map(|m| Op::Exists(vec![stale_key(m)])).collect();
+    let alive = store.run(&checks).await?;
+    let dead: Vec<String> = members
+        .into_iter()
+        .zip(alive)
+        .filter(|(_, exists)| *exists == Reply::Int(0))
+        .map(|(member, _)| member)
+        .collect();
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    let removed = dead.len() as u64;
+    store.run(&[Op::SRem { key: set_key.to_string(), members: dead }]).await?;
+    Ok(removed)
 }
 
 /// Runs a purge.
@@ -226,7 +257,7 @@ pub async fn purge<S: Store>(
         ),
         PurgeTarget::Prefix(prefix) => {
             // The nearest `/` boundary at or above the prefix holds every entry under it.
-            let boundary = boundary_prefixes(prefix).last().unwrap_or("/");
+            let boundary = indexed_prefixes(prefix).last().unwrap_or("/");
             (vec![namespace.prefix_set(boundary)], Some(prefix.as_str()))
         }
     };
@@ -416,9 +447,9 @@ mod tests {
 
     #[test]
     fn prefixes_stop_at_slashes() {
-        let p: Vec<&str> = boundary_prefixes("/api/v1/items").collect();
+        let p: Vec<&str> = indexed_prefixes("/api/v1/items").collect();
         assert_eq!(p, vec!["/", "/api/", "/api/v1/"]);
-        let p: Vec<&str> = boundary_prefixes("/api/v1/").collect();
+        let p: Vec<&str> = indexed_prefixes("/api/v1/").collect();
         assert_eq!(p, vec!["/", "/api/", "/api/v1/"]);
     }
 }

@@ -51,6 +51,8 @@ pub enum Op {
     /// `SSCAN key cursor COUNT count` → [`Reply::Array`] `[next cursor, [members…]]`; the
     /// cursor is opaque, `"0"` starts and ends an iteration. Reads a large set in batches.
     SScan { key: String, cursor: String, count: u32 },
+    /// `SRANDMEMBER key count` → [`Reply::Array`] of up to `count` distinct members.
+    SRandMember { key: String, count: u32 },
     /// `SMEMBERS key` → [`Reply::Array`] of Bytes.
     SMembers(String),
     /// `SREM key m…` → [`Reply::Int`].
@@ -76,6 +78,7 @@ impl Op {
             Op::SAdd { .. } => "SADD",
             Op::SMembers(_) => "SMEMBERS",
             Op::SScan { .. } => "SSCAN",
+            Op::SRandMember { .. } => "SRANDMEMBER",
             Op::SRem { .. } => "SREM",
         }
     }

@@ -209,6 +209,7 @@ fn command_json(op: &Op) -> Value {
             [s("SADD"), s(key)].into_iter().chain(members.iter().map(|m| s(m))).collect()
         }
         Op::SMembers(k) => vec![s("SMEMBERS"), s(k)],
+        Op::SRandMember { key, count } => vec![s("SRANDMEMBER"), s(key), Value::from(*count)],
         Op::SScan { key, cursor, count } => {
             vec![s("SSCAN"), s(key), s(cursor), s("COUNT"), Value::from(*count)]
         }

@@ -4,8 +4,8 @@ mod support;
 
 use edge_core::CachePhase;
 use edge_core::Found;
-use edge_core::Op;
 use edge_core::{purge, PurgeRequest, PurgeTarget};
+use edge_core::{Op, Store};
 use support::*;
 
 fn hard(target: PurgeTarget) -> PurgeRequest {
@@ -246,5 +246,37 @@ fn deep_and_long_paths_are_indexed_within_bounds_and_still_purged() {
         assert_eq!(deep.entries, 2, "below the indexed depth, filtered by path (and the cut long path)");
         assert!(!is_cached(&w, urls[0]).await && !is_cached(&w, urls[2]).await);
         assert!(is_cached(&w, urls[1]).await);
+    });
+}
+
+/// Issue 9 item 9: dead members (entries that expired on their own) are pruned from an index
+/// set that never expires, live ones kept.
+#[test]
+fn pruning_removes_only_dead_members() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let ns = edge_core::Namespace::new("t");
+        let set = ns.prefix_set("/");
+        let live = ns.variant(0, "live").stale;
+        let members: Vec<String> =
+            (0..5).map(|i| format!("{} /gone/{i}", ns.variant(0, &format!("gone{i}")).stale)).collect();
+        let mut all = members.clone();
+        all.push(format!("{live} /live"));
+        w.store
+            .run(&[
+                Op::SAdd { key: set.clone(), members: all },
+                Op::Set { key: live.clone(), value: "entry".into(), ttl_ms: None, nx: false },
+            ])
+            .await
+            .unwrap();
+        let removed = edge_core::prune_index_sample(&w.store, &set).await.unwrap();
+        assert_eq!(removed, 5);
+        let left = w.store.run(&[Op::SMembers(set)]).await.unwrap();
+        assert_eq!(
+            left,
+            vec![edge_core::Reply::Array(vec![edge_core::Reply::Bytes(
+                format!("{live} /live").into_bytes()
+            )])]
+        );
     });
 }

@@ -332,6 +332,8 @@ async fn the_memory_store_and_redis_agree_on_the_same_script() {
         Op::ExpireAtLeast { key: "absent".into(), ttl_ms: 1_000 },
         Op::Exists(vec!["set".into(), "absent".into(), "new".into()]),
         Op::SScan { key: "absent".into(), cursor: "0".into(), count: 10 },
+        Op::SRandMember { key: "s".into(), count: 5 },
+        Op::SRandMember { key: "absent".into(), count: 5 },
     ];
     let from_redis = redis.run(&ops).await.expect("redis");
     let from_memory = memory.run(&ops).await.expect("memory");
