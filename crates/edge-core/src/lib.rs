@@ -16,6 +16,7 @@ mod config;
 mod edge;
 mod engine;
 mod entry;
+mod http_date;
 mod hygiene;
 mod key;
 mod keyspace;
@@ -28,6 +29,7 @@ mod runtime;
 pub mod session;
 mod stats;
 mod store;
+mod structured_field;
 mod tags;
 mod upstash;
 

@@ -296,6 +296,10 @@ fn vary_on_edge_session_never_shows_a_session_to_an_anonymous_client() {
         assert_eq!(body(&forged), "me:anon");
         let anonymous = s.send(Method::GET, "/api/me", &[]).await;
         assert_eq!((header(&anonymous, "x-cache").as_str(), body(&anonymous).as_str()), ("HIT", "me:anon"));
+        // After logout the old (validly signed) cookie names no session: the anonymous variant.
+        s.send(Method::GET, "/logout", &[("cookie", &cookie)]).await;
+        let old_cookie = s.send(Method::GET, "/api/me", &[("cookie", &cookie)]).await;
+        assert_eq!((header(&old_cookie, "x-cache").as_str(), body(&old_cookie).as_str()), ("HIT", "me:anon"));
     });
 }
 
