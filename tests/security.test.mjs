@@ -1,0 +1,706 @@
+// Shared-cache safety, end to end (issue 9): the attacks that would serve one client's response
+// to another, or let a client speak for the edge, each written as the HTTP exchange that
+// mounts it, asserting what stops it. Real Redis behind the REST gateway, the counting origin
+// (support/origin.mjs), the built worker in Miniflare.
+//
+// Each `describe` names the attack class and the issue item; each `it` names the attack it
+// stops (the docs list them).
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+
+import { sleep, startStack } from "./support/harness.mjs";
+
+const SECRET = "security-suite-session-secret-0123456789"; // ≥ 32 bytes
+const NAME = "__Host-session";
+const RULES = [{ path: "/ruled/*", ttl: 60 }];
+const VARS = { SESSION_SECRET: SECRET, CACHE_RULES: JSON.stringify(RULES), ORIGIN_TIMEOUT_MS: "5000" };
+
+const xc = (res) => res.headers["x-cache"];
+const cs = (res) => res.headers["cache-status"] ?? "";
+const b64url = (text) => Buffer.from(text).toString("base64url");
+/** Background stores run in ctx.waitUntil after the response: give them a moment. */
+const settle = () => sleep(250);
+
+let stack;
+before(async () => {
+  stack = await startStack({ redis: true, vars: VARS });
+});
+after(async () => {
+  await stack?.stop();
+});
+beforeEach(() => stack.origin.reset());
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** The session the origin saw: { id, data } from Edge-Session-Id / Edge-Session. */
+function seenSession(headers) {
+  const raw = headers["edge-session"];
+  let data = null;
+  if (raw !== undefined) {
+    try {
+      data = JSON.parse(Buffer.from(raw, "base64url").toString("utf8"));
+    } catch {
+      data = raw;
+    }
+  }
+  return { id: headers["edge-session-id"] ?? null, data };
+}
+
+/** Our Set-Cookie on a response, or undefined. */
+const ourSetCookie = (res) => (res.headers["set-cookie"] ?? []).find((c) => c.startsWith(`${NAME}=`));
+
+/** Logs `user` in at the edge (Edge-Session-Set); answers the `name=value` cookie. */
+async function login(user) {
+  stack.origin.route("/login", ({ req, res }) => {
+    const who = new URL(req.url, "http://o").searchParams.get("user");
+    res.writeHead(200, { "content-type": "text/plain", "edge-session-set": JSON.stringify({ user: who }) });
+    res.end("logged in");
+  });
+  const res = await stack.request(`/login?user=${user}`);
+  assert.equal(res.status, 200);
+  const set = ourSetCookie(res);
+  assert.ok(set, `no session cookie issued: ${JSON.stringify(res.headers["set-cookie"])}`);
+  return set.split(";")[0];
+}
+
+/** The cookies (name → value) in a Cookie header. */
+function cookies(header) {
+  const out = {};
+  for (const piece of String(header ?? "").split(";")) {
+    const at = piece.indexOf("=");
+    if (at > 0) out[piece.slice(0, at).trim()] = piece.slice(at + 1).trim();
+  }
+  return out;
+}
+
+/** GETs each path (filling the cache), then checks that the next GET of each is a HIT. */
+async function fill(...paths) {
+  for (const p of paths) await stack.request(p);
+  await settle();
+  for (const p of paths) {
+    const res = await stack.request(p);
+    assert.equal(xc(res), "HIT", `${p} not cached: ${cs(res)}`);
+  }
+}
+
+/** Waits until the origin has received `n` requests for `path` (or fails after `ms`). */
+async function originSaw(path, n, ms = 3_000) {
+  const deadline = Date.now() + ms;
+  while (stack.origin.count(path) < n) {
+    if (Date.now() > deadline) throw new Error(`the origin saw ${stack.origin.count(path)} requests for ${path}, not ${n}`);
+    await sleep(10);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 1: Vary: Cookie keys on the cookies the origin saw.
+
+/** A Django-like page: `public, max-age=60`, `Vary: Cookie`, built from the origin's own `sid`. */
+function djangoAccount(path) {
+  stack.origin.route(path, ({ req, res }) => {
+    const sid = cookies(req.headers.cookie).sid ?? "anonymous";
+    res.writeHead(200, { "content-type": "text/plain", "cache-control": "public, max-age=60", vary: "Cookie" });
+    res.end(`account of ${sid}`);
+  });
+}
+
+/** Alice, Bob, Alice again, each with only the origin's `sid` cookie. */
+async function aliceBobAlice(path) {
+  djangoAccount(path);
+  const alice = await stack.request(path, { headers: { cookie: "sid=alice" } });
+  assert.equal(alice.text(), "account of alice");
+  await settle();
+  const bob = await stack.request(path, { headers: { cookie: "sid=bob" } });
+  assert.equal(bob.text(), "account of bob", "Bob was served Alice's account");
+  assert.notEqual(xc(bob), "HIT", "Bob was served from Alice's variant");
+  await settle();
+  const again = await stack.request(path, { headers: { cookie: "sid=alice" } });
+  assert.deepEqual([xc(again), again.text()], ["HIT", "account of alice"], "Alice's own variant");
+  const anon = await stack.request(path);
+  assert.equal(anon.text(), "account of anonymous", "a client without cookies was served someone's account");
+  assert.equal(stack.origin.count(path), 3);
+}
+
+describe("cross-user leak through Vary: Cookie (item 1)", () => {
+  it("a Django sessionid under Vary: Cookie is never served to another user (sessions on)", async () => {
+    await aliceBobAlice("/i1/account");
+  });
+
+  it("a user who logs in at the origin (new sid, same edge session) never gets the logged-out variant", async () => {
+    const path = "/i1/login-at-origin";
+    djangoAccount(path);
+    const edge = await login("carol");
+    const before = await stack.request(path, { headers: { cookie: `${edge}; sid=anon-1` } });
+    assert.equal(before.text(), "account of anon-1");
+    await settle();
+    // Django's login issues a new sessionid; the edge session is the same.
+    const afterLogin = await stack.request(path, { headers: { cookie: `${edge}; sid=carol` } });
+    assert.equal(afterLogin.text(), "account of carol", "served the page built for the old origin cookie");
+    // The origin's cookie never carried ours, and our cookie is not what splits the variants.
+    assert.ok(!String(stack.origin.last(path).headers.cookie).includes(NAME));
+    await settle();
+    const hit = await stack.request(path, { headers: { cookie: `${edge}; sid=carol` } });
+    assert.deepEqual([xc(hit), hit.text()], ["HIT", "account of carol"]);
+  });
+
+  it("an edge session never reads another edge session's variant with the same origin cookies", async () => {
+    const path = "/i1/two-edge-sessions";
+    stack.origin.route(path, ({ req, res }) => {
+      const who = seenSession(req.headers).data?.user ?? "anonymous";
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "public, max-age=60", vary: "Cookie" });
+      res.end(`page of ${who}`);
+    });
+    const dave = await login("dave");
+    const erin = await login("erin");
+    const d = await stack.request(path, { headers: { cookie: `theme=dark; ${dave}` } });
+    assert.equal(d.text(), "page of dave");
+    await settle();
+    const e = await stack.request(path, { headers: { cookie: `theme=dark; ${erin}` } });
+    assert.equal(e.text(), "page of erin", "Erin was served Dave's page");
+  });
+
+  describe("with sessions off", () => {
+    before(async () => {
+      await stack.restartWorker({ ...VARS, SESSION_SECRET: null });
+    });
+    after(async () => {
+      await stack.restartWorker(VARS);
+    });
+
+    it("a Django sessionid under Vary: Cookie is never served to another user (sessions off)", async () => {
+      await aliceBobAlice("/i1/account-sessions-off");
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 2: Vary on a header the worker sets or rewrites keys on the value forwarded.
+
+describe("cross-user leak through Vary on a header the edge sets (item 2)", () => {
+  function apiMe(path, vary) {
+    stack.origin.route(path, ({ req, res }) => {
+      const { id, data } = seenSession(req.headers);
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "cache-control": "public, s-maxage=30",
+        vary,
+      });
+      res.end(JSON.stringify({ me: data?.user ?? null, session: id }));
+    });
+  }
+
+  it("Vary: Edge-Session: a logged-in user's /api/me is never served to an anonymous client", async () => {
+    apiMe("/i2/api/me", "Edge-Session");
+    const alice = await login("alice");
+    const mine = await stack.request("/i2/api/me", { headers: { cookie: alice } });
+    assert.equal(mine.json().me, "alice");
+    await settle();
+    const anon = await stack.request("/i2/api/me");
+    assert.equal(anon.json().me, null, `an anonymous client got ${anon.text()}`);
+    assert.ok(!anon.text().includes("alice"));
+    const bob = await login("bob");
+    const his = await stack.request("/i2/api/me", { headers: { cookie: bob } });
+    assert.equal(his.json().me, "bob", `Bob got ${his.text()}`);
+    await settle();
+    const again = await stack.request("/i2/api/me", { headers: { cookie: alice } });
+    assert.deepEqual([xc(again), again.json().me], ["HIT", "alice"]);
+  });
+
+  it("Vary: Edge-Session: a client forging Alice's Edge-Session header does not get her variant", async () => {
+    apiMe("/i2/api/me-forged", "Edge-Session");
+    const alice = await login("alice");
+    const mine = await stack.request("/i2/api/me-forged", { headers: { cookie: alice } });
+    assert.equal(mine.json().me, "alice");
+    await settle();
+    // Edge-Session is base64url(JSON): anyone can write Alice's exact value.
+    const forged = await stack.request("/i2/api/me-forged", {
+      headers: { "edge-session": b64url(JSON.stringify({ user: "alice" })) },
+    });
+    assert.equal(forged.json().me, null, `the forger got ${forged.text()}`);
+    // Nor is the forger's (anonymous) answer served to Alice.
+    await settle();
+    const again = await stack.request("/i2/api/me-forged", { headers: { cookie: alice } });
+    assert.equal(again.json().me, "alice");
+  });
+
+  it("Vary: Edge-Session-Id: one session's variant is never served to another session or to nobody", async () => {
+    apiMe("/i2/api/me-id", "Edge-Session-Id");
+    const alice = await login("alice");
+    const mine = await stack.request("/i2/api/me-id", { headers: { cookie: alice } });
+    assert.equal(mine.json().me, "alice");
+    await settle();
+    const anon = await stack.request("/i2/api/me-id");
+    assert.equal(anon.json().me, null, `an anonymous client got ${anon.text()}`);
+    const bob = await login("bob");
+    const his = await stack.request("/i2/api/me-id", { headers: { cookie: bob } });
+    assert.equal(his.json().me, "bob", `Bob got ${his.text()}`);
+  });
+
+  it("Vary: X-Forwarded-Host keys on the host the edge forwards, not on the client's copy", async () => {
+    const path = "/i2/xfh";
+    stack.origin.route(path, ({ req, res }) => {
+      res.writeHead(200, { "content-type": "text/html", "cache-control": "public, max-age=60", vary: "X-Forwarded-Host" });
+      res.end(`<a href="http://${req.headers["x-forwarded-host"]}/next">next</a>`);
+    });
+    const attacker = await stack.request(path, { headers: { "x-forwarded-host": "evil.example" } });
+    assert.ok(!attacker.text().includes("evil.example"), "the client's X-Forwarded-Host reached the origin");
+    await settle();
+    // The value forwarded is the edge's in both cases: one variant, and it is clean.
+    const clean = await stack.request(path);
+    assert.ok(!clean.text().includes("evil.example"));
+    assert.equal(xc(clean), "HIT", "the client's X-Forwarded-Host split the key (keyed on the client's copy)");
+    assert.equal(stack.origin.count(path), 1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 4: no client header can pass for the edge's.
+
+describe("forged session headers through CGI name folding (item 4)", () => {
+  const FORGED = {
+    Edge_Session: b64url(JSON.stringify({ user: "root" })),
+    Edge_Session_Id: "attacker-chosen",
+    "EDGE_SESSION-SET": '{"user":"root"}',
+    "edge-session_anything": "1",
+    "X-Edge_Session": "not reserved: kept",
+  };
+  /** Header names the origin received that a CGI server would read as Edge-Session*. */
+  function reservedAtOrigin(path) {
+    const raw = stack.origin.last(path).rawHeaders;
+    const names = raw.filter((_, i) => i % 2 === 0);
+    return names.filter((n) => n.toLowerCase().replaceAll("_", "-").startsWith("edge-session"));
+  }
+
+  it("Edge_Session (read as HTTP_EDGE_SESSION by CGI servers) never reaches the origin: no forged session", async () => {
+    stack.origin.route("/i4/whoami", ({ req, res }) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(seenSession(req.headers)));
+    });
+    const res = await stack.request("/i4/whoami", { headers: FORGED });
+    assert.equal(res.status, 200);
+    assert.deepEqual(reservedAtOrigin("/i4/whoami"), [], "a forged session header reached the origin");
+    assert.equal(stack.origin.last("/i4/whoami").headers["x-edge_session"], "not reserved: kept");
+  });
+
+  it("with a live session, only the edge's Edge-Session reaches the origin", async () => {
+    stack.origin.route("/i4/whoami-live", ({ req, res }) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(seenSession(req.headers)));
+    });
+    const alice = await login("alice");
+    const res = await stack.request("/i4/whoami-live", { headers: { ...FORGED, cookie: alice } });
+    assert.deepEqual(res.json().data, { user: "alice" });
+    const names = reservedAtOrigin("/i4/whoami-live").map((n) => n.toLowerCase()).sort();
+    assert.deepEqual(names, ["edge-session", "edge-session-id"], "only the edge's own headers");
+  });
+
+  it("a forged Edge_Session on a cacheable miss does not poison the page for the next client", async () => {
+    const path = "/i4/cgi-page";
+    // A CGI-style origin: HTTP_EDGE_SESSION comes from Edge-Session or Edge_Session alike.
+    stack.origin.route(path, ({ req, res }) => {
+      const raw = req.rawHeaders;
+      let value;
+      for (let i = 0; i < raw.length; i += 2) {
+        if (raw[i].toLowerCase().replaceAll("_", "-") === "edge-session") value = raw[i + 1];
+      }
+      const user = value ? JSON.parse(Buffer.from(value, "base64url").toString("utf8")).user : "anonymous";
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "public, max-age=60" });
+      res.end(`hello ${user}`);
+    });
+    const attack = await stack.request(path, { headers: { Edge_Session: b64url(JSON.stringify({ user: "root" })) } });
+    assert.equal(attack.text(), "hello anonymous", "the origin took a client header for the edge's session");
+    await settle();
+    const next = await stack.request(path);
+    assert.equal(next.text(), "hello anonymous");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 5: the edge is the trust boundary for forwarding headers.
+
+describe("cache poisoning through forwarding headers (item 5)", () => {
+  /** A page that builds its links from Forwarded host= (else X-Forwarded-Host, else Host). */
+  function linkPage(path) {
+    stack.origin.route(path, ({ req, res }) => {
+      const forwardedHost = /(?:^|[;,\s])host="?([^";,\s]+)/i.exec(req.headers.forwarded ?? "")?.[1];
+      const host = forwardedHost ?? req.headers["x-forwarded-host"] ?? req.headers.host;
+      const prefix = req.headers["x-forwarded-prefix"] ?? "";
+      const scheme = req.headers["x-forwarded-scheme"] ?? req.headers["x-forwarded-proto"] ?? "http";
+      const port = req.headers["x-forwarded-port"] ? `:${req.headers["x-forwarded-port"]}` : "";
+      res.writeHead(200, { "content-type": "text/html", "cache-control": "public, max-age=60" });
+      res.end(`<script src="${scheme}://${host}${port}${prefix}/app.js"></script>`);
+    });
+  }
+
+  it("a client's Forwarded: host=evil.example never reaches the origin nor the next client", async () => {
+    const path = "/i5/links";
+    linkPage(path);
+    const attack = await stack.request(path, { headers: { forwarded: "host=evil.example" } });
+    assert.equal(attack.status, 200);
+    const seen = stack.origin.last(path).headers.forwarded ?? "";
+    assert.ok(!seen.includes("evil.example"), `the origin saw Forwarded: ${seen}`);
+    await settle();
+    const clean = await stack.request(path);
+    assert.ok(!clean.text().includes("evil.example"), `the next client got: ${clean.text()} (${xc(clean)})`);
+  });
+
+  it("the edge sets Forwarded itself: host and proto of the request it received", async () => {
+    const path = "/i5/forwarded-set";
+    linkPage(path);
+    await stack.request(path, { headers: { forwarded: 'for=203.0.113.66;host=evil.example;proto=https' } });
+    const seen = stack.origin.last(path).headers.forwarded ?? "";
+    const host = new URL(stack.worker.url).host;
+    const params = [...seen.matchAll(/(?:^|[;,\s])(host|proto)=("[^"]*"|[^;,\s]*)/gi)].map((m) => [
+      m[1].toLowerCase(),
+      m[2].replaceAll('"', ""),
+    ]);
+    assert.deepEqual(
+      params.filter(([k]) => k === "host").map(([, v]) => v),
+      [host],
+      `Forwarded: ${seen}`,
+    );
+    assert.deepEqual(
+      params.filter(([k]) => k === "proto").map(([, v]) => v),
+      ["http"],
+      `Forwarded: ${seen}`,
+    );
+  });
+
+  it("a client's X-Forwarded-Host / -Proto are replaced by the edge's", async () => {
+    const path = "/i5/xfh";
+    linkPage(path);
+    await stack.request(path, { headers: { "x-forwarded-host": "evil.example", "x-forwarded-proto": "javascript" } });
+    const seen = stack.origin.last(path).headers;
+    assert.equal(seen["x-forwarded-host"], new URL(stack.worker.url).host);
+    assert.equal(seen["x-forwarded-proto"], "http");
+    await settle();
+    const clean = await stack.request(path);
+    assert.ok(!clean.text().includes("evil.example") && !clean.text().includes("javascript"), clean.text());
+  });
+
+  const STRIPPED = {
+    "x-forwarded-port": "1337",
+    "x-forwarded-prefix": "//evil.example",
+    "x-forwarded-scheme": "javascript",
+    "x-original-url": "/admin",
+    "x-rewrite-url": "/admin",
+    "x-http-method-override": "DELETE",
+  };
+  for (const method of ["GET", "HEAD"]) {
+    it(`X-Forwarded-Port/-Prefix/-Scheme, X-Original-URL, X-Rewrite-URL, X-HTTP-Method-Override never reach the origin on a cacheable ${method}`, async () => {
+      const path = `/i5/stripped-${method.toLowerCase()}`;
+      linkPage(path);
+      await stack.request(path, { method, headers: STRIPPED });
+      const seen = stack.origin.last(path).headers;
+      const leaked = Object.keys(STRIPPED).filter((name) => seen[name] !== undefined);
+      assert.deepEqual(leaked, [], `reached the origin: ${leaked.map((n) => `${n}: ${seen[n]}`).join(", ")}`);
+    });
+  }
+
+  it("X-Forwarded-Prefix/-Port/-Scheme on a miss do not poison the links the next client gets", async () => {
+    const path = "/i5/prefix";
+    linkPage(path);
+    await stack.request(path, { headers: STRIPPED });
+    await settle();
+    const clean = await stack.request(path);
+    const body = clean.text();
+    assert.ok(!/evil\.example|javascript|1337/.test(body), `the next client got: ${body} (${xc(clean)})`);
+  });
+
+  it("X-Original-URL on a miss does not store the admin page under a public URL", async () => {
+    const path = "/i5/home";
+    // An IIS/Symfony-style origin: X-Original-URL (or X-Rewrite-URL) names the page to render.
+    stack.origin.route(path, ({ req, res }) => {
+      const target = req.headers["x-original-url"] ?? req.headers["x-rewrite-url"] ?? req.url;
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "public, max-age=60" });
+      res.end(target.startsWith("/admin") ? "ADMIN PANEL" : "home page");
+    });
+    for (const header of ["x-original-url", "x-rewrite-url"]) {
+      await stack.request(path, { headers: { [header]: "/admin" } });
+    }
+    await settle();
+    const clean = await stack.request(path);
+    assert.equal(clean.text(), "home page", `${xc(clean)}`);
+  });
+
+  it("X-HTTP-Method-Override on a cacheable GET cannot make the origin act on a write, nor cache its answer", async () => {
+    const path = "/i5/item";
+    let deleted = false;
+    stack.origin.route(path, ({ req, res }) => {
+      const method = req.headers["x-http-method-override"] ?? req.method;
+      if (method === "DELETE") deleted = true;
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "public, max-age=60" });
+      res.end(deleted ? "gone" : "item");
+    });
+    await stack.request(path, { headers: { "x-http-method-override": "DELETE" } });
+    assert.equal(deleted, false, "a GET deleted the item at the origin");
+    await settle();
+    assert.equal((await stack.request(path)).text(), "item");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 6: fills never carry the client's conditionals.
+
+const CONDITIONALS = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"];
+
+describe("stampede and empty-body poisoning through client conditionals (item 6)", () => {
+  /** An origin that honours If-None-Match (304) and takes `delayMs`; ETag "v1". */
+  function etagOrigin(path, delayMs, cacheControl = "max-age=60") {
+    stack.origin.route(path, async ({ req, res }) => {
+      await sleep(delayMs);
+      if (req.headers["if-none-match"] === '"v1"') {
+        res.writeHead(304, { etag: '"v1"', "cache-control": cacheControl });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/plain", etag: '"v1"', "cache-control": cacheControl });
+      res.end("full body v1");
+    });
+  }
+
+  it("If-None-Match on a cold key: the fill is unconditional and 20 concurrent GETs share it (1 origin fetch)", async () => {
+    const path = "/i6/x";
+    etagOrigin(path, 1_000);
+    const conditional = stack.request(path, { headers: { "if-none-match": '"v1"' } });
+    await originSaw(path, 1);
+    const plain = Array.from({ length: 20 }, () => stack.request(path));
+    const [first, ...rest] = await Promise.all([conditional, ...plain]);
+    const fill = stack.origin.requests().find((r) => r.path === path);
+    assert.equal(fill.headers["if-none-match"], undefined, "the fill carried the client's If-None-Match");
+    // The conditional client may get the 200 (answering conditionals belongs to another issue).
+    assert.ok([200, 304].includes(first.status), `conditional client got ${first.status}`);
+    for (const r of rest) {
+      assert.equal(r.status, 200, cs(r));
+      assert.equal(r.text(), "full body v1");
+    }
+    assert.equal(stack.origin.count(path), 1, `origin fetches: ${stack.origin.count(path)} (${rest.map(cs).join(" | ")})`);
+    // And what was stored is the full body.
+    await settle();
+    const hit = await stack.request(path);
+    assert.deepEqual([hit.status, xc(hit), hit.text()], [200, "HIT", "full body v1"]);
+  });
+
+  it("no conditional header (If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since, If-Range) reaches the origin on a fill", async () => {
+    const path = "/i6/all-conditionals";
+    stack.origin.route(path, ({ req, res }) => {
+      // A real origin answers such requests 304 or 412: nothing to store, nothing to share.
+      if (req.headers["if-match"]) {
+        res.writeHead(412);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=60", etag: '"v1"' });
+      res.end("full body");
+    });
+    await stack.request(path, {
+      headers: {
+        "if-none-match": '"v1"',
+        "if-modified-since": "Wed, 21 Oct 2015 07:28:00 GMT",
+        "if-match": '"v0"',
+        "if-unmodified-since": "Wed, 21 Oct 2015 07:28:00 GMT",
+        "if-range": '"v1"',
+      },
+    });
+    const seen = stack.origin.last(path).headers;
+    const leaked = CONDITIONALS.filter((name) => seen[name] !== undefined);
+    assert.deepEqual(leaked, [], "conditionals on the fill");
+    await settle();
+    const next = await stack.request(path);
+    assert.deepEqual([next.status, next.text()], [200, "full body"]);
+    assert.equal(stack.origin.count(path), 1, "the conditional request's answer was not stored for the next client");
+  });
+
+  it("a 304 never marks hit-for-pass: a second stampede after a conditional miss is still collapsed", async () => {
+    const path = "/i6/after-304";
+    etagOrigin(path, 300);
+    // Whatever the first request's fill got, the key must not become pass-through.
+    await stack.request(path, { headers: { "if-none-match": '"v1"' } });
+    await settle();
+    const results = await Promise.all(Array.from({ length: 10 }, () => stack.request(path)));
+    for (const r of results) assert.equal(r.text(), "full body v1");
+    assert.ok(!results.some((r) => /hit-for-pass/.test(cs(r))), results.map(cs).join(" | "));
+    assert.equal(stack.origin.count(path), 1, `origin fetches: ${stack.origin.count(path)}`);
+  });
+
+  it("a background refresh started by a conditional request is unconditional", async () => {
+    const path = "/i6/swr";
+    let version = 0;
+    stack.origin.route(path, ({ req, res }) => {
+      version += 1;
+      if (req.headers["if-none-match"]) {
+        res.writeHead(304, { etag: `"v${version}"`, "cache-control": "max-age=1, stale-while-revalidate=30" });
+        res.end();
+        return;
+      }
+      res.writeHead(200, {
+        "content-type": "text/plain",
+        etag: `"v${version}"`,
+        "cache-control": "max-age=1, stale-while-revalidate=30",
+      });
+      res.end(`v${version}`);
+    });
+    await stack.request(path);
+    await sleep(1_300);
+    const stale = await stack.request(path, { headers: { "if-none-match": '"v1"', "if-modified-since": "Wed, 21 Oct 2015 07:28:00 GMT" } });
+    assert.ok([200, 304].includes(stale.status));
+    await originSaw(path, 2);
+    const refresh = stack.origin.last(path).headers;
+    assert.deepEqual(CONDITIONALS.filter((n) => refresh[n] !== undefined), [], "the refresh carried the client's conditionals");
+    await settle();
+    const next = await stack.request(path);
+    assert.deepEqual([next.status, next.text()], [200, "v2"]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 7: read-your-writes.
+
+describe("stale reads after a write (item 7)", () => {
+  function versioned(path, headers = {}) {
+    let version = 0;
+    stack.origin.route(path, ({ req, res }) => {
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.writeHead(201, { "content-type": "text/plain" });
+        res.end("written");
+        return;
+      }
+      version += 1;
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=300", ...headers });
+      res.end(`${path} v${version}`);
+    });
+  }
+
+  it("Edge-Purge-Tags on a write: a GET right after the write's response is a MISS", async () => {
+    for (let round = 0; round < 3; round++) {
+      const list = `/i7/list-${round}`;
+      versioned(list, { "cache-tag": "t" });
+      await fill(list);
+      stack.origin.route("/i7/add", ({ res }) => {
+        res.writeHead(200, { "edge-purge-tags": "t" });
+        res.end("added");
+      });
+      const write = await stack.request("/i7/add", { method: "POST", body: "x" });
+      assert.equal(write.status, 200);
+      const read = await stack.request(list);
+      assert.equal(xc(read), "MISS", `round ${round}: the GET right after the write was ${xc(read)}: ${read.text()}`);
+      assert.equal(read.text(), `${list} v2`);
+    }
+  });
+
+  it("a write to a URL: a GET of it right after the write's response is a MISS", async () => {
+    for (let round = 0; round < 3; round++) {
+      const item = `/i7/item-${round}`;
+      versioned(item);
+      await fill(item);
+      const write = await stack.request(item, { method: "POST", body: "x" });
+      assert.equal(write.status, 201);
+      const read = await stack.request(item);
+      assert.equal(xc(read), "MISS", `round ${round}: the GET right after the write was ${xc(read)}: ${read.text()}`);
+      assert.equal(read.text(), `${item} v2`);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 10, third bullet: a response that sets the session cookie is private.
+
+describe("downstream caches storing a session cookie (item 10)", () => {
+  function assertPrivate(res, what) {
+    const cc = String(res.headers["cache-control"] ?? "");
+    assert.ok(ourSetCookie(res), `${what}: no session cookie set: ${JSON.stringify(res.headers["set-cookie"])}`);
+    assert.match(cc, /(^|,)\s*private\b/i, `${what}: Cache-Control: ${cc}`);
+    assert.doesNotMatch(cc, /(^|,)\s*public\b/i, `${what}: Cache-Control: ${cc}`);
+    assert.doesNotMatch(cc, /s-maxage/i, `${what}: Cache-Control: ${cc}`);
+  }
+
+  it("a login answered public, max-age=60 leaves with Cache-Control: private (no downstream cache shares the cookie)", async () => {
+    stack.origin.route("/i10/login", ({ res }) => {
+      res.writeHead(200, {
+        "content-type": "text/plain",
+        "cache-control": "public, max-age=60, s-maxage=60",
+        "edge-session-set": '{"user":"alice"}',
+      });
+      res.end("welcome");
+    });
+    assertPrivate(await stack.request("/i10/login"), "login");
+  });
+
+  it("a login without Cache-Control leaves with Cache-Control: private", async () => {
+    stack.origin.route("/i10/login-plain", ({ res }) => {
+      res.writeHead(200, { "content-type": "text/plain", "edge-session-set": '{"user":"alice"}' });
+      res.end("welcome");
+    });
+    assertPrivate(await stack.request("/i10/login-plain"), "login without Cache-Control");
+  });
+
+  it("a rotation answered public leaves with Cache-Control: private", async () => {
+    const alice = await login("alice");
+    stack.origin.route("/i10/rotate", ({ res }) => {
+      res.writeHead(200, { "cache-control": "public, max-age=60", "edge-session-rotate": "1" });
+      res.end("rotated");
+    });
+    assertPrivate(await stack.request("/i10/rotate", { headers: { cookie: alice } }), "rotate");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 12: no internal 500s from odd origins.
+
+describe("odd origins (item 12)", () => {
+  it("an origin status 999 becomes a 502 with a Cache-Status detail, never a 500", async () => {
+    stack.origin.route("/i12/999", ({ res }) => {
+      res.writeHead(999, { "content-type": "text/plain", "cache-control": "max-age=60" });
+      res.end("odd");
+    });
+    for (const method of ["GET", "POST"]) {
+      const res = await stack.request("/i12/999", { method, body: method === "POST" ? "x" : undefined });
+      assert.equal(res.status, 502, `${method}: ${res.status} ${cs(res)} ${res.text().slice(0, 200)}`);
+      assert.match(cs(res), /detail=/, `${method}: Cache-Status ${cs(res)}`);
+    }
+  });
+
+  it("a leaked 1xx final status becomes a 502, never a 500", async () => {
+    // A broken origin that answers a bare 1xx and closes: the edge never forwards it as final.
+    stack.origin.route("/i12/1xx", ({ res }) => {
+      res.socket.end("HTTP/1.1 199 Odd\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\nodd");
+    });
+    const res = await stack.request("/i12/1xx");
+    assert.equal(res.status, 502, `${res.status} ${cs(res)} ${res.text().slice(0, 200)}`);
+  });
+
+  for (const [name, value] of [
+    ["no-store first", 'no-store, x="\u00e9"'],
+    ["no-store last", 'x="\u00e9", no-store'],
+  ]) {
+    it(`Cache-Control with non-ASCII bytes (${name}) still means no-store: nothing shared`, async () => {
+      const path = `/i12/latin1-${name.replace(" ", "-")}`;
+      stack.origin.route(path, ({ res }) => {
+        // node writes header values as latin1: é is the single byte 0xE9.
+        res.writeHead(200, { "content-type": "text/plain", "cache-control": value });
+        res.end("personal");
+      });
+      const first = await stack.request(path);
+      assert.equal(first.status, 200);
+      await settle();
+      const second = await stack.request(path);
+      assert.notEqual(xc(second), "HIT");
+      assert.equal(stack.origin.count(path), 2);
+    });
+
+    it(`Cache-Control with non-ASCII bytes (${name}) still means no-store under a CACHE_RULES ttl`, async () => {
+      const path = `/ruled/latin1-${name.replace(" ", "-")}`;
+      stack.origin.route(path, ({ res }) => {
+        res.writeHead(200, { "content-type": "text/plain", "cache-control": value });
+        res.end("personal");
+      });
+      const first = await stack.request(path);
+      assert.equal(first.status, 200);
+      await settle();
+      const second = await stack.request(path);
+      assert.notEqual(xc(second), "HIT", `stored despite no-store: ${cs(first)}`);
+      assert.equal(stack.origin.count(path), 2);
+    });
+  }
+});
