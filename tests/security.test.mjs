@@ -691,6 +691,55 @@ describe("downstream caches storing a session cookie (item 10)", () => {
     });
     assertPrivate(await stack.request("/i10/rotate", { headers: { cookie: alice } }), "rotate");
   });
+
+  it("a logout (cookie cleared) answered public leaves with Cache-Control: private (no shared logout)", async () => {
+    const alice = await login("alice");
+    stack.origin.route("/i10/logout", ({ res }) => {
+      res.writeHead(200, { "cache-control": "public, max-age=60", "edge-session-destroy": "1" });
+      res.end("bye");
+    });
+    assertPrivate(await stack.request("/i10/logout", { headers: { cookie: alice } }), "logout");
+  });
+
+  it("a shared HIT that clears a refused cookie leaves with Cache-Control: private", async () => {
+    const path = "/i10/public-page";
+    stack.origin.route(path, ({ res }) => {
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "public, max-age=60" });
+      res.end("public page");
+    });
+    await fill(path);
+    const hit = await stack.request(path, { headers: { cookie: `${NAME}=forged.forged` } });
+    assert.equal(hit.text(), "public page");
+    assertPrivate(hit, "HIT clearing a forged cookie");
+  });
+
+  describe("sliding renewal (SESSION_TTL=2)", () => {
+    before(async () => {
+      await stack.restartWorker({ ...VARS, SESSION_TTL: "2", SESSION_ABSOLUTE_TTL: "60" });
+    });
+    after(async () => {
+      await stack.restartWorker(VARS);
+    });
+
+    it("Alice's renewed session cookie on a public page (MISS and HIT) is never marked public: no downstream cache hands her session to others", async () => {
+      const path = "/i10/public-slide";
+      stack.origin.route(path, ({ res }) => {
+        res.writeHead(200, { "content-type": "text/plain", "cache-control": "public, max-age=60" });
+        res.end("public page");
+      });
+      const alice = await login("alice");
+      let renewed = 0;
+      for (const what of ["MISS", "HIT"]) {
+        await sleep(500); // past the slide slack (10% of the idle TTL): the next use renews the cookie
+        const res = await stack.request(path, { headers: { cookie: alice } });
+        if (!ourSetCookie(res)) continue;
+        renewed += 1;
+        assertPrivate(res, `renewal on a ${what} (${xc(res)})`);
+        await settle();
+      }
+      assert.ok(renewed > 0, "no renewal happened: the scenario was not exercised");
+    });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
