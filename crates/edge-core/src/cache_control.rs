@@ -60,12 +60,15 @@ impl CacheControl {
         cc
     }
 
-    /// Parses the `Cache-Control` lines of `headers` (lines that are not visible ASCII count as
-    /// nothing).
+    /// Parses the `Cache-Control` lines of `headers`. A line with bytes that are not ASCII is
+    /// still read (they become unknown text): ignoring it could lose a `no-store`.
     pub fn from_headers(headers: &http::HeaderMap) -> CacheControl {
-        CacheControl::parse(
-            headers.get_all(http::header::CACHE_CONTROL).iter().filter_map(|value| value.to_str().ok()),
-        )
+        let lines: Vec<String> = headers
+            .get_all(http::header::CACHE_CONTROL)
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .collect();
+        CacheControl::parse(lines.iter().map(String::as_str))
     }
 
     /// True when a stale copy must not be served without revalidation unless the origin or an
@@ -352,11 +355,13 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.append("cache-control", "public".parse().unwrap());
         headers.append("cache-control", "max-age=12".parse().unwrap());
-        headers.append("cache-control", http::HeaderValue::from_bytes(b"\xffno-store").unwrap());
+        headers.append("cache-control", http::HeaderValue::from_bytes(b"x=\"\xe9\", no-store").unwrap());
+        headers.append("cache-control", http::HeaderValue::from_bytes(b"\xffprivate").unwrap());
         let parsed = CacheControl::from_headers(&headers);
         assert!(parsed.public);
         assert_eq!(parsed.max_age, Some(12));
-        assert!(!parsed.no_store);
+        assert!(parsed.no_store, "a no-store beside non-ASCII bytes is kept");
+        assert!(!parsed.private, "a mangled token is unknown, not a guess");
     }
 
     #[test]

@@ -56,9 +56,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Whether `name` is one the worker reserves.
+/// Whether `name` is one the worker reserves. `_` reads as `-`: servers that expose headers as
+/// CGI variables merge `Edge_Session` into `HTTP_EDGE_SESSION`, a forged session.
 pub fn is_reserved(name: &str) -> bool {
-    name.len() >= RESERVED_PREFIX.len() && name[..RESERVED_PREFIX.len()].eq_ignore_ascii_case(RESERVED_PREFIX)
+    let prefix = RESERVED_PREFIX.as_bytes();
+    name.len() >= prefix.len()
+        && name.bytes().zip(prefix).all(|(got, want)| {
+            let got = if got == b'_' { b'-' } else { got.to_ascii_lowercase() };
+            got == *want
+        })
 }
 
 /// Removes every header the worker reserves (a client's forged session, an origin's directives).
@@ -85,17 +91,40 @@ pub fn carries_session_directive(headers: &HeaderMap) -> bool {
     })
 }
 
+/// Headers some origins trust to rebuild the URL, scheme or method they answer for. The edge
+/// is the trust boundary: on a cacheable request a client's copy would poison a shared entry.
+pub const CLIENT_URL_OVERRIDES: [&str; 6] = [
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-scheme",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+];
+
+/// The client's conditional headers: a fill must fetch the full response for everyone, never
+/// the 304 or 412 that one client's validators would earn.
+pub const CONDITIONALS: [&str; 5] =
+    ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"];
+
 /// The client's headers as the origin should get them, before the session adds its own: minus
-/// hop-by-hop, `Host` and the reserved names, plus `X-Forwarded-For` (the client address from
-/// `CF-Connecting-IP` appended), `X-Forwarded-Proto` and `X-Forwarded-Host` (`scheme` and `host`
-/// of the URL the client asked for).
-pub fn forwarded_headers(client: &HeaderMap, scheme: &str, host: &str) -> HeaderMap {
+/// hop-by-hop, `Host` and the reserved names; `Forwarded`, `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` set from what the edge knows (`scheme` and `host` of the URL the client
+/// asked for, the address in `CF-Connecting-IP`), which is also appended to `X-Forwarded-For`.
+/// On a `cacheable` request the [`CLIENT_URL_OVERRIDES`] go too.
+pub fn forwarded_headers(client: &HeaderMap, scheme: &str, host: &str, cacheable: bool) -> HeaderMap {
     let mut headers = client.clone();
     strip_hop_by_hop(&mut headers);
     strip_reserved(&mut headers);
     headers.remove(http::header::HOST);
+    headers.remove(http::header::FORWARDED);
+    if cacheable {
+        for name in CLIENT_URL_OVERRIDES {
+            headers.remove(name);
+        }
+    }
     let client_ip = headers.get("cf-connecting-ip").and_then(|v| v.to_str().ok()).map(str::to_string);
-    if let Some(client_ip) = client_ip {
+    if let Some(client_ip) = client_ip.clone() {
         let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
             Some(earlier) if !earlier.trim().is_empty() => format!("{earlier}, {client_ip}"),
             _ => client_ip,
@@ -104,12 +133,26 @@ pub fn forwarded_headers(client: &HeaderMap, scheme: &str, host: &str) -> Header
             headers.insert("x-forwarded-for", value);
         }
     }
-    for (name, value) in [("x-forwarded-proto", scheme), ("x-forwarded-host", host)] {
+    let forwarded = match &client_ip {
+        Some(ip) if ip.contains(':') => format!("for=\"[{ip}]\";proto={scheme};host=\"{host}\""),
+        Some(ip) => format!("for={ip};proto={scheme};host=\"{host}\""),
+        None => format!("proto={scheme};host=\"{host}\""),
+    };
+    for (name, value) in
+        [("x-forwarded-proto", scheme), ("x-forwarded-host", host), ("forwarded", &forwarded)]
+    {
         if let Ok(value) = value.parse() {
             headers.insert(name, value);
         }
     }
     headers
+}
+
+/// Removes the client's validators from a request that fills the cache.
+pub fn strip_conditionals(headers: &mut HeaderMap) {
+    for name in CONDITIONALS {
+        headers.remove(name);
+    }
 }
 
 #[cfg(test)]
@@ -149,9 +192,15 @@ mod tests {
         assert!(is_reserved("edge-session"));
         assert!(is_reserved("Edge-Session-Id"));
         assert!(!is_reserved("x-edge-session"));
+        assert!(is_reserved("edge_session"), "CGI servers read _ as -");
+        assert!(is_reserved("EDGE_SESSION_ID"));
         assert!(!is_reserved("edge"));
-        let mut h =
-            map(&[("edge-session", "forged"), ("edge-session-set", "{}"), ("x-edge-session", "kept")]);
+        let mut h = map(&[
+            ("edge-session", "forged"),
+            ("edge_session", "forged"),
+            ("edge-session-set", "{}"),
+            ("x-edge-session", "kept"),
+        ]);
         strip_reserved(&mut h);
         assert_eq!(names(&h), ["x-edge-session"]);
     }
@@ -172,11 +221,45 @@ mod tests {
             ("connection", "keep-alive"),
             ("accept", "text/html"),
         ]);
-        let h = forwarded_headers(&client, "https", "shop.example");
+        let h = forwarded_headers(&client, "https", "shop.example", true);
         assert_eq!(h["x-forwarded-for"], "198.51.100.1, 203.0.113.9");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "shop.example");
         assert!(h.get("host").is_none() && h.get("edge-session").is_none() && h.get("connection").is_none());
         assert_eq!(h["accept"], "text/html");
+        assert_eq!(h["forwarded"], "for=203.0.113.9;proto=https;host=\"shop.example\"");
+    }
+
+    #[test]
+    fn clients_cannot_rewrite_the_url_or_forwarding_of_a_cacheable_request() {
+        let client = map(&[
+            ("forwarded", "host=evil.example"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-original-url", "/admin"),
+            ("x-http-method-override", "DELETE"),
+            ("x-forwarded-port", "8443"),
+        ]);
+        let cacheable = forwarded_headers(&client, "https", "shop.example", true);
+        assert!(!cacheable.get("forwarded").unwrap().to_str().unwrap().contains("evil"));
+        assert_eq!(cacheable["x-forwarded-host"], "shop.example");
+        for name in CLIENT_URL_OVERRIDES {
+            assert!(cacheable.get(name).is_none(), "{name}");
+        }
+        // A write is the client's own business: its override reaches the origin.
+        let write = forwarded_headers(&client, "https", "shop.example", false);
+        assert_eq!(write["x-http-method-override"], "DELETE");
+        assert_eq!(write["x-forwarded-host"], "shop.example");
+    }
+
+    #[test]
+    fn fills_lose_every_conditional() {
+        let mut h = map(&[
+            ("if-none-match", "\"v1\""),
+            ("if-modified-since", "x"),
+            ("if-range", "y"),
+            ("accept", "*/*"),
+        ]);
+        strip_conditionals(&mut h);
+        assert_eq!(names(&h), ["accept"]);
     }
 }

@@ -15,6 +15,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::hygiene::is_reserved;
 use crate::keyspace::{Namespace, VariantKeys};
 
 use crate::phase::NoCacheReason;
@@ -112,30 +113,42 @@ pub fn vary_names(headers: &http::HeaderMap) -> Result<Vec<String>, NoCacheReaso
     Ok(names)
 }
 
-/// The request's values for the `Vary` names (from [`vary_names`]), in the order given.
+/// The request's values for the `Vary` names (from [`vary_names`]), in the order given, read
+/// from `forwarded`: the headers as the origin receives them (docs §2.6). A response may reach
+/// only the clients whose request would have produced it, so a variant is keyed on what the
+/// origin saw, never on the client's copy of a header the edge sets or rewrites:
 ///
-/// `cookie` takes the session id (`""` when there is no session), never the raw `Cookie`
-/// header: `Vary: Cookie` means "one variant per session" (docs §2.6). Other headers: every
-/// line trimmed and joined with `", "`; an absent header is `""`. A value that is not UTF-8 is
-/// written as `\0` followed by its hex bytes, which no real header value can collide with.
+/// - `cookie`: the session id (`""` without a session) and the `Cookie` header as forwarded
+///   (ours removed): an origin with its own session cookie gets one variant per cookie;
+/// - a reserved `Edge-Session*` name: the session id, which determines what the worker sends
+///   in those headers;
+/// - any other name: every line of the forwarded header trimmed and joined with `", "`; an
+///   absent header is `""`. A value that is not UTF-8 is written as `\0` followed by its hex
+///   bytes, which no real header value can collide with.
 pub fn vary_values(
-    request_headers: &http::HeaderMap,
+    forwarded: &http::HeaderMap,
     names: &[String],
     session_id: Option<&str>,
 ) -> Vec<(String, String)> {
+    let joined = |name: &str| {
+        forwarded
+            .get_all(name)
+            .iter()
+            .map(|value| header_text(value.as_bytes()))
+            .collect::<Vec<String>>()
+            .join(", ")
+    };
     names
         .iter()
         .map(|name| {
             let name = name.to_ascii_lowercase();
+            let session = session_id.unwrap_or("");
             let value = if name == "cookie" {
-                session_id.unwrap_or("").to_string()
+                format!("{session}\0{}", joined("cookie"))
+            } else if is_reserved(&name) {
+                session.to_string()
             } else {
-                request_headers
-                    .get_all(name.as_str())
-                    .iter()
-                    .map(|value| header_text(value.as_bytes()))
-                    .collect::<Vec<String>>()
-                    .join(", ")
+                joined(&name)
             };
             (name, value)
         })
@@ -368,10 +381,10 @@ mod tests {
             ("accept-language", b" de-CH "),
             ("accept", b"text/html"),
             ("accept", b"application/json"),
-            ("cookie", b"__Host-session=abc.def; theme=dark"),
+            ("cookie", b"sid=alice; theme=dark"),
             ("x-bin", b"\xff\xfe"),
         ]);
-        let names: Vec<String> = ["accept", "accept-language", "cookie", "x-absent", "x-bin"]
+        let names: Vec<String> = ["accept", "accept-language", "cookie", "edge-session", "x-absent", "x-bin"]
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -381,16 +394,22 @@ mod tests {
             vec![
                 pair("accept", "text/html, application/json"),
                 pair("accept-language", "de-CH"),
-                pair("cookie", "sess-1"),
+                pair("cookie", "sess-1\0sid=alice; theme=dark"),
+                pair("edge-session", "sess-1"),
                 pair("x-absent", ""),
                 pair("x-bin", "\0fffe"),
             ]
         );
         let without_session = vary_values(&request, &names, None);
-        assert_eq!(without_session[2], pair("cookie", ""));
-        // The raw cookie never appears.
-        for (_, value) in without_session {
-            assert!(!value.contains("abc") && !value.contains("theme"));
-        }
+        assert_eq!(without_session[2], pair("cookie", "\0sid=alice; theme=dark"));
+        assert_eq!(without_session[3], pair("edge-session", ""), "a client's copy is never read");
+        // Each origin cookie makes its own variant; the session and the cookie never blur.
+        let mut bob = request.clone();
+        bob.insert("cookie", http::HeaderValue::from_static("sid=bob; theme=dark"));
+        assert_ne!(vary_values(&bob, &names, None)[2], without_session[2]);
+        assert_ne!(
+            vary_values(&request, &names, Some("sess-2"))[2],
+            vary_values(&request, &names, Some("sess-1"))[2]
+        );
     }
 }

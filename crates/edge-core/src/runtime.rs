@@ -25,6 +25,8 @@ pub enum OriginError {
     Timeout,
     /// Connection refused, reset, DNS failure, a broken body stream.
     Unreachable(String),
+    /// A final status outside 200–599 (a leaked 1xx, a 999): not an answer HTTP can relay.
+    InvalidStatus(u16),
 }
 
 impl std::fmt::Display for OriginError {
@@ -32,6 +34,7 @@ impl std::fmt::Display for OriginError {
         match self {
             OriginError::Timeout => write!(f, "origin timed out"),
             OriginError::Unreachable(e) => write!(f, "origin unreachable: {e}"),
+            OriginError::InvalidStatus(status) => write!(f, "origin answered the invalid status {status}"),
         }
     }
 }

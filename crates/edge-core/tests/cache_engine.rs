@@ -395,7 +395,8 @@ fn rules_supply_ttl_and_can_disable_caching() {
         assert_eq!(request(&w.cache, &ruled, &origin).await.phase, CachePhase::Miss);
         settle().await;
         assert_eq!(request(&w.cache, &ruled, &origin).await.phase, CachePhase::Hit);
-        let decision = w.cache.decide(&get("https://example.com/nocache/x"));
+        let req = get("https://example.com/nocache/x");
+        let decision = w.cache.decide(&req, &req.headers);
         assert_eq!(decision, edge_core::RequestDecision::Bypass(NoCacheReason::RuleNoCache));
     });
 }

@@ -22,7 +22,43 @@ fn site(req: &Received) -> Reply {
     let path =
         req.url.split_once("://").map_or("", |(_, rest)| &rest[rest.find('/').unwrap_or(rest.len())..]);
     match (req.method.as_str(), path) {
-        ("GET", "/login") => (200, vec![("edge-session-set", r#"{"user":"alice"}"#.into())], b"in".to_vec()),
+        ("GET", "/login") => (
+            200,
+            vec![
+                ("edge-session-set", r#"{"user":"alice"}"#.into()),
+                ("cache-control", "public, max-age=60".into()),
+            ],
+            b"in".to_vec(),
+        ),
+        // A Django-like page built from the origin's own session cookie.
+        ("GET", "/account") => (
+            200,
+            vec![("cache-control", "public, max-age=60".into()), ("vary", "Cookie".into())],
+            format!("account:{}", header_of(req, "cookie")).into_bytes(),
+        ),
+        ("GET", "/api/me") => (
+            200,
+            vec![("cache-control", "public, s-maxage=30".into()), ("vary", "Edge-Session".into())],
+            format!("me:{session}").into_bytes(),
+        ),
+        // A page that builds its links from the forwarding headers.
+        ("GET", "/links") => (
+            200,
+            vec![("cache-control", "public, max-age=60".into())],
+            format!("https://{} {}", header_of(req, "x-forwarded-host"), header_of(req, "forwarded"))
+                .into_bytes(),
+        ),
+        ("GET", "/etag") if req.headers.contains_key("if-none-match") => {
+            (304, vec![("etag", "\"v1\"".into())], Vec::new())
+        }
+        ("GET", "/etag") => {
+            (200, vec![("cache-control", "max-age=60".into()), ("etag", "\"v1\"".into())], b"full".to_vec())
+        }
+        ("GET", "/tagged") => {
+            (200, vec![("cache-control", "max-age=60".into()), ("cache-tag", "t".into())], b"tagged".to_vec())
+        }
+        ("POST", "/retag") => (200, vec![("edge-purge-tags", "t".into())], b"done".to_vec()),
+        ("GET", "/odd") => (999, vec![], b"odd".to_vec()),
         ("GET", "/logout") => (200, vec![("edge-session-destroy", "1".into())], b"out".to_vec()),
         ("GET", "/me") => (
             200,
@@ -33,6 +69,10 @@ fn site(req: &Received) -> Reply {
         ("POST", "/item") => (200, vec![], b"saved".to_vec()),
         _ => (404, vec![], b"no".to_vec()),
     }
+}
+
+fn header_of(req: &Received, name: &str) -> String {
+    req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
 struct Site {
@@ -220,5 +260,119 @@ fn without_an_admin_token_the_admin_api_does_not_exist() {
         let s = site_with(&[]);
         let served = s.send(Method::GET, "/__edge/stats", &[("authorization", "Bearer anything")]).await;
         assert_eq!(served.status, 404);
+    });
+}
+
+/// Issue 9 item 1: an origin's own session cookie under `Vary: Cookie`.
+#[test]
+fn an_origin_session_cookie_under_vary_cookie_never_crosses_users() {
+    for vars in [vec![], vec![("SESSION_SECRET", SECRET)]] {
+        local(async {
+            let s = site_with(&vars);
+            let alice = s.send(Method::GET, "/account", &[("cookie", "sid=alice")]).await;
+            assert_eq!(body(&alice), "account:sid=alice");
+            let bob = s.send(Method::GET, "/account", &[("cookie", "sid=bob")]).await;
+            assert_eq!((header(&bob, "x-cache").as_str(), body(&bob).as_str()), ("MISS", "account:sid=bob"));
+            let again = s.send(Method::GET, "/account", &[("cookie", "sid=alice")]).await;
+            assert_eq!(
+                (header(&again, "x-cache").as_str(), body(&again).as_str()),
+                ("HIT", "account:sid=alice")
+            );
+        });
+    }
+}
+
+/// Issue 9 item 2: `Vary` on a header the worker sets keys on what the origin received.
+#[test]
+fn vary_on_edge_session_never_shows_a_session_to_an_anonymous_client() {
+    local(async {
+        let s = plain_site();
+        let cookie = s.login().await;
+        let alice = s.send(Method::GET, "/api/me", &[("cookie", &cookie)]).await;
+        assert_ne!(body(&alice), "me:anon");
+        let forged = s.send(Method::GET, "/api/me", &[("edge-session", "whatever")]).await;
+        assert_eq!(body(&forged), "me:anon");
+        let anonymous = s.send(Method::GET, "/api/me", &[]).await;
+        assert_eq!((header(&anonymous, "x-cache").as_str(), body(&anonymous).as_str()), ("HIT", "me:anon"));
+    });
+}
+
+/// Issue 9 item 5: the edge is the trust boundary for forwarding headers.
+#[test]
+fn a_clients_forwarded_host_never_reaches_a_shared_entry() {
+    local(async {
+        let s = plain_site();
+        let poisoned = s
+            .send(
+                Method::GET,
+                "/links",
+                &[("forwarded", "host=evil.example"), ("x-forwarded-host", "evil.example")],
+            )
+            .await;
+        assert!(!body(&poisoned).contains("evil"), "{}", body(&poisoned));
+        let clean = s.send(Method::GET, "/links", &[]).await;
+        assert_eq!(header(&clean, "x-cache"), "HIT");
+        assert!(body(&clean).starts_with("https://shop.example "), "{}", body(&clean));
+    });
+}
+
+/// Issue 9 item 6: a fill never carries one client's validators.
+#[test]
+fn a_fill_never_carries_the_clients_validators() {
+    local(async {
+        let s = plain_site();
+        let first =
+            s.send(Method::GET, "/etag", &[("if-none-match", "\"v1\""), ("if-modified-since", "x")]).await;
+        assert_eq!(first.status, 200);
+        let fill = s.host.last_received();
+        assert!(
+            fill.headers.get("if-none-match").is_none() && fill.headers.get("if-modified-since").is_none()
+        );
+        let plain = s.send(Method::GET, "/etag", &[]).await;
+        assert_eq!((header(&plain, "x-cache").as_str(), body(&plain).as_str()), ("HIT", "full"));
+        assert_eq!(s.host.origin_requests(), 1);
+    });
+}
+
+/// Issue 9 item 7: read-your-writes, with no time for background work in between.
+#[test]
+fn a_writes_invalidation_is_complete_before_its_response() {
+    local(async {
+        let s = plain_site();
+        let get = || request(Method::GET, "https://shop.example/tagged", &[], None);
+        s.edge.handle(&s.host, get()).await;
+        settle().await;
+        assert_eq!(header(&s.edge.handle(&s.host, get()).await, "x-cache"), "HIT");
+        let write =
+            s.edge.handle(&s.host, request(Method::POST, "https://shop.example/retag", &[], None)).await;
+        assert_eq!(write.status, 200);
+        assert!(write.headers.get("edge-purge-tags").is_none());
+        assert_eq!(header(&s.edge.handle(&s.host, get()).await, "x-cache"), "MISS");
+    });
+}
+
+/// Issue 9 item 10: a response that sets the session cookie is never shared downstream.
+#[test]
+fn a_response_setting_the_session_cookie_is_private() {
+    local(async {
+        let s = plain_site();
+        let login = s.send(Method::GET, "/login", &[]).await;
+        assert!(!header(&login, "set-cookie").is_empty());
+        let cc = header(&login, "cache-control");
+        assert!(cc.starts_with("private") && !cc.contains("public"), "{cc}");
+        assert!(cc.contains("max-age=60"), "the browser's own caching is kept: {cc}");
+    });
+}
+
+/// Issue 9 item 12: odd origin statuses are a clean 502, never an internal error.
+#[test]
+fn an_origin_status_outside_200_to_599_is_a_502() {
+    local(async {
+        let s = plain_site();
+        let served = s.send(Method::GET, "/odd", &[]).await;
+        assert_eq!(served.status, 502);
+        assert!(header(&served, "cache-status").contains("detail=origin-error"));
+        let write = s.send(Method::POST, "/odd", &[]).await;
+        assert_ne!(write.status, 999);
     });
 }

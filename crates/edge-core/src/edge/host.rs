@@ -90,19 +90,38 @@ impl<H: Host> HostOrigin<H> {
     }
 }
 
+/// Sends `request` through `host`, refusing a final status HTTP cannot relay (docs §6.3).
+pub async fn fetch_checked<H: Host>(
+    host: &H,
+    request: OriginRequest<H::RequestBody>,
+) -> Result<OriginResponse<H::Body>, OriginError> {
+    let response = host.fetch(request).await?;
+    if !(200..=599).contains(&response.status) {
+        host.log(
+            LogLevel::Warn,
+            &format!("edge-cache: origin answered the invalid status {}", response.status),
+        );
+        return Err(OriginError::InvalidStatus(response.status));
+    }
+    Ok(response)
+}
+
 impl<H: Host> Origin for HostOrigin<H> {
     type Body = H::Body;
 
     async fn fetch(&self, head_only: bool) -> Result<OriginResponse<H::Body>, OriginError> {
-        self.host
-            .fetch(OriginRequest {
+        let host = &self.host;
+        fetch_checked(
+            host,
+            OriginRequest {
                 method: if head_only { Method::HEAD } else { Method::GET },
                 url: self.url.to_string(),
                 headers: (*self.headers).clone(),
                 body: None,
                 timeout_ms: self.timeout_ms,
-            })
-            .await
+            },
+        )
+        .await
     }
 
     async fn collect(&self, body: H::Body, limit: u64) -> Result<Collected<H::Body>, OriginError> {

@@ -23,7 +23,7 @@ pub use self::reserved::own_text;
 
 use crate::config::{Config, OriginUrl};
 use crate::engine::{Cache, CacheRequest, CacheSettings, IsolateCache, Served};
-use crate::hygiene::forwarded_headers;
+use crate::hygiene::{forwarded_headers, strip_conditionals};
 use crate::phase::NoCacheReason;
 use crate::policy::RequestDecision;
 use crate::session;
@@ -81,8 +81,13 @@ impl<S: Store + Clone + 'static> Edge<S> {
             return self.answer_reserved(host, request, url.path()).await;
         }
 
-        // The request in the cache's terms; spoofable headers go first.
-        let mut forwarded = forwarded_headers(&request.headers, url.scheme(), url.host());
+        // The request as the origin will see it (spoofable and hop-by-hop headers gone, our
+        // cookie removed): what a cached variant is keyed on.
+        let cacheable_method = matches!(request.method, Method::GET | Method::HEAD);
+        let mut forwarded = forwarded_headers(&request.headers, url.scheme(), url.host(), cacheable_method);
+        if let Some(settings) = &config.session {
+            session::prepare_origin_request(&mut forwarded, &session::SessionState::None, settings);
+        }
         let uri: Option<Uri> = url.as_str().parse().ok();
         let target = target_url(config, &url);
 
@@ -95,11 +100,11 @@ impl<S: Store + Clone + 'static> Edge<S> {
         let mut cache_request = CacheRequest {
             method: request.method.clone(),
             uri: uri.clone().unwrap_or_default(),
-            headers: request.headers,
+            headers: forwarded.clone(),
             session_id: None,
         };
         let decision = match uri {
-            Some(_) => cache.decide(&cache_request),
+            Some(_) => cache.decide(&cache_request, &request.headers),
             None => RequestDecision::Bypass(NoCacheReason::UnparsableUrl),
         };
 
@@ -113,6 +118,8 @@ impl<S: Store + Clone + 'static> Edge<S> {
                 let lookup =
                     session_step::confirm_variant(&cache, &mut cache_request, lookup, state.as_ref()).await;
                 session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
+                // A fill answers everyone: never with what one client's validators earn.
+                strip_conditionals(&mut forwarded);
                 let origin = HostOrigin::new(host.clone(), target, forwarded, config.origin_timeout_ms);
                 (cache.serve(&cache_request, lookup, origin).await, state)
             }
@@ -125,7 +132,7 @@ impl<S: Store + Clone + 'static> Edge<S> {
                     host.now_ms(),
                 );
                 session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
-                let served = if matches!(cache_request.method, Method::GET | Method::HEAD) {
+                let served = if cacheable_method {
                     let origin = HostOrigin::new(host.clone(), target, forwarded, config.origin_timeout_ms);
                     cache.pass(&origin, cache_request.method == Method::HEAD, reason).await
                 } else {

@@ -59,6 +59,29 @@ pub(super) fn prepare_origin_headers(
     }
 }
 
+/// Rewrites `Cache-Control` so that only the client's own cache may keep the response: shared
+/// directives (`public`, `s-maxage`) go, `private` is added.
+fn make_private(headers: &mut http::HeaderMap) {
+    let kept: Vec<String> = headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .flat_map(|line| {
+            String::from_utf8_lossy(line.as_bytes())
+                .split(',')
+                .map(|d| d.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|directive| {
+            let name = directive.split('=').next().unwrap_or("").trim().to_ascii_lowercase();
+            !directive.is_empty() && !matches!(name.as_str(), "public" | "s-maxage" | "private")
+        })
+        .collect();
+    let value = std::iter::once("private".to_string()).chain(kept).collect::<Vec<_>>().join(", ");
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(http::header::CACHE_CONTROL, value);
+    }
+}
+
 impl<S: Store + Clone + 'static> Edge<S> {
     /// Applies the origin's session directives (or the cookie housekeeping a request needs) and
     /// strips every `Edge-Session*` header from the client's response.
@@ -81,6 +104,10 @@ impl<S: Store + Clone + 'static> Edge<S> {
             if let Ok(value) = HeaderValue::from_str(cookie) {
                 served.headers.append(http::header::SET_COOKIE, value);
             }
+        }
+        if !outcome.set_cookies.is_empty() {
+            // A session cookie is one client's credential: no downstream cache may keep it.
+            make_private(&mut served.headers);
         }
         if outcome.store_ops.is_empty() {
             return;

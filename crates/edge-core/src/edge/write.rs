@@ -1,9 +1,9 @@
 //! Writes (docs §6.6): a request with a body, or any method but GET/HEAD, is streamed to the
 //! origin and back, never cached; a successful answer invalidates what it changed.
 
-use futures::FutureExt;
 use http::{HeaderMap, Method, Uri};
 
+use super::host::fetch_checked;
 use super::{Edge, Host, LogLevel, OriginRequest};
 use crate::engine::{origin_error_response, set_cache_headers, Served, ServedBody};
 use crate::hygiene::strip_tag_headers;
@@ -22,7 +22,8 @@ pub(super) struct Write<B> {
 
 impl<S: Store + Clone + 'static> Edge<S> {
     /// Forwards `write`; a 2xx answer invalidates the cached GET of its URL (RFC 9111 §4.4)
-    /// and the tags in `Edge-Purge-Tags`, in the background.
+    /// and the tags in `Edge-Purge-Tags` before it is answered, so the client's next read sees
+    /// its write (docs §8.1).
     pub(super) async fn forward_write<H: Host>(
         &self,
         host: &H,
@@ -40,31 +41,16 @@ impl<S: Store + Clone + 'static> Edge<S> {
             body: write.body,
             timeout_ms: self.config.origin_timeout_ms,
         };
-        let response = match host.fetch(request).await {
+        let response = match fetch_checked(host, request).await {
             Ok(response) => response,
             Err(e) => return origin_error_response(&e),
         };
-        let targets = invalidations(&method, uri, response.status, &response.headers);
-        if !targets.is_empty() {
-            let store = self.store.clone();
-            let namespace = self.config.namespace.clone();
-            let now = host.now_ms();
-            let log = host.clone();
-            host.spawn(
-                async move {
-                    for target in targets {
-                        if let Err(e) =
-                            purge(&store, &namespace, &PurgeRequest { target, soft: false }, now).await
-                        {
-                            log.log(
-                                LogLevel::Error,
-                                &format!("edge-cache: invalidation after a write failed: {e}"),
-                            );
-                        }
-                    }
-                }
-                .boxed_local(),
-            );
+        let now = host.now_ms();
+        for target in invalidations(&method, uri, response.status, &response.headers) {
+            let request = PurgeRequest { target, soft: false };
+            if let Err(e) = purge(&self.store, &self.config.namespace, &request, now).await {
+                host.log(LogLevel::Error, &format!("edge-cache: invalidation after a write failed: {e}"));
+            }
         }
         let mut headers = response.headers;
         strip_tag_headers(&mut headers);

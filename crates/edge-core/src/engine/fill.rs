@@ -128,6 +128,12 @@ where
             return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
         }
         count(Counter::Miss);
+        if response.status == 304 {
+            // An answer to validators the fill never sent says nothing about the URL's
+            // cacheability: no hit-for-pass, the next request tries again.
+            self.spawn_ops(vec![release]);
+            return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
+        }
         self.store_or_mark(req, lookup, origin, response, vec![release]).await
     }
 
@@ -359,6 +365,16 @@ mod tests {
             let lookup = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
             assert!(matches!(lookup.found, Found::HitForPass(None)), "{reason}");
         }
+    }
+
+    #[test]
+    fn a_304_to_a_fill_marks_nothing() {
+        let h = Harness::new();
+        let origin = ScriptedOrigin::answering(vec![Ok((304, vec![("etag", "\"v1\"")], Vec::new()))]);
+        let served = fill_once(&h, &origin);
+        assert_eq!((served.status, served.phase), (304, CachePhase::MissUnstored(NoCacheReason::Status)));
+        let lookup = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
+        assert!(matches!(lookup.found, Found::Absent), "no hit-for-pass");
     }
 
     #[test]

@@ -86,8 +86,9 @@ pub struct CacheRequest {
     pub method: Method,
     /// The absolute URL as the client requested it.
     pub uri: Uri,
+    /// The headers as forwarded to the origin, before the session's own: what `Vary` keys on.
     pub headers: HeaderMap,
-    /// The session id, once confirmed by the store (for `Vary: Cookie`).
+    /// The session id, once confirmed by the store (for `Vary: Cookie` and `Edge-Session*`).
     pub session_id: Option<String>,
 }
 
@@ -148,12 +149,13 @@ where
         self.settings.rules.matching(uri.path())
     }
 
-    /// Whether the request is looked up at all (method, Authorization, rules, reserved paths).
-    pub fn decide(&self, req: &CacheRequest) -> RequestDecision {
+    /// Whether the request is looked up at all (method, rules, reserved paths, and the
+    /// client's own `Authorization`, `Range` and `Upgrade`).
+    pub fn decide(&self, req: &CacheRequest, client_headers: &HeaderMap) -> RequestDecision {
         if req.uri.path().starts_with("/__edge/") {
             return RequestDecision::Bypass(NoCacheReason::Admin);
         }
-        request_decision(&req.method, &req.headers, self.rule_for(&req.uri))
+        request_decision(&req.method, client_headers, self.rule_for(&req.uri))
     }
 
     fn keys_for(&self, req: &CacheRequest, version: u64, vary: &[String]) -> CacheKeys {

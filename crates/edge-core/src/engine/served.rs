@@ -71,6 +71,7 @@ pub fn origin_error_response<B>(error: &OriginError) -> Served<B> {
     let (status, text) = match error {
         OriginError::Timeout => (504, "edge-cache: origin timed out\n"),
         OriginError::Unreachable(_) => (502, "edge-cache: origin unreachable\n"),
+        OriginError::InvalidStatus(_) => (502, "edge-cache: origin sent an invalid status\n"),
     };
     let mut headers = HeaderMap::new();
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
@@ -136,6 +137,9 @@ mod tests {
 
     #[test]
     fn origin_failures_are_502_or_504_and_never_stored_downstream() {
+        let odd: Served<()> = origin_error_response(&OriginError::InvalidStatus(999));
+        assert_eq!(odd.status, 502);
+        assert!(odd.headers["cache-status"].to_str().unwrap().contains("detail=origin-error"));
         let timeout: Served<()> = origin_error_response(&OriginError::Timeout);
         let refused: Served<()> = origin_error_response(&OriginError::Unreachable("refused".into()));
         assert_eq!((timeout.status, refused.status), (504, 502));
