@@ -257,6 +257,35 @@ describe("cross-user leak through Vary on a header the edge sets (item 2)", () =
     assert.equal(xc(clean), "HIT", "the client's X-Forwarded-Host split the key (keyed on the client's copy)");
     assert.equal(stack.origin.count(path), 1);
   });
+
+  it("Vary: Forwarded keys on the Forwarded the edge sends: a client's Forwarded: host=evil.example neither poisons nor splits the entry", async () => {
+    const path = "/i2/vary-forwarded";
+    stack.origin.route(path, ({ req, res }) => {
+      const host = /host="?([^";,\s]+)/i.exec(req.headers.forwarded ?? "")?.[1] ?? req.headers.host;
+      res.writeHead(200, { "content-type": "text/html", "cache-control": "public, max-age=60", vary: "Forwarded" });
+      res.end(`<a href="http://${host}/next">next</a>`);
+    });
+    await stack.request(path, { headers: { forwarded: "host=evil.example" } });
+    await settle();
+    const clean = await stack.request(path);
+    assert.ok(!clean.text().includes("evil.example"), clean.text());
+    assert.equal(xc(clean), "HIT", "the client's Forwarded split the key (keyed on the client's copy)");
+    assert.equal(stack.origin.count(path), 1);
+  });
+
+  it("Vary: X-Forwarded-For keys on the list the edge forwards: a spoofed first hop does not reach a clean client", async () => {
+    const path = "/i2/vary-xff";
+    // A geo-IP page that (naively) trusts the first X-Forwarded-For entry.
+    stack.origin.route(path, ({ req, res }) => {
+      const first = String(req.headers["x-forwarded-for"] ?? "").split(",")[0].trim();
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "public, max-age=60", vary: "X-Forwarded-For" });
+      res.end(`content for ${first}`);
+    });
+    await stack.request(path, { headers: { "x-forwarded-for": "203.0.113.66" } });
+    await settle();
+    const clean = await stack.request(path);
+    assert.ok(!clean.text().includes("203.0.113.66"), `a clean client got ${clean.text()} (${xc(clean)})`);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -649,6 +678,20 @@ describe("stale reads after a write (item 7)", () => {
       assert.equal(read.text(), `${item} v2`);
     }
   });
+
+  it("a write answered with Location / Content-Location: GETs of those right after the response are MISSes", async () => {
+    versioned("/i7/created");
+    versioned("/i7/described");
+    await fill("/i7/created", "/i7/described");
+    stack.origin.route("/i7/collection", ({ res }) => {
+      res.writeHead(201, { location: "/i7/created", "content-location": `${stack.worker.url}/i7/described` });
+      res.end("made");
+    });
+    const write = await stack.request("/i7/collection", { method: "POST", body: "{}" });
+    assert.equal(write.status, 201);
+    const reads = [await stack.request("/i7/created"), await stack.request("/i7/described")];
+    assert.deepEqual(reads.map(xc), ["MISS", "MISS"]);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -765,14 +808,19 @@ describe("odd origins (item 12)", () => {
     });
     const res = await stack.request("/i12/1xx");
     assert.equal(res.status, 502, `${res.status} ${cs(res)} ${res.text().slice(0, 200)}`);
+    assert.match(cs(res), /detail=/, `Cache-Status ${cs(res)}`);
   });
 
   for (const [name, value] of [
     ["no-store first", 'no-store, x="\u00e9"'],
     ["no-store last", 'x="\u00e9", no-store'],
+    // UTF-8 bytes (C3 A9) rather than one latin1 byte: node sends each char of the string as a byte.
+    ["no-store after UTF-8 bytes", `x="${Buffer.from("\u00e9").toString("latin1")}", no-store`],
+    ["private", 'private, x="\u00e9"'],
   ]) {
-    it(`Cache-Control with non-ASCII bytes (${name}) still means no-store: nothing shared`, async () => {
-      const path = `/i12/latin1-${name.replace(" ", "-")}`;
+    const means = name === "private" ? "private" : "no-store";
+    it(`Cache-Control with non-ASCII bytes (${name}) still means ${means}: nothing shared`, async () => {
+      const path = `/i12/latin1-${name.replaceAll(" ", "-")}`;
       stack.origin.route(path, ({ res }) => {
         // node writes header values as latin1: é is the single byte 0xE9.
         res.writeHead(200, { "content-type": "text/plain", "cache-control": value });
@@ -786,8 +834,8 @@ describe("odd origins (item 12)", () => {
       assert.equal(stack.origin.count(path), 2);
     });
 
-    it(`Cache-Control with non-ASCII bytes (${name}) still means no-store under a CACHE_RULES ttl`, async () => {
-      const path = `/ruled/latin1-${name.replace(" ", "-")}`;
+    it(`Cache-Control with non-ASCII bytes (${name}) still means ${means} under a CACHE_RULES ttl`, async () => {
+      const path = `/ruled/latin1-${name.replaceAll(" ", "-")}`;
       stack.origin.route(path, ({ res }) => {
         res.writeHead(200, { "content-type": "text/plain", "cache-control": value });
         res.end("personal");
@@ -796,7 +844,7 @@ describe("odd origins (item 12)", () => {
       assert.equal(first.status, 200);
       await settle();
       const second = await stack.request(path);
-      assert.notEqual(xc(second), "HIT", `stored despite no-store: ${cs(first)}`);
+      assert.notEqual(xc(second), "HIT", `stored despite ${means}: ${cs(first)}`);
       assert.equal(stack.origin.count(path), 2);
     });
   }
