@@ -786,6 +786,79 @@ describe("downstream caches storing a session cookie (item 10)", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Item 10, first and second bullets: no resurrected session, no fixation.
+
+describe("session fixation and resurrection (item 10)", () => {
+  function sessionRoutes() {
+    stack.origin.route("/i10s/whoami", ({ req, res }) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(seenSession(req.headers)));
+    });
+    // A page that starts an empty session for anonymous visitors (a cart, a CSRF token...).
+    stack.origin.route("/i10s/start", ({ res }) => {
+      res.writeHead(200, { "content-type": "text/plain", "edge-session-set": "{}" });
+      res.end("started");
+    });
+    stack.origin.route("/i10s/login", ({ req, res }) => {
+      const headers = { "content-type": "text/plain", "edge-session-set": '{"user":"victim"}' };
+      if (new URL(req.url, "http://o").searchParams.has("rotate")) headers["edge-session-rotate"] = "1";
+      res.writeHead(200, headers);
+      res.end("logged in");
+    });
+    stack.origin.route("/i10s/slow-set", async ({ res }) => {
+      await sleep(600);
+      res.writeHead(200, { "content-type": "text/plain", "edge-session-set": '{"user":"ada","cart":1}' });
+      res.end("cart updated");
+    });
+    stack.origin.route("/i10s/logout", ({ res }) => {
+      res.writeHead(200, { "content-type": "text/plain", "edge-session-destroy": "1" });
+      res.end("bye");
+    });
+  }
+  const whoami = async (cookie) => (await stack.request("/i10s/whoami", { headers: cookie ? { cookie } : {} })).json();
+  /** A live (non-clearing) cookie of ours on `res`, as `name=value`, or null. */
+  const liveCookie = (res) => {
+    const set = ourSetCookie(res);
+    return set && !/Max-Age=0/.test(set) ? set.split(";")[0] : null;
+  };
+
+  for (const rotate of [false, true]) {
+    it(`a planted empty session is never logged in: the login moves to a new id${rotate ? " (origin also sent Rotate)" : ""}`, async () => {
+      sessionRoutes();
+      // The attacker gets an empty session and plants its cookie in the victim's browser.
+      const planted = liveCookie(await stack.request("/i10s/start"));
+      assert.ok(planted, "no empty session was issued");
+      assert.deepEqual((await whoami(planted)).data, {});
+      // The victim logs in with the planted cookie.
+      const login = await stack.request(`/i10s/login${rotate ? "?rotate" : ""}`, { headers: { cookie: planted } });
+      const fresh = liveCookie(login);
+      assert.ok(fresh, `no new session cookie on the login: ${JSON.stringify(login.headers["set-cookie"])}`);
+      assert.notEqual(fresh.split(".")[0], planted.split(".")[0], "the login kept the planted id");
+      assert.deepEqual((await whoami(fresh)).data, { user: "victim" });
+      const attacker = await whoami(planted);
+      assert.notDeepEqual(attacker.data, { user: "victim" }, "the attacker's planted cookie is logged in as the victim");
+    });
+  }
+
+  it("a Set racing a logout from another tab never resurrects the destroyed session", async () => {
+    sessionRoutes();
+    const ada = await login("ada");
+    const racing = stack.request("/i10s/slow-set", { headers: { cookie: ada } });
+    await originSaw("/i10s/slow-set", 1);
+    const logout = await stack.request("/i10s/logout", { headers: { cookie: ada } });
+    assert.equal(logout.status, 200);
+    const late = await racing;
+    assert.equal(late.status, 200);
+    await settle();
+    assert.deepEqual(await whoami(ada), { id: null, data: null }, "the logged-out cookie is alive again");
+    const reissued = liveCookie(late);
+    if (reissued) {
+      assert.deepEqual(await whoami(reissued), { id: null, data: null }, "the racing Set created a session after the logout");
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Item 12: no internal 500s from odd origins.
 
 describe("odd origins (item 12)", () => {
