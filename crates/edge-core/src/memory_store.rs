@@ -183,6 +183,28 @@ fn apply(state: &mut State, op: &Op, now: u64) -> Reply {
             note_write(state, now);
             Reply::Int(next)
         }
+        Op::CompareAndExtend { key, token, ttl_ms } => match get_live(state, key, now) {
+            Some(slot) if matches!(&slot.value, Value::Str(bytes) if bytes.as_slice() == token.as_bytes()) => {
+                slot.expires_at_ms = Some(now.saturating_add((*ttl_ms).max(1)));
+                Reply::Int(1)
+            }
+            _ => Reply::Int(0),
+        },
+        Op::ReplaceIfPresent { old_key, new_key, value, ttl_ms } => {
+            if get_live(state, old_key, now).is_none() {
+                return Reply::Int(0);
+            }
+            let expires_at_ms = Some(now.saturating_add((*ttl_ms).max(1)));
+            state.slots.insert(
+                new_key.clone(),
+                Slot { value: Value::Str(value.clone().into_bytes()), expires_at_ms },
+            );
+            if old_key != new_key {
+                state.slots.remove(old_key);
+            }
+            note_write(state, now);
+            Reply::Int(1)
+        }
         Op::CompareAndDelete { key, token } => {
             let matches = matches!(
                 get_live(state, key, now),
@@ -300,6 +322,31 @@ mod tests {
         let mine = Op::CompareAndDelete { key: "lock".into(), token: "mine".into() };
         assert_eq!(block_on(s.one(mine)).unwrap(), Reply::Int(1));
         assert_eq!(block_on(s.one(Op::Get("lock".into()))).unwrap(), Reply::Nil);
+    }
+
+    #[test]
+    fn conditional_extend_and_replace() {
+        let (s, clock) = store();
+        block_on(s.one(set("lock", "mine", Some(1_000), false))).unwrap();
+        let theirs = Op::CompareAndExtend { key: "lock".into(), token: "theirs".into(), ttl_ms: 60_000 };
+        assert_eq!(block_on(s.one(theirs)).unwrap(), Reply::Int(0));
+        let mine = Op::CompareAndExtend { key: "lock".into(), token: "mine".into(), ttl_ms: 60_000 };
+        assert_eq!(block_on(s.one(mine)).unwrap(), Reply::Int(1));
+        clock.advance(30_000);
+        assert_eq!(block_on(s.one(Op::Get("lock".into()))).unwrap(), Reply::Bytes(b"mine".to_vec()));
+
+        let replace = |old: &str, new: &str| Op::ReplaceIfPresent {
+            old_key: old.into(),
+            new_key: new.into(),
+            value: "v2".into(),
+            ttl_ms: 5_000,
+        };
+        assert_eq!(block_on(s.one(replace("gone", "gone"))).unwrap(), Reply::Int(0));
+        assert_eq!(block_on(s.one(Op::Get("gone".into()))).unwrap(), Reply::Nil, "never resurrected");
+        block_on(s.one(set("old", "v1", None, false))).unwrap();
+        assert_eq!(block_on(s.one(replace("old", "new"))).unwrap(), Reply::Int(1));
+        assert_eq!(block_on(s.one(Op::Get("old".into()))).unwrap(), Reply::Nil);
+        assert_eq!(block_on(s.one(Op::Get("new".into()))).unwrap(), Reply::Bytes(b"v2".to_vec()));
     }
 
     #[test]

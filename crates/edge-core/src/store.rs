@@ -32,6 +32,14 @@ pub enum Op {
     /// Delete `key` only if its value equals `token` (a lock release that can never delete
     /// another holder's lock) → [`Reply::Int`] 1 if deleted.
     CompareAndDelete { key: String, token: String },
+    /// Extend `key`'s expiry to `ttl_ms` only if its value equals `token` (a lock holder that
+    /// is still working renews its own lock, never another's) → [`Reply::Int`] 1 if extended.
+    CompareAndExtend { key: String, token: String, ttl_ms: u64 },
+    /// If `old_key` exists, write `value` under `new_key` (expiring after `ttl_ms`) and, when
+    /// the keys differ, delete `old_key`, atomically → [`Reply::Int`] 1 if written, 0 if
+    /// `old_key` was gone: a session changed (or rotated) while another request destroyed it
+    /// stays destroyed.
+    ReplaceIfPresent { old_key: String, new_key: String, value: String, ttl_ms: u64 },
     /// `SADD key m…` → [`Reply::Int`] members added.
     SAdd { key: String, members: Vec<String> },
     /// `SMEMBERS key` → [`Reply::Array`] of Bytes.
@@ -52,6 +60,8 @@ impl Op {
             Op::PExpire { .. } => "PEXPIRE",
             Op::IncrBy { .. } => "INCRBY",
             Op::CompareAndDelete { .. } => "EVAL(compare-and-delete)",
+            Op::CompareAndExtend { .. } => "EVAL(compare-and-extend)",
+            Op::ReplaceIfPresent { .. } => "EVAL(replace-if-present)",
             Op::SAdd { .. } => "SADD",
             Op::SMembers(_) => "SMEMBERS",
             Op::SRem { .. } => "SREM",

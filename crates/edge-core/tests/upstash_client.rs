@@ -274,6 +274,24 @@ async fn the_memory_store_and_redis_agree_on_the_same_script() {
         Op::SAdd { key: "s".into(), members: vec!["x".into()] },
         Op::Get("s".into()),
         Op::PExpire { key: "absent".into(), ttl_ms: 100 },
+        set("lock", "mine", Some(10_000), false),
+        Op::CompareAndExtend { key: "lock".into(), token: "theirs".into(), ttl_ms: 60_000 },
+        Op::CompareAndExtend { key: "lock".into(), token: "mine".into(), ttl_ms: 60_000 },
+        Op::ReplaceIfPresent {
+            old_key: "gone".into(),
+            new_key: "gone".into(),
+            value: "v".into(),
+            ttl_ms: 5_000,
+        },
+        Op::Get("gone".into()),
+        set("old", "v1", None, false),
+        Op::ReplaceIfPresent {
+            old_key: "old".into(),
+            new_key: "new".into(),
+            value: "v2".into(),
+            ttl_ms: 5_000,
+        },
+        Op::MGet(vec!["old".into(), "new".into()]),
     ];
     let from_redis = redis.run(&ops).await.expect("redis");
     let from_memory = memory.run(&ops).await.expect("memory");

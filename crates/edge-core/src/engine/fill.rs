@@ -14,9 +14,10 @@ use super::served::{
     from_entry, origin_error_response, passed, set_cache_headers, stale_for_error_status, Served,
 };
 use super::{Cache, CacheRequest, SharedEntry};
+use crate::cache_control::CacheControl;
 use crate::entry::{storable_headers, CacheEntry};
-use crate::hygiene::carries_session_directive;
-use crate::key::{vary_names, CacheKeys};
+use crate::hygiene::{carries_session_directive, is_reserved};
+use crate::key::{normalized_path, vary_names, CacheKeys};
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{origin_age, response_decision, Freshness};
 use crate::purge::index_ops;
@@ -149,6 +150,12 @@ where
     ) -> Served<O::Body> {
         let (freshness, names) = match self.storable(req, &response) {
             Ok(storable) => storable,
+            Err(NoCacheReason::PerSession) => {
+                // Says nothing about what the URL answers anyone else: no hit-for-pass.
+                self.spawn_ops(finally);
+                self.isolate.polls.publish(&lookup.keys.lock, self.rt.now_ms(), PollOutcome::LookAgain);
+                return passed(response, CachePhase::MissUnstored(NoCacheReason::PerSession));
+            }
             Err(reason) => return self.mark_hit_for_pass(lookup, response, reason, finally),
         };
         let OriginResponse { status, headers, body } = response;
@@ -188,7 +195,7 @@ where
         } else {
             self.keys_for(req, self.isolate.version.get(), &names)
         };
-        let mut ops = self.entry_ops(&keys, req.uri.path(), &entry, &names);
+        let mut ops = self.entry_ops(&keys, &normalized_path(req.uri.path()), &entry, &names);
         ops.extend(finally);
         self.spawn_ops(ops);
         // This isolate's waiters need not wait for Redis to hear of it.
@@ -214,7 +221,11 @@ where
         if carries_session_directive(&response.headers) {
             return Err(NoCacheReason::SetCookie);
         }
-        Ok((freshness, vary_names(&response.headers)?))
+        let names = vary_names(&response.headers)?;
+        if req.session_id.is_some() && !keyed_on_session(&names) && !explicitly_shared(&response.headers) {
+            return Err(NoCacheReason::PerSession);
+        }
+        Ok((freshness, names))
     }
 
     /// An uncacheable answer: mark the key hit-for-pass (with `finally`), tell this isolate's
@@ -305,6 +316,17 @@ where
     }
 }
 
+/// Whether a variant keyed on these `Vary` names belongs to one session alone.
+fn keyed_on_session(vary: &[String]) -> bool {
+    vary.iter().any(|name| name == "cookie" || is_reserved(name))
+}
+
+/// Whether the origin itself said a shared cache may give this response to anyone.
+fn explicitly_shared(headers: &http::HeaderMap) -> bool {
+    let cc = CacheControl::from_headers(headers);
+    cc.public || cc.s_maxage.is_some()
+}
+
 fn hit_for_pass_op(keys: &CacheKeys) -> Op {
     Op::Set {
         key: keys.fresh.clone(),
@@ -364,6 +386,36 @@ mod tests {
             assert_eq!(served.phase, CachePhase::MissUnstored(reason));
             let lookup = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
             assert!(matches!(lookup.found, Found::HitForPass(None)), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_response_to_a_session_is_shared_only_when_the_origin_says_so() {
+        for (headers, stored) in [
+            (vec![("cache-control", "max-age=60")], false),
+            (vec![("cache-control", "public, max-age=60")], true),
+            (vec![("cache-control", "s-maxage=60")], true),
+            (vec![("cache-control", "max-age=60"), ("vary", "Cookie")], true),
+        ] {
+            let h = Harness::new();
+            let origin = ScriptedOrigin::answering(vec![Ok((200, headers.clone(), b"mine".to_vec()))]);
+            let mut req = h.get("https://example.com/page");
+            req.session_id = Some("alice".into());
+            let lookup = h.run(h.cache().lookup(&req, &[]));
+            let Fill::Served(served) = h.run(h.cache().fill(&req, &lookup, &origin, None, u64::MAX)) else {
+                panic!()
+            };
+            h.drain();
+            let anonymous = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
+            if stored {
+                assert_eq!(served.phase, CachePhase::Miss, "{headers:?}");
+            } else {
+                assert_eq!(served.phase, CachePhase::MissUnstored(NoCacheReason::PerSession));
+                assert!(
+                    matches!(anonymous.found, Found::Absent),
+                    "no entry and no hit-for-pass: {headers:?}"
+                );
+            }
         }
     }
 
