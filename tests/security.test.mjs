@@ -289,10 +289,7 @@ describe("cross-user leak through Vary on a header the edge sets (item 2)", () =
 });
 
 // ---------------------------------------------------------------------------------------------
-// Item 3: rules never share what the origin built for a session. Not in the batch being
-// implemented now: marked `todo` (run and reported, not failing the suite) until it lands.
-
-const ITEM3 = { todo: "issue 9 item 3 (rules and sessions) is not implemented yet" };
+// Item 3: rules never share what the origin built for a session.
 
 describe("cross-user leak through a CACHE_RULES ttl (item 3)", () => {
   function sessionPage(path) {
@@ -303,7 +300,7 @@ describe("cross-user leak through a CACHE_RULES ttl (item 3)", () => {
     });
   }
 
-  it("a rule ttl never shares /api/profile built for a session with an anonymous client", ITEM3, async () => {
+  it("a rule ttl never shares /api/profile built for a session with an anonymous client", async () => {
     sessionPage("/i3/api/profile");
     const victim = await login("victim");
     const mine = await stack.request("/i3/api/profile", { headers: { cookie: victim } });
@@ -313,7 +310,7 @@ describe("cross-user leak through a CACHE_RULES ttl (item 3)", () => {
     assert.equal(anon.text(), "secrets of anonymous", `${xc(anon)} ${cs(anon)}`);
   });
 
-  it("a percent-encoded path (/api/%61dmin/...) cannot dodge a cache:false rule into a shared entry", ITEM3, async () => {
+  it("a percent-encoded path (/api/%61dmin/...) cannot dodge a cache:false rule into a shared entry", async () => {
     // The origin decodes %61 to "a": both URLs are its /api/admin/users.
     sessionPage("/i3/api/admin/users");
     stack.origin.route("/i3/api/%61dmin/users", ({ req, res }) => {
