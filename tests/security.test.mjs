@@ -7,6 +7,7 @@
 // stops (the docs list them).
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 
 import { sleep, startStack } from "./support/harness.mjs";
 
@@ -87,6 +88,16 @@ async function fill(...paths) {
     const res = await stack.request(p);
     assert.equal(xc(res), "HIT", `${p} not cached: ${cs(res)}`);
   }
+}
+
+/** Sends one command straight to the gateway (bypassing the worker). */
+async function redis(command) {
+  const res = await fetch(stack.gateway.url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.gateway.token}` },
+    body: JSON.stringify(command),
+  });
+  return (await res.json()).result;
 }
 
 /** Waits until the origin has received `n` requests for `path` (or fails after `ms`). */
@@ -688,6 +699,64 @@ describe("stale reads after a write (item 7)", () => {
     assert.equal(write.status, 201);
     const reads = [await stack.request("/i7/created"), await stack.request("/i7/described")];
     assert.deepEqual(reads.map(xc), ["MISS", "MISS"]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 8: a lock holder whose client goes away still finishes the fill.
+
+describe("stampede by disconnecting clients (item 8)", () => {
+  it("a client that disconnects while holding the fill lock cannot send the waiters to the origin", async () => {
+    const path = "/i8/cold";
+    stack.origin.route(path, async ({ res }) => {
+      await sleep(800);
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=60" });
+      res.end("filled once");
+    });
+    // The lock holder: sends its request and hangs up once the origin has it.
+    const holder = http.request(`${stack.worker.url}${path}`, { agent: false });
+    holder.on("error", () => {});
+    holder.end();
+    await originSaw(path, 1);
+    holder.destroy();
+    const started = Date.now();
+    const waiters = await Promise.all(Array.from({ length: 10 }, () => stack.request(path)));
+    const took = Date.now() - started;
+    for (const r of waiters) assert.deepEqual([r.status, r.text()], [200, "filled once"], cs(r));
+    assert.equal(stack.origin.count(path), 1, `origin fetches: ${stack.origin.count(path)} (${waiters.map(cs).join(" | ")})`);
+    assert.ok(took < 3_000, `the waiters took ${took} ms (stalled until the lock expired?)`);
+    await settle();
+    assert.equal(xc(await stack.request(path)), "HIT", "the abandoned fill was not stored");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Item 9: bounded storage per entry.
+
+// Not landed yet when this was written: `todo` (run and reported, not failing the suite) until
+// it does; then drop the mark.
+const ITEM9 = { todo: "issue 9 item 9 (bounded purge indexes) is not implemented yet" };
+
+describe("storage amplification through long paths (item 9)", () => {
+  it("one entry under a 1 KB path with 500 slashes writes a bounded purge index (not ~0.5 MB)", ITEM9, async () => {
+    const path = `/i9/${"a/".repeat(500)}page`;
+    stack.origin.route(path, ({ res }) => {
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=60" });
+      res.end("deep");
+    });
+    const before = new Set(await redis(["KEYS", "*:p:*"]));
+    const res = await stack.request(path);
+    assert.equal(res.status, 200);
+    await settle();
+    assert.equal(xc(await stack.request(path)), "HIT", "the entry was not stored: the scenario was not exercised");
+    const added = (await redis(["KEYS", "*:p:*"])).filter((k) => !before.has(k));
+    let bytes = 0;
+    for (const key of added) {
+      for (const member of await redis(["SMEMBERS", key])) bytes += Buffer.byteLength(member);
+    }
+    // The bounds are this suite's reading of "bounded": a few prefix sets, a few KB in all.
+    assert.ok(added.length <= 10, `${added.length} prefix sets for one entry`);
+    assert.ok(bytes <= 16 * 1024, `${bytes} bytes of prefix index for one entry`);
   });
 });
 
