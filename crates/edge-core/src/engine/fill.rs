@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use futures::FutureExt;
 use http::Method;
 
 use super::lock::{release_op, LockAttempt};
@@ -21,7 +22,7 @@ use crate::key::{normalized_path, vary_names, CacheKeys};
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{origin_age, response_decision, Freshness};
 use crate::purge::index_ops;
-use crate::runtime::{Collected, Origin, OriginResponse, Runtime};
+use crate::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 use crate::stats::Counter;
 use crate::store::{Op, Store};
 use crate::tags::tags_from_headers;
@@ -56,9 +57,7 @@ where
                 self.stats.add(Counter::Hit);
                 from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms())
             }
-            Ok(LockAttempt::Taken(token)) => {
-                self.fetch_as_holder(req, lookup, origin, &token, stale, false).await
-            }
+            Ok(LockAttempt::Taken(token)) => self.hold(req, lookup, origin, token, stale).await,
             Ok(LockAttempt::Held) => {
                 self.stats.add(Counter::LockWait);
                 match self.wait_for_holder(lookup, deadline).await {
@@ -82,6 +81,36 @@ where
             }
         };
         Fill::Served(served)
+    }
+
+    /// The lock holder's work, run as background work of the request (`waitUntil`) from before
+    /// the origin fetch is sent: a client that goes away does not cancel the fill its waiters
+    /// (here and in other isolates) depend on. The request takes the answer over a channel.
+    async fn hold<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: &O,
+        token: String,
+        stale: Option<SharedEntry>,
+    ) -> Served<O::Body> {
+        let (answer, answered) = futures::channel::oneshot::channel();
+        let cache = self.clone();
+        let (req, lookup, origin) = (req.clone(), lookup.detached(), origin.clone());
+        self.rt.spawn(
+            async move {
+                let work = cache.fetch_as_holder(&req, &lookup, &origin, &token, stale, false);
+                let served = cache.renewing(&lookup.keys, &token, work).await;
+                let _ = answer.send(served);
+            }
+            .boxed_local(),
+        );
+        match answered.await {
+            Ok(served) => served,
+            Err(_) => {
+                origin_error_response(&OriginError::Unreachable("the fill ended without an answer".into()))
+            }
+        }
     }
 
     /// The lock holder's work: fetch, decide, store (in the background), answer. `background`
