@@ -21,11 +21,14 @@ use crate::hygiene::{carries_session_directive, is_reserved};
 use crate::key::{normalized_path, vary_names, CacheKeys};
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{origin_age, response_decision, Freshness};
-use crate::purge::index_ops;
+use crate::purge::{index_ops, indexed_prefixes, prune_index_sample};
 use crate::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 use crate::stats::Counter;
 use crate::store::{Op, Store};
 use crate::tags::tags_from_headers;
+
+/// One fill in this many prunes a sample of an index set.
+const PRUNE_ONE_IN: u16 = 32;
 
 /// How long requests for a key skip the lock after an uncacheable answer.
 pub const HIT_FOR_PASS_MS: u64 = 60_000;
@@ -224,9 +227,11 @@ where
         } else {
             self.keys_for(req, self.isolate.version.get(), &names)
         };
-        let mut ops = self.entry_ops(&keys, &normalized_path(req.uri.path()), &entry, &names);
+        let path = normalized_path(req.uri.path());
+        let mut ops = self.entry_ops(&keys, &path, &entry, &names);
         ops.extend(finally);
         self.spawn_ops(ops);
+        self.maybe_prune(&path);
         // This isolate's waiters need not wait for Redis to hear of it.
         let outcome =
             if same_variant { PollOutcome::Ready(Rc::new(entry.clone())) } else { PollOutcome::LookAgain };
@@ -271,6 +276,25 @@ where
         self.spawn_ops(ops);
         self.isolate.polls.publish(&lookup.keys.lock, self.rt.now_ms(), PollOutcome::HitForPass);
         passed(response, CachePhase::MissUnstored(reason))
+    }
+
+    /// One fill in [`PRUNE_ONE_IN`] samples one of its path's prefix sets for dead members, in
+    /// the background (docs §6.5).
+    fn maybe_prune(&self, path: &str) {
+        let mut dice = [0u8; 2];
+        if getrandom::fill(&mut dice).is_err() || u16::from_le_bytes(dice) % PRUNE_ONE_IN != 0 {
+            return;
+        }
+        let prefixes: Vec<&str> = indexed_prefixes(path).collect();
+        let Some(prefix) = prefixes.get(usize::from(dice[0]) % prefixes.len().max(1)) else { return };
+        let set_key = self.settings.namespace.prefix_set(prefix);
+        let store = self.store.clone();
+        self.rt.spawn(
+            async move {
+                let _ = prune_index_sample(&store, &set_key).await;
+            }
+            .boxed_local(),
+        );
     }
 
     /// The pipeline that stores `entry`: fresh marker, stale copy, Vary spec and purge indexes.
