@@ -737,12 +737,8 @@ describe("stampede by disconnecting clients (item 8)", () => {
 // ---------------------------------------------------------------------------------------------
 // Item 9: bounded storage per entry.
 
-// Not landed yet when this was written: `todo` (run and reported, not failing the suite) until
-// it does; then drop the mark.
-const ITEM9 = { todo: "issue 9 item 9 (bounded purge indexes) is not implemented yet" };
-
 describe("storage amplification through long paths (item 9)", () => {
-  it("one entry under a 1 KB path with 500 slashes writes a bounded purge index (not ~0.5 MB)", ITEM9, async () => {
+  it("one entry under a 1 KB path with 500 slashes writes a bounded purge index (not ~0.5 MB)", async () => {
     const path = `/i9/${"a/".repeat(500)}page`;
     stack.origin.route(path, ({ res }) => {
       res.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=60" });
