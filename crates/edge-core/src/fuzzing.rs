@@ -29,10 +29,12 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     data.split(|&b| b == b'\n')
 }
 
-/// `Cache-Control` parsing, and the response policy and stored headers that depend on it.
+/// `Cache-Control` and `CDN-Cache-Control` parsing (with RFC 8941 dictionaries), HTTP dates,
+/// and the response policy and stored headers that depend on them.
 ///
 /// Input: lines. A line `name: value` is a response header (when both parts are valid); any
-/// other line is a `Cache-Control` value. Every line, as text, is also parsed directly.
+/// other line is a `Cache-Control` value. Every line, as text, is also parsed directly as a
+/// `Cache-Control` value, a dictionary and a date.
 pub fn cache_control(data: &[u8]) {
     let texts: Vec<String> = lines(data).map(|line| String::from_utf8_lossy(line).into_owned()).collect();
     let whole = CacheControl::parse(texts.iter().map(String::as_str));
@@ -43,6 +45,21 @@ pub fn cache_control(data: &[u8]) {
     for text in &texts {
         let one = CacheControl::parse([text.as_str()]);
         merge(&mut merged, one);
+        if let Some(members) = crate::structured_field::parse_dictionary(text) {
+            for (key, _) in members {
+                assert!(
+                    key.starts_with(|c: char| c.is_ascii_lowercase() || c == '*')
+                        && key.bytes().all(|b| b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || matches!(b, b'_' | b'-' | b'.' | b'*')),
+                    "dictionary key {key:?}"
+                );
+            }
+        }
+        if let Some(seconds) = crate::http_date::parse_http_date(text) {
+            // Years 1970 to 9999.
+            assert!(seconds <= 253_402_387_200, "{text:?} is {seconds}");
+        }
     }
     assert_eq!(whole, merged, "parsing lines together differs from merging them one by one");
 
@@ -58,7 +75,8 @@ pub fn cache_control(data: &[u8]) {
             headers.append(name, value);
         }
     }
-    let cc = CacheControl::from_headers(&headers);
+    check_directives(&CacheControl::from_headers(&headers));
+    let cc = CacheControl::for_this_cache(&headers);
     check_directives(&cc);
     let stored = storable_headers(&headers);
     for (name, _) in &stored {
@@ -68,33 +86,30 @@ pub fn cache_control(data: &[u8]) {
         );
         assert!(!cc.private_fields.contains(name) && !cc.no_cache_fields.contains(name), "{name} stored");
     }
+    let any_path = || Rule::new(PathPattern::Prefix("/".into()));
     let rules = [
         None,
-        Some(Rule {
-            ttl: Some(u32::MAX),
-            swr: Some(u32::MAX),
-            sie: Some(u32::MAX),
-            ..Rule::new(PathPattern::Prefix("/".into()))
-        }),
-        Some(Rule {
-            ttl: Some(0),
-            swr: Some(1),
-            override_origin: true,
-            ..Rule::new(PathPattern::Prefix("/".into()))
-        }),
+        Some(Rule { ttl: Some(u32::MAX), swr: Some(u32::MAX), sie: Some(u32::MAX), ..any_path() }),
+        Some(Rule { ttl: Some(0), swr: Some(1), override_origin: true, ..any_path() }),
     ];
     for rule in &rules {
         let _ = request_decision(&http::Method::GET, &headers, rule.as_ref());
-        if let Ok(freshness) = response_decision(200, &headers, rule.as_ref(), u64::MAX) {
-            assert!(!cc.no_store && !cc.private && !cc.no_cache, "stored despite {cc:?}");
+        for now_secs in [0, 1_800_000_000, u64::MAX] {
+            let Ok(freshness) = response_decision(200, &headers, rule.as_ref(), u64::MAX, now_secs) else {
+                continue;
+            };
+            assert!(
+                (!cc.no_store || cc.must_understand) && !cc.private && !cc.no_cache,
+                "stored despite {cc:?}"
+            );
             assert!(freshness.stale_copy_ttl() > 0, "stored with nothing to serve: {freshness:?}");
             // What would be stored encodes and decodes to itself.
             let entry = CacheEntry {
                 status: 200,
                 headers: stored.clone(),
                 body: data.to_vec(),
-                stored_at_ms: 0,
-                initial_age_secs: crate::policy::origin_age(&headers),
+                stored_at_ms: now_secs.saturating_mul(1000),
+                initial_age_secs: crate::policy::origin_age(&headers, now_secs),
                 freshness,
                 tags: Vec::new(),
                 vary: crate::key::vary_names(&headers).unwrap_or_default(),
@@ -132,6 +147,7 @@ fn merge(into: &mut CacheControl, one: CacheControl) {
     into.proxy_revalidate |= one.proxy_revalidate;
     into.no_transform |= one.no_transform;
     into.immutable |= one.immutable;
+    into.must_understand |= one.must_understand;
     into.no_cache_fields.extend(one.no_cache_fields);
     into.private_fields.extend(one.private_fields);
 }
@@ -293,7 +309,7 @@ fn check_rules(rules: &CacheRules) {
             assert!(!tag.is_empty() && !tag.contains(|c: char| c == ',' || c.is_whitespace()), "tag {tag:?}");
         }
         let _ = request_decision(&http::Method::GET, &headers, Some(rule));
-        if let Ok(freshness) = response_decision(200, &headers, Some(rule), u64::MAX) {
+        if let Ok(freshness) = response_decision(200, &headers, Some(rule), u64::MAX, 1_800_000_000) {
             assert!(freshness.stale_copy_ttl() > 0, "{freshness:?}");
         }
     }

@@ -19,6 +19,7 @@ mod entry;
 /// Entry points of the fuzz targets and their corpus replay (docs §11); not API.
 #[doc(hidden)]
 pub mod fuzzing;
+mod http_date;
 mod hygiene;
 mod key;
 mod keyspace;
@@ -31,6 +32,7 @@ mod runtime;
 pub mod session;
 mod stats;
 mod store;
+mod structured_field;
 mod tags;
 mod upstash;
 
@@ -52,7 +54,7 @@ pub use keyspace::Namespace;
 pub use memory_store::MemoryStore;
 pub use phase::{CachePhase, NoCacheReason};
 pub use policy::RequestDecision;
-pub use purge::{purge, PurgeRequest, PurgeTarget};
+pub use purge::{prune_index_sample, purge, PurgeRequest, PurgeTarget};
 pub use rules::CacheRules;
 pub use runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 pub use stats::{Counter, Stats};

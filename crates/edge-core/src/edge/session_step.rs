@@ -6,6 +6,7 @@ use http::HeaderValue;
 use super::{Edge, Host, LogLevel};
 use crate::config::Config;
 use crate::engine::{Cache, CacheRequest, Lookup, Served};
+use crate::hygiene::is_reserved;
 use crate::runtime::Runtime;
 use crate::session::{self, SessionLookup, SessionState};
 use crate::store::{Reply, Store, StoreError};
@@ -24,8 +25,8 @@ pub(super) fn resolve(
 }
 
 /// The lookup keyed the variant on the cookie's candidate id; once the store has said whether
-/// that session exists, a URL that varies on `Cookie` is looked up again under the confirmed id
-/// (without the session ops).
+/// that session exists, a URL that varies on `Cookie` or an `Edge-Session*` name is looked up
+/// again under the confirmed id (without the session ops).
 pub(super) async fn confirm_variant<S, R>(
     cache: &Cache<S, R>,
     request: &mut CacheRequest,
@@ -41,7 +42,7 @@ where
         return lookup;
     }
     request.session_id = confirmed;
-    if lookup.vary.iter().any(|name| name == "cookie") {
+    if lookup.vary.iter().any(|name| name == "cookie" || is_reserved(name)) {
         cache.lookup(request, &[]).await
     } else {
         lookup
@@ -114,8 +115,27 @@ impl<S: Store + Clone + 'static> Edge<S> {
         }
         if outcome.must_await {
             // The origin changed the session: the client's next request must see it.
-            if let Err(e) = self.store.run(&outcome.store_ops).await {
-                host.log(LogLevel::Error, &format!("edge-cache: session write failed: {e}"));
+            match self.store.run(&outcome.store_ops).await {
+                Ok(replies) => {
+                    if let Some(cookies) = outcome.after_write(&replies, settings) {
+                        host.log(LogLevel::Info, "edge-cache: session: not rewritten: destroyed meanwhile");
+                        // Only our cookie changes; the origin's own cookies stay as sent.
+                        let ours = format!("{}=", settings.cookie_name);
+                        let theirs: Vec<HeaderValue> = served
+                            .headers
+                            .get_all(http::header::SET_COOKIE)
+                            .iter()
+                            .filter(|v| !v.as_bytes().starts_with(ours.as_bytes()))
+                            .cloned()
+                            .collect();
+                        served.headers.remove(http::header::SET_COOKIE);
+                        let ours = cookies.iter().filter_map(|c| HeaderValue::from_str(c).ok());
+                        for cookie in theirs.into_iter().chain(ours) {
+                            served.headers.append(http::header::SET_COOKIE, cookie);
+                        }
+                    }
+                }
+                Err(e) => host.log(LogLevel::Error, &format!("edge-cache: session write failed: {e}")),
             }
         } else {
             self.spawn_store_ops(host, outcome.store_ops, "session write");
