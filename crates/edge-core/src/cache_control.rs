@@ -85,7 +85,9 @@ impl CacheControl {
             .iter()
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
             .collect();
-        if lines.is_empty() {
+        // An empty dictionary is the field left out (RFC 8941 §3.2): an empty line must not
+        // silence Cache-Control's `private` or `no-store` (docs §11.3).
+        if lines.iter().all(|line| line.trim_matches([' ', '\t']).is_empty()) {
             return cc;
         }
         match crate::structured_field::parse_dictionary(&lines.join(", ")) {
@@ -419,6 +421,18 @@ mod tests {
         #[test]
         fn parse_never_panics(lines in proptest::collection::vec(".*", 0..4)) {
             let _ = CacheControl::parse(lines.iter().map(String::as_str));
+        }
+    }
+
+    #[test]
+    fn an_empty_cdn_cache_control_line_is_no_field() {
+        for empty in ["", " ", "\t "] {
+            let mut headers = http::HeaderMap::new();
+            headers.append(http::header::CACHE_CONTROL, http::HeaderValue::from_static("private, no-store"));
+            headers.append("cdn-cache-control", http::HeaderValue::from_static(empty));
+            let cc = CacheControl::for_this_cache(&headers);
+            assert!(cc.private && cc.no_store, "{empty:?}: {cc:?}");
+            assert_eq!(cc, CacheControl::from_headers(&headers));
         }
     }
 }

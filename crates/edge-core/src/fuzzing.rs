@@ -78,6 +78,14 @@ pub fn cache_control(data: &[u8]) {
     check_directives(&CacheControl::from_headers(&headers));
     let cc = CacheControl::for_this_cache(&headers);
     check_directives(&cc);
+    if headers.get_all("cdn-cache-control").iter().all(|line| line.as_bytes().trim_ascii().is_empty()) {
+        // No CDN-Cache-Control, or only empty lines (an empty dictionary is no field).
+        assert_eq!(
+            cc,
+            CacheControl::from_headers(&headers),
+            "empty CDN-Cache-Control lines changed the directives"
+        );
+    }
     let stored = storable_headers(&headers);
     for (name, _) in &stored {
         assert!(
