@@ -18,7 +18,8 @@ pub enum NoCacheReason {
     /// The request carries `Range`. Partial responses (206) are not stored, and a stored full
     /// response is not cut into ranges, so such requests go straight to the origin.
     Range,
-    /// The request asks for a protocol upgrade (`Upgrade`, e.g. WebSocket).
+    /// The request asks for a WebSocket (`Upgrade: websocket`): forwarded as an upgrade, the
+    /// origin's `101` and its socket handed to the client. Other `Upgrade` values are ignored.
     Upgrade,
     /// The matching `CACHE_RULES` rule says `"cache": false`.
     RuleNoCache,

@@ -3,8 +3,8 @@
 //!
 //! Decisions a caller should know:
 //! - Request `Cache-Control`/`Pragma` are ignored: clients cannot force an origin fetch.
-//! - A request with `Range` or `Upgrade` bypasses the cache (206 and 101 are never stored, and a
-//!   stored full body is not cut into ranges).
+//! - A request with `Range` or `Upgrade: websocket` bypasses the cache (206 and 101 are never
+//!   stored, and a stored full body is not cut into ranges). Any other `Upgrade` is ignored.
 //! - "Never stored" stays never stored: a rule with `override` replaces the origin's *lifetimes*,
 //!   but cannot make a `no-store`, `private`, `no-cache`, `Vary: *`, `Set-Cookie`, non-storable
 //!   status or oversized response storable.
@@ -38,7 +38,7 @@ pub const STORABLE_STATUSES: [u16; 8] = [200, 203, 204, 300, 301, 308, 404, 410]
 
 /// Decides whether a request is looked up. The reserved `/__edge/` path is the caller's to
 /// check (it is never forwarded at all). Checks, in order: method (only `GET`/`HEAD`), a rule
-/// with `cache: false`, `Authorization`, `Range`, `Upgrade`.
+/// with `cache: false`, `Authorization`, `Range`, `Upgrade: websocket`.
 pub fn request_decision(
     method: &http::Method,
     headers: &http::HeaderMap,
@@ -52,7 +52,7 @@ pub fn request_decision(
         Some(NoCacheReason::Authorization)
     } else if headers.contains_key(http::header::RANGE) {
         Some(NoCacheReason::Range)
-    } else if headers.contains_key(http::header::UPGRADE) {
+    } else if crate::hygiene::is_websocket_upgrade(headers) {
         Some(NoCacheReason::Upgrade)
     } else {
         None
@@ -246,6 +246,13 @@ mod tests {
                 vec![("upgrade", "websocket"), ("connection", "upgrade")],
                 None,
                 RequestDecision::Bypass(Upgrade),
+            ),
+            // Any other upgrade is ignored (its headers are dropped as hop-by-hop).
+            (
+                M::GET,
+                vec![("upgrade", "h2c"), ("connection", "Upgrade, HTTP2-Settings")],
+                None,
+                RequestDecision::Lookup,
             ),
             // Client cache directives do not force an origin fetch.
             (

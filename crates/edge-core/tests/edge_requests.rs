@@ -128,7 +128,9 @@ fn header(served: &Served<Vec<u8>>, name: &str) -> String {
 
 fn body(served: &Served<Vec<u8>>) -> String {
     match &served.body {
-        ServedBody::Bytes(b) | ServedBody::Stream(b) => String::from_utf8_lossy(b).into_owned(),
+        ServedBody::Bytes(b) | ServedBody::Stream(b) | ServedBody::Upgraded(b) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
         ServedBody::Empty => String::new(),
     }
 }

@@ -10,6 +10,7 @@ mod host;
 mod request_url;
 mod reserved;
 mod session_step;
+mod upgrade;
 mod write;
 
 use std::rc::Rc;
@@ -23,7 +24,7 @@ pub use self::reserved::own_text;
 
 use crate::config::{Config, OriginUrl};
 use crate::engine::{Cache, CacheRequest, CacheSettings, IsolateCache, Served};
-use crate::hygiene::{forwarded_headers, strip_conditionals};
+use crate::hygiene::{forwarded_headers, is_websocket_upgrade, strip_conditionals};
 use crate::phase::NoCacheReason;
 use crate::policy::RequestDecision;
 use crate::session;
@@ -103,7 +104,10 @@ impl<S: Store + Clone + 'static> Edge<S> {
             headers: forwarded.clone(),
             session_id: None,
         };
+        // A WebSocket handshake is forwarded as one, whatever else the request carries.
+        let websocket = request.method == Method::GET && is_websocket_upgrade(&request.headers);
         let decision = match uri {
+            Some(_) if websocket => RequestDecision::Bypass(NoCacheReason::Upgrade),
             Some(_) => cache.decide(&cache_request, &request.headers),
             None => RequestDecision::Bypass(NoCacheReason::UnparsableUrl),
         };
@@ -132,7 +136,9 @@ impl<S: Store + Clone + 'static> Edge<S> {
                     host.now_ms(),
                 );
                 session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
-                let served = if cacheable_method {
+                let served = if websocket && reason == NoCacheReason::Upgrade {
+                    self.forward_upgrade(host, target, &request.headers, forwarded).await
+                } else if cacheable_method {
                     let origin = HostOrigin::new(host.clone(), target, forwarded, config.origin_timeout_ms);
                     cache.pass(&origin, cache_request.method == Method::HEAD, reason).await
                 } else {

@@ -240,7 +240,7 @@ pub async fn request(cache: &TestCache, req: &CacheRequest, origin: &TestOrigin)
 
 pub fn body(served: &Served<Vec<u8>>) -> Vec<u8> {
     match &served.body {
-        ServedBody::Bytes(b) | ServedBody::Stream(b) => b.clone(),
+        ServedBody::Bytes(b) | ServedBody::Stream(b) | ServedBody::Upgraded(b) => b.clone(),
         ServedBody::Empty => Vec::new(),
     }
 }
