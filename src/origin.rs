@@ -21,7 +21,7 @@ use http::HeaderMap;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortController, Headers, ReadableStream, Request, RequestInit, RequestRedirect, Response,
+    AbortController, Headers, ReadableStream, Request, RequestCache, RequestInit, RequestRedirect, Response,
     WorkerGlobalScope,
 };
 
@@ -69,6 +69,9 @@ pub async fn send(request: OriginRequest<ReadableStream>) -> Result<OriginRespon
     init.set_method(request.method.as_str());
     init.set_headers_headers(&web_headers(&request.headers)?);
     init.set_redirect(RequestRedirect::Manual);
+    // Past the runtime's own cache: a copy there is one an edge-cache purge cannot reach
+    // (in zone-route mode the worker fetches the request's own URL), docs §8.1.
+    init.set_cache(RequestCache::NoStore);
     if let Some(body) = &request.body {
         init.set_body(body);
     }

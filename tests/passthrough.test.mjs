@@ -58,6 +58,9 @@ describe("request to the origin", () => {
     assert.equal(seen.headers.host, `127.0.0.1:${stack.origin.port}`);
     assert.equal(seen.headers["x-forwarded-host"], new URL(stack.worker.url).host);
     assert.equal(seen.headers["x-forwarded-proto"], "http");
+    // Fetched with cache: "no-store", past the runtime's own cache (which an edge-cache purge
+    // cannot reach); the runtime says so to the origin as the Fetch standard does.
+    assert.equal(seen.headers["cache-control"], "no-cache");
   });
 
   for (const method of ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"]) {

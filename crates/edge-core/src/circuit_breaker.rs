@@ -16,8 +16,10 @@ pub const DEFAULT_OPEN_MS: u64 = 3_000;
 #[derive(Clone, Debug)]
 pub struct CircuitBreaker {
     open_until_ms: Rc<Cell<u64>>,
-    /// True while a trial call is in flight after the window: others keep failing fast.
-    trial_in_flight: Rc<Cell<bool>>,
+    /// When the trial call in flight after the window started: others keep failing fast. A
+    /// trial older than the window counts as abandoned (its request was dropped before it
+    /// could record anything), so the breaker can never stay stuck open.
+    trial_started_ms: Rc<Cell<Option<u64>>>,
     open_ms: u64,
 }
 
@@ -42,7 +44,7 @@ impl CircuitBreaker {
     pub fn new(open_ms: u64) -> Self {
         CircuitBreaker {
             open_until_ms: Rc::new(Cell::new(0)),
-            trial_in_flight: Rc::new(Cell::new(false)),
+            trial_started_ms: Rc::new(Cell::new(None)),
             open_ms,
         }
     }
@@ -51,22 +53,24 @@ impl CircuitBreaker {
         let until = self.open_until_ms.get();
         if until == 0 {
             Admission::Call
-        } else if now_ms < until || self.trial_in_flight.get() {
+        } else if now_ms < until
+            || self.trial_started_ms.get().is_some_and(|at| now_ms.saturating_sub(at) < self.open_ms)
+        {
             Admission::Refuse
         } else {
-            self.trial_in_flight.set(true);
+            self.trial_started_ms.set(Some(now_ms));
             Admission::Trial
         }
     }
 
     pub fn record_success(&self) {
         self.open_until_ms.set(0);
-        self.trial_in_flight.set(false);
+        self.trial_started_ms.set(None);
     }
 
     pub fn record_failure(&self, now_ms: u64) {
         self.open_until_ms.set(now_ms.saturating_add(self.open_ms).max(1));
-        self.trial_in_flight.set(false);
+        self.trial_started_ms.set(None);
     }
 
     pub fn is_open(&self) -> bool {
@@ -92,6 +96,16 @@ mod tests {
         b.record_success();
         assert_eq!(b.admit(2_021), Admission::Call);
         assert!(!b.is_open());
+    }
+
+    #[test]
+    fn a_dropped_trial_never_leaves_the_breaker_stuck() {
+        let b = CircuitBreaker::new(1_000);
+        b.record_failure(0);
+        assert_eq!(b.admit(1_000), Admission::Trial);
+        // The trial's request goes away: nothing is ever recorded.
+        assert_eq!(b.admit(1_500), Admission::Refuse, "the trial may still answer");
+        assert_eq!(b.admit(2_000), Admission::Trial, "abandoned after a window: try again");
     }
 
     #[test]

@@ -78,15 +78,65 @@ pub fn normalized_url(uri: &http::Uri) -> String {
         (Some(80), "http") | (Some(443), "https") | (None, _) => String::new(),
         (Some(port), _) => format!(":{port}"),
     };
-    let path = match uri.path() {
-        "" => "/",
-        path => path,
-    };
+    let path = normalized_path(uri.path());
     let mut params: Vec<&str> =
         uri.query().unwrap_or("").split('&').filter(|param| !param.is_empty()).collect();
     params.sort_by(|a, b| param_name(a).cmp(param_name(b)));
     let query = if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) };
     format!("{scheme}://{host}{port}{path}{query}")
+}
+
+/// The path the key and the rules both see (docs §2.5): percent-encoded unreserved characters
+/// decoded (`/%61dmin` is `/admin`), other escapes upper-cased, dot segments removed
+/// (RFC 3986 §5.2.4, §6.2.2), empty ⇒ `/`. An origin that decodes `%61` must not reach a
+/// rule or an entry the decoded path would not.
+pub fn normalized_path(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut decoded = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| {
+                std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .flatten();
+        match escape {
+            Some(byte) if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') => {
+                decoded.push(byte as char);
+                i += 3;
+            }
+            Some(_) => {
+                decoded.push('%');
+                decoded.push_str(&path[i + 1..i + 3].to_ascii_uppercase());
+                i += 3;
+            }
+            None => {
+                let ch = path[i..].chars().next().unwrap_or('/');
+                decoded.push(ch);
+                i += ch.len_utf8();
+            }
+        }
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    let ends_with_dir = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    for segment in decoded.split('/').skip(1) {
+        match segment {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len() + 1);
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if ends_with_dir && !out.ends_with('/') || out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 fn param_name(param: &str) -> &str {
@@ -183,7 +233,8 @@ pub fn hex_sha256(input: &[u8]) -> String {
     hex(&Sha256::digest(input))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// `bytes` as lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut text = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
@@ -191,6 +242,18 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(text, "{byte:02x}");
     }
     text
+}
+
+/// The text whose bytes [`hex`] wrote, if `text` is such hex of UTF-8.
+pub(crate) fn unhex(text: &str) -> Option<String> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 #[cfg(test)]
@@ -373,6 +436,34 @@ mod tests {
             let expected = expected.map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
             assert_eq!(vary_names(&headers(&pairs)), expected, "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn paths_are_normalised_as_rfc_3986_says() {
+        for (raw, normal) in [
+            ("", "/"),
+            ("/", "/"),
+            ("/api/%61dmin/users", "/api/admin/users"),
+            ("/api/%7Euser/%2fx", "/api/~user/%2Fx"),
+            ("/a/./b/../c", "/a/c"),
+            ("/a/b/..", "/a/"),
+            ("/../../x", "/x"),
+            ("/a/%2e%2e/b", "/b"),
+            ("/caf%C3%A9", "/caf%C3%A9"),
+            ("/%", "/%"),
+            ("/%zz", "/%zz"),
+            ("/é/%4", "/é/%4"),
+        ] {
+            assert_eq!(normalized_path(raw), normal, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn an_encoded_path_is_the_same_entry_as_its_decoded_form() {
+        let ns = Namespace::new("edge");
+        let plain = cache_keys(&ns, 1, &uri("https://example.com/api/admin/users"), &[]);
+        let encoded = cache_keys(&ns, 1, &uri("https://example.com/api/%61dmin/./users"), &[]);
+        assert_eq!(plain, encoded);
     }
 
     #[test]

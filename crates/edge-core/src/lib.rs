@@ -49,7 +49,7 @@ pub use keyspace::Namespace;
 pub use memory_store::MemoryStore;
 pub use phase::{CachePhase, NoCacheReason};
 pub use policy::RequestDecision;
-pub use purge::{purge, PurgeRequest, PurgeTarget};
+pub use purge::{prune_index_sample, purge, PurgeRequest, PurgeTarget};
 pub use rules::CacheRules;
 pub use runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 pub use stats::{Counter, Stats};

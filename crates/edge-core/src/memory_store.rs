@@ -183,6 +183,43 @@ fn apply(state: &mut State, op: &Op, now: u64) -> Reply {
             note_write(state, now);
             Reply::Int(next)
         }
+        Op::CompareAndExtend { key, token, ttl_ms } => match get_live(state, key, now) {
+            Some(slot) if matches!(&slot.value, Value::Str(bytes) if bytes.as_slice() == token.as_bytes()) => {
+                slot.expires_at_ms = Some(now.saturating_add((*ttl_ms).max(1)));
+                Reply::Int(1)
+            }
+            _ => Reply::Int(0),
+        },
+        Op::Exists(keys) => {
+            Reply::Int(keys.iter().filter(|key| get_live(state, key, now).is_some()).count() as i64)
+        }
+        Op::ExpireAtLeast { key, ttl_ms } => match get_live(state, key, now) {
+            None => Reply::Int(0),
+            Some(slot) => {
+                let at = now.saturating_add((*ttl_ms).max(1));
+                if slot.expires_at_ms.is_none_or(|current| current < at) {
+                    slot.expires_at_ms = Some(at);
+                    Reply::Int(1)
+                } else {
+                    Reply::Int(0)
+                }
+            }
+        },
+        Op::ReplaceIfPresent { old_key, new_key, value, ttl_ms } => {
+            if get_live(state, old_key, now).is_none() {
+                return Reply::Int(0);
+            }
+            let expires_at_ms = Some(now.saturating_add((*ttl_ms).max(1)));
+            state.slots.insert(
+                new_key.clone(),
+                Slot { value: Value::Str(value.clone().into_bytes()), expires_at_ms },
+            );
+            if old_key != new_key {
+                state.slots.remove(old_key);
+            }
+            note_write(state, now);
+            Reply::Int(1)
+        }
         Op::CompareAndDelete { key, token } => {
             let matches = matches!(
                 get_live(state, key, now),
@@ -216,6 +253,43 @@ fn apply(state: &mut State, op: &Op, now: u64) -> Reply {
             note_write(state, now);
             Reply::Int(added as i64)
         }
+        Op::SScan { key, cursor, count } => match get_live(state, key, now) {
+            None => Reply::Array(vec![Reply::Bytes(b"0".to_vec()), Reply::Array(Vec::new())]),
+            Some(Slot { value: Value::Set(set), .. }) => {
+                // The cursor names the last member returned (hex), so members removed between
+                // calls never make the iteration skip others.
+                let after = (cursor != "0").then(|| crate::key::unhex(cursor)).flatten();
+                let rest: Vec<&String> = match &after {
+                    Some(last) => set
+                        .range::<String, _>((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
+                        .collect(),
+                    None => set.iter().collect(),
+                };
+                let batch: Vec<&String> = rest.iter().take((*count).max(1) as usize).copied().collect();
+                let next = match batch.last() {
+                    Some(last) if rest.len() > batch.len() => crate::key::hex(last.as_bytes()),
+                    _ => "0".to_string(),
+                };
+                Reply::Array(vec![
+                    Reply::Bytes(next.into_bytes()),
+                    Reply::Array(batch.iter().map(|m| Reply::Bytes(m.as_bytes().to_vec())).collect()),
+                ])
+            }
+            Some(_) => Reply::Error(WRONGTYPE.into()),
+        },
+        Op::SRandMember { key, count } => match get_live(state, key, now) {
+            None => Reply::Array(Vec::new()),
+            Some(Slot { value: Value::Set(set), .. }) => {
+                // Any `count` members will do for the callers (a sample to prune): start at a
+                // random offset so that repeated samples cover the set.
+                let mut byte = [0u8; 2];
+                let _ = getrandom::fill(&mut byte);
+                let start = usize::from(u16::from_le_bytes(byte)) % set.len().max(1);
+                let picked = set.iter().cycle().skip(start).take((*count as usize).min(set.len()));
+                Reply::Array(picked.map(|m| Reply::Bytes(m.clone().into_bytes())).collect())
+            }
+            Some(_) => Reply::Error(WRONGTYPE.into()),
+        },
         Op::SMembers(key) => match get_live(state, key, now) {
             None => Reply::Array(Vec::new()),
             Some(Slot { value: Value::Set(set), .. }) => {
@@ -300,6 +374,31 @@ mod tests {
         let mine = Op::CompareAndDelete { key: "lock".into(), token: "mine".into() };
         assert_eq!(block_on(s.one(mine)).unwrap(), Reply::Int(1));
         assert_eq!(block_on(s.one(Op::Get("lock".into()))).unwrap(), Reply::Nil);
+    }
+
+    #[test]
+    fn conditional_extend_and_replace() {
+        let (s, clock) = store();
+        block_on(s.one(set("lock", "mine", Some(1_000), false))).unwrap();
+        let theirs = Op::CompareAndExtend { key: "lock".into(), token: "theirs".into(), ttl_ms: 60_000 };
+        assert_eq!(block_on(s.one(theirs)).unwrap(), Reply::Int(0));
+        let mine = Op::CompareAndExtend { key: "lock".into(), token: "mine".into(), ttl_ms: 60_000 };
+        assert_eq!(block_on(s.one(mine)).unwrap(), Reply::Int(1));
+        clock.advance(30_000);
+        assert_eq!(block_on(s.one(Op::Get("lock".into()))).unwrap(), Reply::Bytes(b"mine".to_vec()));
+
+        let replace = |old: &str, new: &str| Op::ReplaceIfPresent {
+            old_key: old.into(),
+            new_key: new.into(),
+            value: "v2".into(),
+            ttl_ms: 5_000,
+        };
+        assert_eq!(block_on(s.one(replace("gone", "gone"))).unwrap(), Reply::Int(0));
+        assert_eq!(block_on(s.one(Op::Get("gone".into()))).unwrap(), Reply::Nil, "never resurrected");
+        block_on(s.one(set("old", "v1", None, false))).unwrap();
+        assert_eq!(block_on(s.one(replace("old", "new"))).unwrap(), Reply::Int(1));
+        assert_eq!(block_on(s.one(Op::Get("old".into()))).unwrap(), Reply::Nil);
+        assert_eq!(block_on(s.one(Op::Get("new".into()))).unwrap(), Reply::Bytes(b"v2".to_vec()));
     }
 
     #[test]

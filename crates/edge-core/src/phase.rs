@@ -38,6 +38,10 @@ pub enum NoCacheReason {
     VaryStar,
     /// The response sets a cookie.
     SetCookie,
+    /// The request carried a live session and the response neither varies on it nor says
+    /// `public` or `s-maxage`: it may have been built for that session, so no one else gets it
+    /// (a rule's `ttl` never makes it shared).
+    PerSession,
     /// The status code is not one edge-cache stores.
     Status,
     /// The body (declared or actual) is larger than `CACHE_MAX_BYTES`.
@@ -60,7 +64,7 @@ pub enum NoCacheReason {
 
 impl NoCacheReason {
     /// Every variant, in declaration order (for tests, docs and metrics registration).
-    pub const ALL: [NoCacheReason; 20] = [
+    pub const ALL: [NoCacheReason; 21] = [
         NoCacheReason::Method,
         NoCacheReason::Authorization,
         NoCacheReason::Range,
@@ -73,6 +77,7 @@ impl NoCacheReason {
         NoCacheReason::NoCache,
         NoCacheReason::VaryStar,
         NoCacheReason::SetCookie,
+        NoCacheReason::PerSession,
         NoCacheReason::Status,
         NoCacheReason::TooLarge,
         NoCacheReason::NoFreshness,
@@ -98,6 +103,7 @@ impl NoCacheReason {
             NoCacheReason::NoCache => "no-cache",
             NoCacheReason::VaryStar => "vary-star",
             NoCacheReason::SetCookie => "set-cookie",
+            NoCacheReason::PerSession => "per-session",
             NoCacheReason::Status => "status",
             NoCacheReason::TooLarge => "too-large",
             NoCacheReason::NoFreshness => "no-freshness",

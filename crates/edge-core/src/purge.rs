@@ -9,12 +9,15 @@
 //!   that a prefix that does not end at a `/` is served from its nearest `/` ancestor and
 //!   filtered.
 //!
-//! A purge reads the sets it needs (one round trip) and deletes what they name (one more per
-//! [`DELETE_BATCH`] keys): O(entries purged), never a SCAN or KEYS, nothing checked on lookup.
+//! A purge reads the sets it needs in batches (`SSCAN`) and deletes what each batch names
+//! before reading the next: O(entries purged), never a SCAN or KEYS of the keyspace, nothing
+//! checked on lookup.
 //! Purge-everything bumps the namespace's cache version (O(1); old entries expire on their
 //! own), and its soft form records a time before which every entry counts as stale (read in the
 //! lookup's one MGET). Soft purges delete only fresh markers: entries turn stale, are served
 //! under their stale-while-revalidate window and refreshed once behind the lock.
+
+use std::collections::HashSet;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -27,6 +30,8 @@ use crate::tags::tag_index_ops;
 
 /// Keys deleted per DEL command, so that one command stays small.
 pub const DELETE_BATCH: usize = 1_000;
+/// Members read per SSCAN call.
+const SCAN_BATCH: u32 = 1_000;
 /// Index sets live at least this long so that short-lived entries don't churn them.
 const MIN_INDEX_TTL_MS: u64 = 3_600_000;
 /// At most this many URLs or tags in one purge request.
@@ -131,9 +136,32 @@ impl PurgeReport {
     }
 }
 
-/// Every `/`-boundary prefix of `path`: `/a/b/c` → `/`, `/a/`, `/a/b/`.
-fn boundary_prefixes(path: &str) -> impl Iterator<Item = &str> {
-    path.char_indices().filter(|(_, c)| *c == '/').map(move |(i, _)| &path[..=i])
+/// Prefix sets exist for this many `/` boundaries of a path (`/`, `/a/`, `/a/b/`, `/a/b/c/`):
+/// a bounded number of index writes per entry, however deep the path. A deeper prefix purge
+/// reads the deepest indexed set above it and filters by path.
+pub const MAX_PREFIX_DEPTH: usize = 4;
+/// A prefix-set member keeps at most this many bytes of the path: a long path costs no more.
+pub const MAX_MEMBER_PATH: usize = 512;
+
+/// The indexed `/`-boundary prefixes of `path`: `/a/b/c` → `/`, `/a/`, `/a/b/` (at most
+/// [`MAX_PREFIX_DEPTH`]).
+pub fn indexed_prefixes(path: &str) -> impl Iterator<Item = &str> {
+    path.char_indices().filter(|(_, c)| *c == '/').map(move |(i, _)| &path[..=i]).take(MAX_PREFIX_DEPTH)
+}
+
+/// `path` cut to [`MAX_MEMBER_PATH`] bytes (on a character boundary).
+fn member_path(path: &str) -> &str {
+    let mut end = path.len().min(MAX_MEMBER_PATH);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
+
+/// Whether a member's (possibly cut) path falls under `prefix`. A cut path that the prefix
+/// outruns counts as under it: a purge may remove a little more, never less.
+fn under_prefix(kept_path: &str, prefix: &str) -> bool {
+    kept_path.starts_with(prefix) || (kept_path.len() >= MAX_MEMBER_PATH - 3 && prefix.starts_with(kept_path))
 }
 
 /// The ops that record a stored entry in the tag, URL and prefix indexes.
@@ -148,14 +176,45 @@ pub fn index_ops(
     let mut ops = tag_index_ops(namespace, tags, keys, stale_ms);
     let url_key = namespace.url_set(&keys.url_id);
     ops.push(Op::SAdd { key: url_key.clone(), members: vec![keys.stale.clone()] });
-    ops.push(Op::PExpire { key: url_key, ttl_ms });
-    let member = format!("{} {path}", keys.stale);
-    for prefix in boundary_prefixes(path) {
+    ops.push(Op::ExpireAtLeast { key: url_key, ttl_ms });
+    let member = format!("{} {}", keys.stale, member_path(path));
+    for prefix in indexed_prefixes(path) {
         let key = namespace.prefix_set(prefix);
         ops.push(Op::SAdd { key: key.clone(), members: vec![member.clone()] });
-        ops.push(Op::PExpire { key, ttl_ms });
+        ops.push(Op::ExpireAtLeast { key, ttl_ms });
     }
     ops
+}
+
+/// Members sampled per prune.
+const PRUNE_SAMPLE: u32 = 20;
+
+/// Removes dead members (entries that expired on their own) from a sample of an index set, so
+/// that a set every fill writes to, and whose TTL therefore never runs out (`/`), does not
+/// grow without bound. Fills call it for one of their sets now and then, in the background.
+pub async fn prune_index_sample<S: Store>(store: &S, set_key: &str) -> Result<u64, StoreError> {
+    let sample = store.one(Op::SRandMember { key: set_key.to_string(), count: PRUNE_SAMPLE }).await?;
+    let Reply::Array(members) = sample else { return Ok(0) };
+    let members: Vec<String> =
+        members.into_iter().filter_map(Reply::into_bytes).filter_map(|m| String::from_utf8(m).ok()).collect();
+    if members.is_empty() {
+        return Ok(0);
+    }
+    let stale_key = |member: &str| member.split_once(' ').map_or(member, |(key, _)| key).to_string();
+    let checks: Vec<Op> = members.iter().map(|m| Op::Exists(vec![stale_key(m)])).collect();
+    let alive = store.run(&checks).await?;
+    let dead: Vec<String> = members
+        .into_iter()
+        .zip(alive)
+        .filter(|(_, exists)| *exists == Reply::Int(0))
+        .map(|(member, _)| member)
+        .collect();
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    let removed = dead.len() as u64;
+    store.run(&[Op::SRem { key: set_key.to_string(), members: dead }]).await?;
+    Ok(removed)
 }
 
 /// Runs a purge.
@@ -198,43 +257,36 @@ pub async fn purge<S: Store>(
         ),
         PurgeTarget::Prefix(prefix) => {
             // The nearest `/` boundary at or above the prefix holds every entry under it.
-            let boundary = boundary_prefixes(prefix).last().unwrap_or("/");
+            let boundary = indexed_prefixes(prefix).last().unwrap_or("/");
             (vec![namespace.prefix_set(boundary)], Some(prefix.as_str()))
         }
     };
-    let replies = store.run(&sets.iter().map(|k| Op::SMembers(k.clone())).collect::<Vec<_>>()).await?;
-    let mut stale_keys: Vec<String> = Vec::new();
-    for reply in replies {
-        let Reply::Array(members) = reply else { continue };
-        for member in members.into_iter().filter_map(Reply::into_bytes) {
-            let Ok(member) = String::from_utf8(member) else { continue };
-            let stale_key = match filter {
-                None => member,
-                Some(prefix) => match member.split_once(' ') {
-                    Some((key, path)) if path.starts_with(prefix) => key.to_string(),
-                    _ => continue,
-                },
-            };
-            stale_keys.push(stale_key);
-        }
-    }
-    stale_keys.sort();
-    stale_keys.dedup();
-    let fresh_keys: Vec<String> = stale_keys.iter().filter_map(|k| fresh_key_of(k)).collect();
+    // Each set is read in batches (SSCAN), and each batch's entries deleted before the next
+    // is read: a purge of any size holds one batch in memory.
+    let mut seen: HashSet<String> = HashSet::new();
     let mut entries = 0;
-    for (stale_chunk, fresh_chunk) in stale_keys.chunks(DELETE_BATCH).zip(fresh_keys.chunks(DELETE_BATCH)) {
-        let ops = if req.soft {
-            // Count the entries that still exist, then drop only their fresh markers.
-            vec![Op::MGet(stale_chunk.to_vec()), Op::Del(fresh_chunk.to_vec())]
-        } else {
-            vec![Op::Del(stale_chunk.to_vec()), Op::Del(fresh_chunk.to_vec())]
-        };
-        let replies = store.run(&ops).await?;
-        entries += match replies.first() {
-            Some(Reply::Int(n)) => u64::try_from(*n).unwrap_or(0),
-            Some(Reply::Array(values)) => values.iter().filter(|v| **v != Reply::Nil).count() as u64,
-            _ => 0,
-        };
+    for set in &sets {
+        let mut cursor = "0".to_string();
+        loop {
+            let reply = store.one(Op::SScan { key: set.clone(), cursor, count: SCAN_BATCH }).await?;
+            let (next, members) = scan_reply(reply)?;
+            let stale_keys: Vec<String> = members
+                .into_iter()
+                .filter_map(|member| match filter {
+                    None => Some(member),
+                    Some(prefix) => match member.split_once(' ') {
+                        Some((key, path)) if under_prefix(path, prefix) => Some(key.to_string()),
+                        _ => None,
+                    },
+                })
+                .filter(|key| seen.insert(key.clone()))
+                .collect();
+            entries += delete_entries(store, &stale_keys, req.soft).await?;
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
     }
     if !req.soft && filter.is_none() {
         // Tag and URL sets are emptied by a hard purge; a prefix set is shared with paths
@@ -242,6 +294,49 @@ pub async fn purge<S: Store>(
         store.run(&[Op::Del(sets)]).await?;
     }
     Ok(report(entries, None))
+}
+
+/// Deletes (hard) or unfreshens (soft) the entries whose stale keys are given, in batches;
+/// answers how many still existed.
+async fn delete_entries<S: Store>(store: &S, stale_keys: &[String], soft: bool) -> Result<u64, StoreError> {
+    let mut entries = 0;
+    for stale_chunk in stale_keys.chunks(DELETE_BATCH) {
+        let fresh_chunk: Vec<String> = stale_chunk.iter().filter_map(|k| fresh_key_of(k)).collect();
+        let ops = if soft {
+            // Count the entries that still exist (bodies stay in Redis), then drop only their
+            // fresh markers.
+            vec![Op::Exists(stale_chunk.to_vec()), Op::Del(fresh_chunk)]
+        } else {
+            vec![Op::Del(stale_chunk.to_vec()), Op::Del(fresh_chunk)]
+        };
+        let replies = store.run(&ops).await?;
+        entries += match replies.first() {
+            Some(Reply::Int(n)) => u64::try_from(*n).unwrap_or(0),
+            _ => 0,
+        };
+    }
+    Ok(entries)
+}
+
+/// `[cursor, [members…]]` from an SSCAN.
+fn scan_reply(reply: Reply) -> Result<(String, Vec<String>), StoreError> {
+    let malformed = || StoreError::Malformed("SSCAN answered the wrong shape".into());
+    let Reply::Array(mut parts) = reply else { return Err(malformed()) };
+    if parts.len() != 2 {
+        return Err(malformed());
+    }
+    let members = match parts.pop() {
+        Some(Reply::Array(members)) => members,
+        _ => return Err(malformed()),
+    };
+    let cursor = parts
+        .pop()
+        .and_then(Reply::into_bytes)
+        .and_then(|c| String::from_utf8(c).ok())
+        .ok_or_else(malformed)?;
+    let members =
+        members.into_iter().filter_map(Reply::into_bytes).filter_map(|m| String::from_utf8(m).ok()).collect();
+    Ok((cursor, members))
 }
 
 /// What a write invalidates (RFC 9111 §4.4): after a 2xx answer to POST, PUT, PATCH or DELETE,
@@ -352,9 +447,9 @@ mod tests {
 
     #[test]
     fn prefixes_stop_at_slashes() {
-        let p: Vec<&str> = boundary_prefixes("/api/v1/items").collect();
+        let p: Vec<&str> = indexed_prefixes("/api/v1/items").collect();
         assert_eq!(p, vec!["/", "/api/", "/api/v1/"]);
-        let p: Vec<&str> = boundary_prefixes("/api/v1/").collect();
+        let p: Vec<&str> = indexed_prefixes("/api/v1/").collect();
         assert_eq!(p, vec!["/", "/api/", "/api/v1/"]);
     }
 }

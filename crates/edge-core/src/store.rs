@@ -21,19 +21,38 @@ pub enum Op {
     MGet(Vec<String>),
     /// `SET key value [PX ttl_ms] [NX]` → [`Reply::Status`] "OK", or [`Reply::Nil`] when NX lost.
     Set { key: String, value: String, ttl_ms: Option<u64>, nx: bool },
+    /// `EXISTS k…` → [`Reply::Int`] how many exist (counts without reading values).
+    Exists(Vec<String>),
     /// `DEL k…` → [`Reply::Int`] count deleted.
     Del(Vec<String>),
     /// `PTTL key` → [`Reply::Int`]: ms left, -1 no expiry, -2 absent.
     PTtl(String),
     /// `PEXPIRE key ms` → [`Reply::Int`] 1 if set, 0 if the key is absent.
     PExpire { key: String, ttl_ms: u64 },
+    /// Make `key` live at least `ttl_ms` from now: its expiry only ever grows (an index set
+    /// shared by entries of different lifetimes must outlive the longest) → [`Reply::Int`] 1 if
+    /// the expiry was moved, 0 if it was already later or the key is absent.
+    ExpireAtLeast { key: String, ttl_ms: u64 },
     /// `INCRBY key n` → [`Reply::Int`] the new value.
     IncrBy { key: String, by: i64 },
     /// Delete `key` only if its value equals `token` (a lock release that can never delete
     /// another holder's lock) → [`Reply::Int`] 1 if deleted.
     CompareAndDelete { key: String, token: String },
+    /// Extend `key`'s expiry to `ttl_ms` only if its value equals `token` (a lock holder that
+    /// is still working renews its own lock, never another's) → [`Reply::Int`] 1 if extended.
+    CompareAndExtend { key: String, token: String, ttl_ms: u64 },
+    /// If `old_key` exists, write `value` under `new_key` (expiring after `ttl_ms`) and, when
+    /// the keys differ, delete `old_key`, atomically → [`Reply::Int`] 1 if written, 0 if
+    /// `old_key` was gone: a session changed (or rotated) while another request destroyed it
+    /// stays destroyed.
+    ReplaceIfPresent { old_key: String, new_key: String, value: String, ttl_ms: u64 },
     /// `SADD key m…` → [`Reply::Int`] members added.
     SAdd { key: String, members: Vec<String> },
+    /// `SSCAN key cursor COUNT count` → [`Reply::Array`] `[next cursor, [members…]]`; the
+    /// cursor is opaque, `"0"` starts and ends an iteration. Reads a large set in batches.
+    SScan { key: String, cursor: String, count: u32 },
+    /// `SRANDMEMBER key count` → [`Reply::Array`] of up to `count` distinct members.
+    SRandMember { key: String, count: u32 },
     /// `SMEMBERS key` → [`Reply::Array`] of Bytes.
     SMembers(String),
     /// `SREM key m…` → [`Reply::Int`].
@@ -48,12 +67,18 @@ impl Op {
             Op::MGet(_) => "MGET",
             Op::Set { .. } => "SET",
             Op::Del(_) => "DEL",
+            Op::Exists(_) => "EXISTS",
             Op::PTtl(_) => "PTTL",
             Op::PExpire { .. } => "PEXPIRE",
+            Op::ExpireAtLeast { .. } => "EVAL(expire-at-least)",
             Op::IncrBy { .. } => "INCRBY",
             Op::CompareAndDelete { .. } => "EVAL(compare-and-delete)",
+            Op::CompareAndExtend { .. } => "EVAL(compare-and-extend)",
+            Op::ReplaceIfPresent { .. } => "EVAL(replace-if-present)",
             Op::SAdd { .. } => "SADD",
             Op::SMembers(_) => "SMEMBERS",
+            Op::SScan { .. } => "SSCAN",
+            Op::SRandMember { .. } => "SRANDMEMBER",
             Op::SRem { .. } => "SREM",
         }
     }

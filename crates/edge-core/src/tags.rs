@@ -43,7 +43,10 @@ pub fn tag_index_ops(namespace: &Namespace, tags: &[String], keys: &CacheKeys, s
     tags.iter()
         .flat_map(|tag| {
             let key = namespace.tag_set(tag);
-            [Op::SAdd { key: key.clone(), members: vec![keys.stale.clone()] }, Op::PExpire { key, ttl_ms }]
+            [
+                Op::SAdd { key: key.clone(), members: vec![keys.stale.clone()] },
+                Op::ExpireAtLeast { key, ttl_ms },
+            ]
         })
         .collect()
 }
@@ -77,7 +80,7 @@ mod tests {
         );
         assert_eq!(
             ops[1],
-            Op::PExpire { key: Namespace::new("edge").tag_set("t"), ttl_ms: MIN_TAG_SET_TTL_MS }
+            Op::ExpireAtLeast { key: Namespace::new("edge").tag_set("t"), ttl_ms: MIN_TAG_SET_TTL_MS }
         );
     }
 }

@@ -22,6 +22,19 @@ use crate::store::{Op, Reply, Store, StoreError, StoreKind};
 pub const COMPARE_AND_DELETE_SCRIPT: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
+pub const COMPARE_AND_EXTEND_SCRIPT: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
+pub const EXPIRE_AT_LEAST_SCRIPT: &str = "local left = redis.call('PTTL', KEYS[1]) \
+     if left == -2 then return 0 end \
+     if left == -1 or left < tonumber(ARGV[1]) then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+     return 0";
+
+pub const REPLACE_IF_PRESENT_SCRIPT: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
+     redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) \
+     if KEYS[1] ~= KEYS[2] then redis.call('DEL', KEYS[1]) end \
+     return 1 else return 0 end";
+
 /// A Redis REST endpoint. Clones share the HTTP client, the breaker and the request counter.
 #[derive(Clone)]
 pub struct UpstashStore<C: Clock = SystemClock> {
@@ -169,10 +182,37 @@ fn command_json(op: &Op) -> Value {
         Op::CompareAndDelete { key, token } => {
             vec![s("EVAL"), s(COMPARE_AND_DELETE_SCRIPT), Value::from(1), s(key), s(token)]
         }
+        Op::CompareAndExtend { key, token, ttl_ms } => {
+            vec![
+                s("EVAL"),
+                s(COMPARE_AND_EXTEND_SCRIPT),
+                Value::from(1),
+                s(key),
+                s(token),
+                Value::from(*ttl_ms),
+            ]
+        }
+        Op::Exists(keys) => std::iter::once(s("EXISTS")).chain(keys.iter().map(|k| s(k))).collect(),
+        Op::ExpireAtLeast { key, ttl_ms } => {
+            vec![s("EVAL"), s(EXPIRE_AT_LEAST_SCRIPT), Value::from(1), s(key), Value::from(*ttl_ms)]
+        }
+        Op::ReplaceIfPresent { old_key, new_key, value, ttl_ms } => vec![
+            s("EVAL"),
+            s(REPLACE_IF_PRESENT_SCRIPT),
+            Value::from(2),
+            s(old_key),
+            s(new_key),
+            s(value),
+            Value::from(*ttl_ms),
+        ],
         Op::SAdd { key, members } => {
             [s("SADD"), s(key)].into_iter().chain(members.iter().map(|m| s(m))).collect()
         }
         Op::SMembers(k) => vec![s("SMEMBERS"), s(k)],
+        Op::SRandMember { key, count } => vec![s("SRANDMEMBER"), s(key), Value::from(*count)],
+        Op::SScan { key, cursor, count } => {
+            vec![s("SSCAN"), s(key), s(cursor), s("COUNT"), Value::from(*count)]
+        }
         Op::SRem { key, members } => {
             [s("SREM"), s(key)].into_iter().chain(members.iter().map(|m| s(m))).collect()
         }

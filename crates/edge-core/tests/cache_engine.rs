@@ -3,6 +3,7 @@
 mod support;
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use edge_core::Counter;
 use edge_core::Found;
@@ -432,5 +433,38 @@ fn an_entry_stored_between_lookup_and_lock_is_served_not_refetched() {
         assert_eq!(served.phase, CachePhase::Hit);
         assert_eq!(body(&served), b"once#1");
         assert_eq!(origin.count(), 1, "no second origin fetch");
+    });
+}
+
+/// Issue 9 item 8: a live holder renews its lock, so waiters never take over from it even when
+/// the origin outlasts the lock's TTL.
+#[test]
+fn a_live_holder_keeps_its_lock_past_the_ttl() {
+    local(async {
+        let mut settings = settings(5_000, "[]");
+        settings.lock_ttl_ms = 300;
+        let w = world(settings);
+        let origin = TestOrigin::new(Answer::ok("max-age=60", "slow").delayed(1_000));
+        let req = get("https://example.com/slow");
+        let served = join_all((0..5).map(|_| request(&w.cache, &req, &origin))).await;
+        assert_eq!(origin.count(), 1, "no waiter took over from the live holder");
+        assert!(served.iter().all(|s| body(s) == b"slow#1"));
+    });
+}
+
+/// Issue 9 item 8: the fill belongs to the request's background work, so a holder whose client
+/// disconnects (its request future dropped) still fetches, stores and releases.
+#[test]
+fn a_holder_whose_client_leaves_still_fills() {
+    local(async {
+        let w = world(settings(5_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=60", "kept").delayed(300));
+        let req = get("https://example.com/left");
+        let gone = tokio::time::timeout(Duration::from_millis(50), request(&w.cache, &req, &origin)).await;
+        assert!(gone.is_err(), "the client went away before the origin answered");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let next = request(&w.cache, &req, &origin).await;
+        assert_eq!((next.phase, body(&next)), (CachePhase::Hit, b"kept#1".to_vec()));
+        assert_eq!(origin.count(), 1);
     });
 }

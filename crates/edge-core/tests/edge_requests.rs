@@ -59,6 +59,8 @@ fn site(req: &Received) -> Reply {
         }
         ("POST", "/retag") => (200, vec![("edge-purge-tags", "t".into())], b"done".to_vec()),
         ("GET", "/odd") => (999, vec![], b"odd".to_vec()),
+        // An origin that decodes its paths and sends no Cache-Control: rules decide.
+        ("GET", p) if p.starts_with("/api/") => (200, vec![], format!("{p} for {session}").into_bytes()),
         ("GET", "/logout") => (200, vec![("edge-session-destroy", "1".into())], b"out".to_vec()),
         ("GET", "/me") => (
             200,
@@ -376,5 +378,34 @@ fn an_origin_status_outside_200_to_599_is_a_502() {
         assert!(header(&served, "cache-status").contains("detail=origin-error"));
         let write = s.send(Method::POST, "/odd", &[]).await;
         assert_ne!(write.status, 999);
+    });
+}
+
+/// Issue 9 item 3: a rule's ttl never shares what the origin built for a session, and rules
+/// see the same normalised path as the key.
+#[test]
+fn rules_never_share_a_sessions_response() {
+    local(async {
+        let rules = r#"[{"path":"/api/admin/*","cache":false},{"path":"/api/*","ttl":60}]"#;
+        let s = site_with(&[("SESSION_SECRET", SECRET), ("CACHE_RULES", rules)]);
+        let cookie = s.login().await;
+        let victim = s.send(Method::GET, "/api/%61dmin/users", &[("cookie", &cookie)]).await;
+        assert!(
+            header(&victim, "cache-status").contains("detail=rule-no-cache"),
+            "{}",
+            header(&victim, "cache-status")
+        );
+        let anonymous = s.send(Method::GET, "/api/%61dmin/users", &[]).await;
+        assert!(body(&anonymous).ends_with("for anon"), "{}", body(&anonymous));
+
+        let profile = s.send(Method::GET, "/api/profile", &[("cookie", &cookie)]).await;
+        assert!(header(&profile, "cache-status").contains("detail=per-session"));
+        let anonymous = s.send(Method::GET, "/api/profile", &[]).await;
+        assert_eq!(body(&anonymous), "/api/profile for anon");
+        assert_eq!(
+            header(&s.send(Method::GET, "/api/profile", &[]).await, "x-cache"),
+            "HIT",
+            "anonymous answers are shared"
+        );
     });
 }

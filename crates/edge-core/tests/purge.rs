@@ -5,6 +5,7 @@ mod support;
 use edge_core::CachePhase;
 use edge_core::Found;
 use edge_core::{purge, PurgeRequest, PurgeTarget};
+use edge_core::{Op, Store};
 use support::*;
 
 fn hard(target: PurgeTarget) -> PurgeRequest {
@@ -198,8 +199,84 @@ fn a_tag_with_ten_thousand_entries_purges_in_batches() {
                 .await
                 .unwrap();
         assert_eq!(report.entries, 10_000);
-        // 1 read + 10 delete batches + 1 set removal: O(entries), no scan.
-        assert_eq!(w.store.round_trips.get() - before, 12);
+        // 10 reads of 1,000 members (SSCAN) + 10 delete batches + 1 set removal: O(entries),
+        // never the whole set in memory at once, no keyspace scan.
+        assert_eq!(w.store.round_trips.get() - before, 21);
+        let reads = w.store.log.borrow().iter().filter(|ops| matches!(ops[..], [Op::SScan { .. }])).count();
+        assert_eq!(reads, 10);
         assert!(!is_cached(&w, "https://a.example/item/9999").await);
+    });
+}
+
+/// Issue 9 item 9: a deep or long path costs a bounded number of index writes, and prefix
+/// purges below the indexed depth and past the kept path still find their entries.
+#[test]
+fn deep_and_long_paths_are_indexed_within_bounds_and_still_purged() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=60", "deep"));
+        let long = format!("https://a.example/a/b/c/d/e/f/{}", "x".repeat(2_000));
+        let urls = ["https://a.example/a/b/c/d/e/f/g", "https://a.example/a/b/c/d/e/other", long.as_str()];
+        w.store.log.borrow_mut().clear();
+        fill(&w, &origin, &urls).await;
+        let store_pipelines: Vec<Vec<Op>> = w
+            .store
+            .log
+            .borrow()
+            .iter()
+            .filter(|ops| ops.iter().any(|op| op.name() == "SADD"))
+            .cloned()
+            .collect();
+        assert_eq!(store_pipelines.len(), 3);
+        for ops in &store_pipelines {
+            let prefix_adds =
+                ops.iter().filter(|op| matches!(op, Op::SAdd { key, .. } if key.contains(":p:"))).count();
+            assert_eq!(prefix_adds, 4, "prefix sets for the first four boundaries only");
+            let bytes: usize = ops.iter().map(|op| format!("{op:?}").len()).sum();
+            assert!(bytes < 8_000, "a 2 KB path writes {bytes} bytes of index");
+        }
+        let deep = purge(
+            &w.store,
+            &edge_core::Namespace::new("t"),
+            &hard(PurgeTarget::Prefix("/a/b/c/d/e/f/".into())),
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(deep.entries, 2, "below the indexed depth, filtered by path (and the cut long path)");
+        assert!(!is_cached(&w, urls[0]).await && !is_cached(&w, urls[2]).await);
+        assert!(is_cached(&w, urls[1]).await);
+    });
+}
+
+/// Issue 9 item 9: dead members (entries that expired on their own) are pruned from an index
+/// set that never expires, live ones kept.
+#[test]
+fn pruning_removes_only_dead_members() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let ns = edge_core::Namespace::new("t");
+        let set = ns.prefix_set("/");
+        let live = ns.variant(0, "live").stale;
+        let members: Vec<String> =
+            (0..5).map(|i| format!("{} /gone/{i}", ns.variant(0, &format!("gone{i}")).stale)).collect();
+        let mut all = members.clone();
+        all.push(format!("{live} /live"));
+        w.store
+            .run(&[
+                Op::SAdd { key: set.clone(), members: all },
+                Op::Set { key: live.clone(), value: "entry".into(), ttl_ms: None, nx: false },
+            ])
+            .await
+            .unwrap();
+        let removed = edge_core::prune_index_sample(&w.store, &set).await.unwrap();
+        assert_eq!(removed, 5);
+        let left = w.store.run(&[Op::SMembers(set)]).await.unwrap();
+        assert_eq!(
+            left,
+            vec![edge_core::Reply::Array(vec![edge_core::Reply::Bytes(
+                format!("{live} /live").into_bytes()
+            )])]
+        );
     });
 }

@@ -58,6 +58,8 @@ struct World<S: Store> {
     settings: SessionSettings,
     /// The browser's session cookie value (`<id>.<mac>`), if it holds one.
     jar: Option<String>,
+    /// Ops another request runs between this visit's lookup and its write.
+    meanwhile: Vec<Op>,
 }
 
 /// What one visit did, for the test to inspect.
@@ -71,7 +73,13 @@ struct Visit {
 
 fn world() -> World<MemoryStore<ManualClock>> {
     let clock = ManualClock::at(T0);
-    World { store: MemoryStore::with_clock(clock.clone()), clock, settings: settings(), jar: None }
+    World {
+        store: MemoryStore::with_clock(clock.clone()),
+        clock,
+        settings: settings(),
+        jar: None,
+        meanwhile: Vec::new(),
+    }
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -106,11 +114,18 @@ impl<S: Store> World<S> {
         let state = lookup.resolve(replies.as_ref().map(Vec::as_slice), now);
         prepare_origin_request(&mut request, &state, &self.settings);
         let mut response = headers(origin_response);
-        let outcome = apply(&state, &mut response, &self.settings, &ns(), now);
+        let mut outcome = apply(&state, &mut response, &self.settings, &ns(), now);
+        let meanwhile = std::mem::take(&mut self.meanwhile);
+        if !meanwhile.is_empty() {
+            block_on(self.store.run(&meanwhile)).unwrap();
+        }
         if !outcome.store_ops.is_empty() {
             if let Ok(replies) = block_on(self.store.run(&outcome.store_ops)) {
-                for reply in replies {
+                for reply in &replies {
                     assert!(!matches!(reply, Reply::Error(_)), "{reply:?}");
+                }
+                if let Some(cookies) = outcome.after_write(&replies, &self.settings) {
+                    outcome.set_cookies = cookies;
                 }
             }
         }
@@ -207,7 +222,7 @@ fn set_creates_a_session_that_the_next_request_sees() {
     let Op::Set { ttl_ms, nx, .. } = &first.outcome.store_ops[0] else {
         panic!("{:?}", first.outcome.store_ops)
     };
-    assert_eq!((*ttl_ms, *nx), (Some(IDLE_S * SECOND), false));
+    assert_eq!((*ttl_ms, *nx), (Some(IDLE_S * SECOND), true), "a new id never overwrites a record");
     // The directive never reaches the client.
     assert!(first.response.get("edge-session-set").is_none());
     let set_cookie = first.response.get(SET_COOKIE).unwrap().to_str().unwrap();
@@ -325,7 +340,7 @@ fn set_then_rotate_is_one_new_id_with_the_new_data() {
     let (old_id, _, _) = live_data(&login.state);
     assert_eq!(login.outcome.set_cookies.len(), 1);
     let kinds: Vec<&str> = login.outcome.store_ops.iter().map(Op::name).collect();
-    assert_eq!(kinds, ["SET", "DEL"]);
+    assert_eq!(kinds, ["EVAL(replace-if-present)"], "moved only while the old record exists");
     let after = w.visit(&[], &[]);
     let (new_id, data, created) = live_data(&after.state);
     assert_ne!(new_id, old_id);
@@ -500,6 +515,7 @@ fn redis_down_means_no_session_and_no_writes() {
     let mut up = world();
     log_in(&mut up, r#"{"user":"ada"}"#);
     let mut w = World {
+        meanwhile: Vec::new(),
         store: DownStore { calls: std::cell::Cell::new(0) },
         clock: up.clock.clone(),
         settings: up.settings.clone(),
@@ -584,4 +600,40 @@ fn lookup_replies_after_ours_are_ignored() {
     let replies = block_on(w.store.run(&ops)).unwrap();
     let state = lookup.resolve(Ok(&replies), w.clock.now_ms());
     assert_eq!(live_data(&state).1, json!({"n": 1}));
+}
+
+/// Issue 9 item 10: a Set never resurrects a session another request destroyed meanwhile.
+#[test]
+fn a_set_racing_a_destroy_leaves_the_session_destroyed() {
+    let mut w = world();
+    log_in(&mut w, r#"{"user":"ada"}"#);
+    // The session's key, as this request's lookup reads it.
+    let key = match &w.visit(&[], &[]).lookup_ops[..] {
+        [Op::Get(key), ..] => key.clone(),
+        other => panic!("{other:?}"),
+    };
+    // Another tab logs out between this request's lookup and its write.
+    w.meanwhile = vec![Op::Del(vec![key])];
+    let racing = w.visit(&[], &[("edge-session-set", r#"{"user":"ada","cart":1}"#)]);
+    assert!(racing.outcome.conditional);
+    assert!(is_clearing(&racing.outcome.set_cookies[0]), "no cookie for a destroyed session");
+    assert_eq!(w.store.len(), 0, "not resurrected");
+    assert_eq!(w.visit(&[], &[]).state, SessionState::None);
+}
+
+/// Issue 9 item 10: data set on an empty (possibly planted) session moves to a new id.
+#[test]
+fn setting_data_on_an_empty_session_issues_a_new_id() {
+    let mut w = world();
+    log_in(&mut w, "{}");
+    let planted = live_data(&w.visit(&[], &[]).state).0;
+    let login = w.visit(&[], &[("edge-session-set", r#"{"user":"ada"}"#)]);
+    assert_eq!(login.outcome.set_cookies.len(), 1);
+    let (id, data, _) = live_data(&w.visit(&[], &[]).state);
+    assert_ne!(id, planted, "fixation: the id known before login is dead");
+    assert_eq!(data, json!({"user": "ada"}));
+    assert_eq!(w.store.len(), 1);
+    // A session that already held data keeps its id on a later Set.
+    w.visit(&[], &[("edge-session-set", r#"{"user":"ada","theme":"dark"}"#)]);
+    assert_eq!(live_data(&w.visit(&[], &[]).state).0, id);
 }

@@ -168,6 +168,39 @@ async fn every_op_round_trips_through_the_gateway() {
 }
 
 #[tokio::test]
+async fn sscan_reads_a_large_set_in_batches_to_the_end() {
+    let b = backend();
+    let c = client(&b.url, TOKEN, 2_000);
+    let members: Vec<String> = (0..2_500).map(|i| format!("member-{i}")).collect();
+    c.run(&[Op::SAdd { key: "big".into(), members: members.clone() }]).await.expect("sadd");
+    let memory = edge_core::MemoryStore::new();
+    memory.run(&[Op::SAdd { key: "big".into(), members: members.clone() }]).await.expect("sadd");
+    for store_name in ["redis", "memory"] {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut cursor = "0".to_string();
+        let mut calls = 0;
+        loop {
+            let op = Op::SScan { key: "big".into(), cursor: cursor.clone(), count: 500 };
+            let reply =
+                if store_name == "redis" { c.one(op).await } else { memory.one(op).await }.expect("sscan");
+            calls += 1;
+            let Reply::Array(parts) = reply else { panic!("{store_name}: {reply:?}") };
+            let [Reply::Bytes(next), Reply::Array(batch)] = &parts[..] else {
+                panic!("{store_name}: {parts:?}")
+            };
+            assert!(batch.len() <= 1_000, "{store_name}: a batch, not the set");
+            seen.extend(batch.iter().map(|m| format!("{m:?}")));
+            cursor = String::from_utf8(next.clone()).unwrap();
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 2_500, "{store_name}: every member, once the cursor is back to 0");
+        assert!(calls > 2, "{store_name}: read in batches");
+    }
+}
+
+#[tokio::test]
 async fn a_failing_item_fails_alone_in_a_pipeline() {
     let b = backend();
     let c = client(&b.url, TOKEN, 2_000);
@@ -274,6 +307,33 @@ async fn the_memory_store_and_redis_agree_on_the_same_script() {
         Op::SAdd { key: "s".into(), members: vec!["x".into()] },
         Op::Get("s".into()),
         Op::PExpire { key: "absent".into(), ttl_ms: 100 },
+        set("lock", "mine", Some(10_000), false),
+        Op::CompareAndExtend { key: "lock".into(), token: "theirs".into(), ttl_ms: 60_000 },
+        Op::CompareAndExtend { key: "lock".into(), token: "mine".into(), ttl_ms: 60_000 },
+        Op::ReplaceIfPresent {
+            old_key: "gone".into(),
+            new_key: "gone".into(),
+            value: "v".into(),
+            ttl_ms: 5_000,
+        },
+        Op::Get("gone".into()),
+        set("old", "v1", None, false),
+        Op::ReplaceIfPresent {
+            old_key: "old".into(),
+            new_key: "new".into(),
+            value: "v2".into(),
+            ttl_ms: 5_000,
+        },
+        Op::MGet(vec!["old".into(), "new".into()]),
+        Op::SAdd { key: "set".into(), members: vec!["m".into()] },
+        Op::ExpireAtLeast { key: "set".into(), ttl_ms: 60_000 },
+        Op::ExpireAtLeast { key: "set".into(), ttl_ms: 1_000 },
+        Op::ExpireAtLeast { key: "set".into(), ttl_ms: 120_000 },
+        Op::ExpireAtLeast { key: "absent".into(), ttl_ms: 1_000 },
+        Op::Exists(vec!["set".into(), "absent".into(), "new".into()]),
+        Op::SScan { key: "absent".into(), cursor: "0".into(), count: 10 },
+        Op::SRandMember { key: "s".into(), count: 5 },
+        Op::SRandMember { key: "absent".into(), count: 5 },
     ];
     let from_redis = redis.run(&ops).await.expect("redis");
     let from_memory = memory.run(&ops).await.expect("memory");

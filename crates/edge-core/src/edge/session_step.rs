@@ -114,8 +114,27 @@ impl<S: Store + Clone + 'static> Edge<S> {
         }
         if outcome.must_await {
             // The origin changed the session: the client's next request must see it.
-            if let Err(e) = self.store.run(&outcome.store_ops).await {
-                host.log(LogLevel::Error, &format!("edge-cache: session write failed: {e}"));
+            match self.store.run(&outcome.store_ops).await {
+                Ok(replies) => {
+                    if let Some(cookies) = outcome.after_write(&replies, settings) {
+                        host.log(LogLevel::Info, "edge-cache: session: not rewritten: destroyed meanwhile");
+                        // Only our cookie changes; the origin's own cookies stay as sent.
+                        let ours = format!("{}=", settings.cookie_name);
+                        let theirs: Vec<HeaderValue> = served
+                            .headers
+                            .get_all(http::header::SET_COOKIE)
+                            .iter()
+                            .filter(|v| !v.as_bytes().starts_with(ours.as_bytes()))
+                            .cloned()
+                            .collect();
+                        served.headers.remove(http::header::SET_COOKIE);
+                        let ours = cookies.iter().filter_map(|c| HeaderValue::from_str(c).ok());
+                        for cookie in theirs.into_iter().chain(ours) {
+                            served.headers.append(http::header::SET_COOKIE, cookie);
+                        }
+                    }
+                }
+                Err(e) => host.log(LogLevel::Error, &format!("edge-cache: session write failed: {e}")),
             }
         } else {
             self.spawn_store_ops(host, outcome.store_ops, "session write");

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use futures::FutureExt;
 use http::Method;
 
 use super::lock::{release_op, LockAttempt};
@@ -14,16 +15,20 @@ use super::served::{
     from_entry, origin_error_response, passed, set_cache_headers, stale_for_error_status, Served,
 };
 use super::{Cache, CacheRequest, SharedEntry};
+use crate::cache_control::CacheControl;
 use crate::entry::{storable_headers, CacheEntry};
-use crate::hygiene::carries_session_directive;
-use crate::key::{vary_names, CacheKeys};
+use crate::hygiene::{carries_session_directive, is_reserved};
+use crate::key::{normalized_path, vary_names, CacheKeys};
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{origin_age, response_decision, Freshness};
-use crate::purge::index_ops;
-use crate::runtime::{Collected, Origin, OriginResponse, Runtime};
+use crate::purge::{index_ops, indexed_prefixes, prune_index_sample};
+use crate::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 use crate::stats::Counter;
 use crate::store::{Op, Store};
 use crate::tags::tags_from_headers;
+
+/// One fill in this many prunes a sample of an index set.
+const PRUNE_ONE_IN: u16 = 32;
 
 /// How long requests for a key skip the lock after an uncacheable answer.
 pub const HIT_FOR_PASS_MS: u64 = 60_000;
@@ -55,9 +60,7 @@ where
                 self.stats.add(Counter::Hit);
                 from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms())
             }
-            Ok(LockAttempt::Taken(token)) => {
-                self.fetch_as_holder(req, lookup, origin, &token, stale, false).await
-            }
+            Ok(LockAttempt::Taken(token)) => self.hold(req, lookup, origin, token, stale).await,
             Ok(LockAttempt::Held) => {
                 self.stats.add(Counter::LockWait);
                 match self.wait_for_holder(lookup, deadline).await {
@@ -81,6 +84,36 @@ where
             }
         };
         Fill::Served(served)
+    }
+
+    /// The lock holder's work, run as background work of the request (`waitUntil`) from before
+    /// the origin fetch is sent: a client that goes away does not cancel the fill its waiters
+    /// (here and in other isolates) depend on. The request takes the answer over a channel.
+    async fn hold<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: &O,
+        token: String,
+        stale: Option<SharedEntry>,
+    ) -> Served<O::Body> {
+        let (answer, answered) = futures::channel::oneshot::channel();
+        let cache = self.clone();
+        let (req, lookup, origin) = (req.clone(), lookup.detached(), origin.clone());
+        self.rt.spawn(
+            async move {
+                let work = cache.fetch_as_holder(&req, &lookup, &origin, &token, stale, false);
+                let served = cache.renewing(&lookup.keys, &token, work).await;
+                let _ = answer.send(served);
+            }
+            .boxed_local(),
+        );
+        match answered.await {
+            Ok(served) => served,
+            Err(_) => {
+                origin_error_response(&OriginError::Unreachable("the fill ended without an answer".into()))
+            }
+        }
     }
 
     /// The lock holder's work: fetch, decide, store (in the background), answer. `background`
@@ -149,6 +182,12 @@ where
     ) -> Served<O::Body> {
         let (freshness, names) = match self.storable(req, &response) {
             Ok(storable) => storable,
+            Err(NoCacheReason::PerSession) => {
+                // Says nothing about what the URL answers anyone else: no hit-for-pass.
+                self.spawn_ops(finally);
+                self.isolate.polls.publish(&lookup.keys.lock, self.rt.now_ms(), PollOutcome::LookAgain);
+                return passed(response, CachePhase::MissUnstored(NoCacheReason::PerSession));
+            }
             Err(reason) => return self.mark_hit_for_pass(lookup, response, reason, finally),
         };
         let OriginResponse { status, headers, body } = response;
@@ -188,9 +227,11 @@ where
         } else {
             self.keys_for(req, self.isolate.version.get(), &names)
         };
-        let mut ops = self.entry_ops(&keys, req.uri.path(), &entry, &names);
+        let path = normalized_path(req.uri.path());
+        let mut ops = self.entry_ops(&keys, &path, &entry, &names);
         ops.extend(finally);
         self.spawn_ops(ops);
+        self.maybe_prune(&path);
         // This isolate's waiters need not wait for Redis to hear of it.
         let outcome =
             if same_variant { PollOutcome::Ready(Rc::new(entry.clone())) } else { PollOutcome::LookAgain };
@@ -214,7 +255,11 @@ where
         if carries_session_directive(&response.headers) {
             return Err(NoCacheReason::SetCookie);
         }
-        Ok((freshness, vary_names(&response.headers)?))
+        let names = vary_names(&response.headers)?;
+        if req.session_id.is_some() && !keyed_on_session(&names) && !explicitly_shared(&response.headers) {
+            return Err(NoCacheReason::PerSession);
+        }
+        Ok((freshness, names))
     }
 
     /// An uncacheable answer: mark the key hit-for-pass (with `finally`), tell this isolate's
@@ -231,6 +276,25 @@ where
         self.spawn_ops(ops);
         self.isolate.polls.publish(&lookup.keys.lock, self.rt.now_ms(), PollOutcome::HitForPass);
         passed(response, CachePhase::MissUnstored(reason))
+    }
+
+    /// One fill in [`PRUNE_ONE_IN`] samples one of its path's prefix sets for dead members, in
+    /// the background (docs §6.5).
+    fn maybe_prune(&self, path: &str) {
+        let mut dice = [0u8; 2];
+        if getrandom::fill(&mut dice).is_err() || u16::from_le_bytes(dice) % PRUNE_ONE_IN != 0 {
+            return;
+        }
+        let prefixes: Vec<&str> = indexed_prefixes(path).collect();
+        let Some(prefix) = prefixes.get(usize::from(dice[0]) % prefixes.len().max(1)) else { return };
+        let set_key = self.settings.namespace.prefix_set(prefix);
+        let store = self.store.clone();
+        self.rt.spawn(
+            async move {
+                let _ = prune_index_sample(&store, &set_key).await;
+            }
+            .boxed_local(),
+        );
     }
 
     /// The pipeline that stores `entry`: fresh marker, stale copy, Vary spec and purge indexes.
@@ -305,6 +369,17 @@ where
     }
 }
 
+/// Whether a variant keyed on these `Vary` names belongs to one session alone.
+fn keyed_on_session(vary: &[String]) -> bool {
+    vary.iter().any(|name| name == "cookie" || is_reserved(name))
+}
+
+/// Whether the origin itself said a shared cache may give this response to anyone.
+fn explicitly_shared(headers: &http::HeaderMap) -> bool {
+    let cc = CacheControl::from_headers(headers);
+    cc.public || cc.s_maxage.is_some()
+}
+
 fn hit_for_pass_op(keys: &CacheKeys) -> Op {
     Op::Set {
         key: keys.fresh.clone(),
@@ -364,6 +439,36 @@ mod tests {
             assert_eq!(served.phase, CachePhase::MissUnstored(reason));
             let lookup = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
             assert!(matches!(lookup.found, Found::HitForPass(None)), "{reason}");
+        }
+    }
+
+    #[test]
+    fn a_response_to_a_session_is_shared_only_when_the_origin_says_so() {
+        for (headers, stored) in [
+            (vec![("cache-control", "max-age=60")], false),
+            (vec![("cache-control", "public, max-age=60")], true),
+            (vec![("cache-control", "s-maxage=60")], true),
+            (vec![("cache-control", "max-age=60"), ("vary", "Cookie")], true),
+        ] {
+            let h = Harness::new();
+            let origin = ScriptedOrigin::answering(vec![Ok((200, headers.clone(), b"mine".to_vec()))]);
+            let mut req = h.get("https://example.com/page");
+            req.session_id = Some("alice".into());
+            let lookup = h.run(h.cache().lookup(&req, &[]));
+            let Fill::Served(served) = h.run(h.cache().fill(&req, &lookup, &origin, None, u64::MAX)) else {
+                panic!()
+            };
+            h.drain();
+            let anonymous = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
+            if stored {
+                assert_eq!(served.phase, CachePhase::Miss, "{headers:?}");
+            } else {
+                assert_eq!(served.phase, CachePhase::MissUnstored(NoCacheReason::PerSession));
+                assert!(
+                    matches!(anonymous.found, Found::Absent),
+                    "no entry and no hit-for-pass: {headers:?}"
+                );
+            }
         }
     }
 

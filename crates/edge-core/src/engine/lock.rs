@@ -59,6 +59,31 @@ where
         })
     }
 
+    /// Runs the holder's `work` while renewing its lock (compare-and-extend on `token`) every
+    /// third of the lock's TTL, so that waiters never take over from a live holder however
+    /// slow the origin's body.
+    pub(super) async fn renewing<F: std::future::Future>(
+        &self,
+        keys: &CacheKeys,
+        token: &str,
+        work: F,
+    ) -> F::Output {
+        let ttl_ms = self.settings.lock_ttl_ms.max(3);
+        let renew = async {
+            loop {
+                self.rt.sleep(ttl_ms / 3).await;
+                let extend =
+                    Op::CompareAndExtend { key: keys.lock.clone(), token: token.to_string(), ttl_ms };
+                let _ = self.store.run(&[extend]).await;
+            }
+        };
+        let (work, renew) = (std::pin::pin!(work), std::pin::pin!(renew));
+        match futures::future::select(work, renew).await {
+            futures::future::Either::Left((output, _)) => output,
+            futures::future::Either::Right((never, _)) => never,
+        }
+    }
+
     /// Releases the lock in the background, if it is still ours.
     pub(super) fn release(&self, keys: &CacheKeys, token: &str) {
         self.spawn_ops(vec![release_op(keys, token)]);
@@ -106,10 +131,14 @@ pub fn new_lock_token() -> Result<String, getrandom::Error> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// How long a lock lives: as long as the holder may legitimately work (the origin timeout),
-/// plus a margin for storing the result.
+/// The longest a lock lives without renewal. A live holder renews it every third of that
+/// ([`Cache::renewing`]), so a dead holder blocks its waiters for at most this long.
+pub const LOCK_LEASE_MS: u64 = 10_000;
+
+/// How long a lock lives between renewals: the lease, or less for a short origin timeout (plus
+/// a margin for storing the result).
 pub fn lock_ttl_ms(origin_timeout_ms: u64) -> u64 {
-    origin_timeout_ms.saturating_add(2_000)
+    origin_timeout_ms.saturating_add(2_000).min(LOCK_LEASE_MS)
 }
 
 /// The least and the most time between two Redis polls for one key in one isolate: a short

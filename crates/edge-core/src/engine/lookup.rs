@@ -55,6 +55,19 @@ pub struct Lookup {
     pub round_trips: u32,
 }
 
+impl Lookup {
+    /// The keys and `Vary` names alone, for work that outlives the request's own lookup.
+    pub(super) fn detached(&self) -> Lookup {
+        Lookup {
+            keys: self.keys.clone(),
+            found: Found::Absent,
+            extra: Ok(Vec::new()),
+            vary: self.vary.clone(),
+            round_trips: 0,
+        }
+    }
+}
+
 /// The five values of a lookup's `MGET`, parsed.
 struct LookupReply {
     version: u64,

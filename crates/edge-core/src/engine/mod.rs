@@ -36,7 +36,7 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::config::Config;
 use crate::entry::CacheEntry;
-use crate::key::{cache_keys, vary_values, CacheKeys};
+use crate::key::{cache_keys, normalized_path, vary_values, CacheKeys};
 use crate::keyspace::Namespace;
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{request_decision, RequestDecision};
@@ -145,8 +145,9 @@ where
         &self.settings
     }
 
+    /// The rule for `uri`, matched on the same normalised path as the key (docs §3.2).
     pub fn rule_for(&self, uri: &Uri) -> Option<&Rule> {
-        self.settings.rules.matching(uri.path())
+        self.settings.rules.matching(&normalized_path(uri.path()))
     }
 
     /// Whether the request is looked up at all (method, rules, reserved paths, and the

@@ -5,7 +5,7 @@
 use futures::future::FutureExt;
 
 use super::lock::LockAttempt;
-use super::lookup::{Found, Lookup};
+use super::lookup::Lookup;
 use super::{Cache, CacheRequest};
 use crate::entry::CacheEntry;
 use crate::runtime::{Origin, Runtime};
@@ -30,20 +30,15 @@ where
         }
         let cache = self.clone();
         let req = req.clone();
-        let lookup = Lookup {
-            keys: lookup.keys.clone(),
-            found: Found::Absent,
-            extra: Ok(Vec::new()),
-            vary: lookup.vary.clone(),
-            round_trips: 0,
-        };
+        let lookup = lookup.detached();
         self.rt.spawn(
             async move {
                 // Already refreshed elsewhere since our lookup, or held by another: nothing to do.
                 if let Ok(LockAttempt::Taken(token)) =
                     cache.try_lock(&lookup.keys, Some(seen_stored_at)).await
                 {
-                    let _ = cache.fetch_as_holder(&req, &lookup, &origin, &token, None, true).await;
+                    let work = cache.fetch_as_holder(&req, &lookup, &origin, &token, None, true);
+                    let _ = cache.renewing(&lookup.keys, &token, work).await;
                 }
                 cache.isolate.refreshing.borrow_mut().remove(&lookup.keys.fresh);
             }
@@ -67,6 +62,7 @@ pub(super) fn servable_stale(entry: &CacheEntry, now_ms: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::lookup::Found;
     use crate::engine::testing::{entry, Harness, ScriptedOrigin};
     use crate::phase::CachePhase;
 

@@ -10,7 +10,9 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use futures::executor::{LocalPool, LocalSpawner};
 use futures::future::LocalBoxFuture;
+use futures::task::LocalSpawnExt;
 use http::{HeaderMap, Method};
 
 use super::{Cache, CacheRequest, CacheSettings, IsolateCache};
@@ -25,11 +27,13 @@ use crate::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 use crate::stats::Stats;
 use crate::store::{Op, Store};
 
-/// Sleeping advances the clock at once; spawned tasks wait in a queue for [`Harness::drain`].
+/// Sleeping advances the clock at once (and yields, so that loops of sleeps stay
+/// cooperative); spawned tasks run on the harness's local pool, while the test's own future
+/// waits on something or at [`Harness::drain`].
 #[derive(Clone)]
 pub(crate) struct ManualRuntime {
     pub clock: ManualClock,
-    tasks: Rc<RefCell<Vec<LocalBoxFuture<'static, ()>>>>,
+    spawner: LocalSpawner,
 }
 
 impl Runtime for ManualRuntime {
@@ -38,13 +42,25 @@ impl Runtime for ManualRuntime {
     }
     async fn sleep(&self, ms: u64) {
         self.clock.advance(ms);
+        let mut yielded = false;
+        futures::future::poll_fn(|cx| {
+            if yielded {
+                return std::task::Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await;
     }
     fn spawn(&self, task: LocalBoxFuture<'static, ()>) {
-        self.tasks.borrow_mut().push(task);
+        // Spawning fails only on a pool that is gone, and then nothing would run it anyway.
+        let _ = self.spawner.spawn_local(task);
     }
 }
 
 pub(crate) struct Harness {
+    pool: RefCell<LocalPool>,
     pub rt: ManualRuntime,
     pub store: MemoryStore<ManualClock>,
     pub settings: Rc<CacheSettings>,
@@ -55,8 +71,11 @@ pub(crate) struct Harness {
 impl Harness {
     pub fn new() -> Self {
         let clock = ManualClock::at(1_700_000_000_000);
+        let pool = LocalPool::new();
+        let spawner = pool.spawner();
         Harness {
-            rt: ManualRuntime { clock: clock.clone(), tasks: Rc::default() },
+            pool: RefCell::new(pool),
+            rt: ManualRuntime { clock: clock.clone(), spawner },
             store: MemoryStore::with_clock(clock),
             settings: Rc::new(CacheSettings {
                 namespace: Namespace::new("t"),
@@ -90,20 +109,12 @@ impl Harness {
     }
 
     pub fn run<F: Future>(&self, future: F) -> F::Output {
-        futures::executor::block_on(future)
+        self.pool.borrow_mut().run_until(future)
     }
 
     /// Runs the background work spawned so far (and whatever it spawns).
     pub fn drain(&self) {
-        loop {
-            let tasks: Vec<_> = self.rt.tasks.borrow_mut().drain(..).collect();
-            if tasks.is_empty() {
-                return;
-            }
-            for task in tasks {
-                self.run(task);
-            }
-        }
+        self.pool.borrow_mut().run_until_stalled();
     }
 
     /// Writes `entry` as the variant's stale copy, with a fresh marker if `fresh`.

@@ -18,6 +18,8 @@ where
     /// isolate polls the same key, this one reads its outcome instead of Redis.
     pub(super) async fn wait_for_holder(&self, lookup: &Lookup, deadline: u64) -> PollOutcome {
         let started = self.rt.now_ms();
+        self.isolate.polls.forget_old(started);
+        let _waiting = self.isolate.polls.wait(&lookup.keys.lock);
         let spec_key = self.settings.namespace.vary_spec(&lookup.keys.url_id);
         loop {
             let now = self.rt.now_ms();

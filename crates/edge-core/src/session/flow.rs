@@ -232,6 +232,24 @@ pub struct SessionOutcome {
     pub store_ops: Vec<Op>,
     pub log: Vec<String>,
     pub must_await: bool,
+    /// `store_ops[0]` rewrites a live session only if it still exists: when its reply is 0 the
+    /// session was destroyed meanwhile, and the worker clears the cookie instead of setting it
+    /// ([`SessionOutcome::after_write`]).
+    pub conditional: bool,
+}
+
+impl SessionOutcome {
+    /// Applies what the awaited `store_ops` answered: a conditional rewrite that found its
+    /// session gone (destroyed by another request meanwhile) must not hand out a cookie for it.
+    /// Answers the `Set-Cookie` values to send instead, if they change.
+    pub fn after_write(
+        &self,
+        replies: &[crate::store::Reply],
+        settings: &SessionSettings,
+    ) -> Option<Vec<String>> {
+        let lost = self.conditional && matches!(replies.first(), Some(crate::store::Reply::Int(0)));
+        lost.then(|| vec![clear_cookie_header(settings)])
+    }
 }
 
 /// Applies the origin's session directives and removes every `Edge-Session*` header from the
@@ -340,8 +358,16 @@ fn steer(
         SessionState::Live { id, record, .. } => Some((id.clone(), record.clone())),
         _ => None,
     };
+    // Fixation: data set on a session that held none (a pre-login session someone may have
+    // planted) goes under a new id, whether or not the origin asked for a rotation.
+    let was_empty = matches!(state, SessionState::Live { record, .. } if record.data.is_empty());
+    let sets_data = directives.iter().any(|d| matches!(d, SessionDirective::Set(data) if !data.is_empty()));
+    let mut directives = directives.to_vec();
+    if was_empty && sets_data && !directives.contains(&SessionDirective::Rotate) {
+        directives.push(SessionDirective::Rotate);
+    }
     let mut changed = false;
-    for directive in directives {
+    for directive in &directives {
         let step = match directive {
             SessionDirective::Set(data) => set_data(&mut session, data, now_ms),
             SessionDirective::Rotate => rotate(&mut session),
@@ -368,11 +394,30 @@ fn steer(
         outcome.log.push("session unchanged: record did not encode as UTF-8".to_owned());
         return;
     };
-    outcome.store_ops.push(Op::Set { key: namespace.session(&id), value, ttl_ms: Some(ttl_ms), nx: false });
-    // The old record goes after the new one is written: if the pipeline stops half-way, the
-    // user keeps a session rather than losing it.
-    if let Some(old) = state.stored_id().filter(|old| **old != id) {
-        outcome.store_ops.push(Op::Del(vec![namespace.session(old)]));
+    match state {
+        // A live session is rewritten (and a rotated one moved) only while it still exists: a
+        // Destroy from another tab meanwhile is never undone.
+        SessionState::Live { id: old, .. } => {
+            outcome.store_ops.push(Op::ReplaceIfPresent {
+                old_key: namespace.session(old),
+                new_key: namespace.session(&id),
+                value,
+                ttl_ms,
+            });
+            outcome.conditional = true;
+        }
+        _ => {
+            outcome.store_ops.push(Op::Set {
+                key: namespace.session(&id),
+                value,
+                ttl_ms: Some(ttl_ms),
+                nx: true,
+            });
+            // A dead record the cookie named goes after the new one is written.
+            if let Some(old) = state.stored_id().filter(|old| **old != id) {
+                outcome.store_ops.push(Op::Del(vec![namespace.session(old)]));
+            }
+        }
     }
     outcome.set_cookies.push(set_cookie_header(&id, settings));
     outcome.must_await = true;
