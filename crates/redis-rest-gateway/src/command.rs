@@ -1,5 +1,5 @@
 //! Turning an HTTP request into Redis commands: the JSON body forms, the URL
-//! form, and which commands a stateless HTTP gateway refuses.
+//! form. Which of them may run is [`crate::policy`]'s business.
 
 use std::borrow::Cow;
 
@@ -16,10 +16,6 @@ impl Command {
     /// The command name in upper case, for policy checks and logs.
     pub fn name(&self) -> String {
         self.args.first().map(|n| String::from_utf8_lossy(n).to_ascii_uppercase()).unwrap_or_default()
-    }
-
-    fn arg_upper(&self, index: usize) -> Option<String> {
-        self.args.get(index).map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
     }
 }
 
@@ -150,70 +146,6 @@ fn percent_decode(text: &str) -> Bytes {
     Bytes::from(percent_encoding::percent_decode_str(text).collect::<Vec<u8>>())
 }
 
-/// Why a command is refused before it reaches Redis, or `None` if it may run.
-///
-/// The gateway shares one connection among all requests, and each HTTP request
-/// is stateless; a command that would block that connection, change its state,
-/// or turn it into a stream would break every other request.
-pub fn refusal(command: &Command) -> Option<String> {
-    let name = command.name();
-    let lower = name.to_ascii_lowercase();
-    let reason = match name.as_str() {
-        "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BLMPOP" | "BZPOPMIN" | "BZPOPMAX" | "BZMPOP"
-        | "WAIT" | "WAITAOF" => {
-            "blocking commands are not supported over HTTP; use the non-blocking form and poll"
-        }
-        "XREAD" | "XREADGROUP" if has_block_option(command) => {
-            "blocking commands are not supported over HTTP; drop the BLOCK option and poll"
-        }
-        "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE"
-        | "MONITOR" => "needs a long-lived connection, which this gateway does not offer",
-        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" => {
-            "transactions go through POST /multi-exec with the whole command list"
-        }
-        "SELECT" => "each request is stateless; choose the database in the gateway's --redis URL",
-        "AUTH" | "HELLO" | "RESET" | "QUIT" | "READONLY" | "READWRITE" | "ASKING" => {
-            "changes the state of the gateway's shared connection"
-        }
-        "SYNC" | "PSYNC" | "REPLCONF" => "replication commands are not supported over HTTP",
-        "CLIENT" => match command.arg_upper(1).as_deref() {
-            Some(
-                "REPLY" | "TRACKING" | "PAUSE" | "CACHING" | "SETNAME" | "SETINFO" | "KILL" | "NO-EVICT"
-                | "NO-TOUCH",
-            ) => "changes the state of the gateway's shared connection",
-            _ => return None,
-        },
-        _ => return None,
-    };
-    Some(format!("ERR command '{lower}' is not supported by the REST gateway: {reason}"))
-}
-
-/// XREAD/XREADGROUP options come before `STREAMS`; after it, words are keys and IDs.
-/// The values of `GROUP group consumer` and `COUNT n` are skipped, so a group named
-/// "BLOCK" is not mistaken for the option.
-fn has_block_option(command: &Command) -> bool {
-    let mut args = command.args.iter().skip(1);
-    while let Some(arg) = args.next() {
-        if arg.eq_ignore_ascii_case(b"STREAMS") {
-            return false;
-        }
-        if arg.eq_ignore_ascii_case(b"BLOCK") {
-            return true;
-        }
-        let values_to_skip = if arg.eq_ignore_ascii_case(b"GROUP") {
-            2
-        } else if arg.eq_ignore_ascii_case(b"COUNT") {
-            1
-        } else {
-            0
-        };
-        for _ in 0..values_to_skip {
-            args.next();
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,33 +196,5 @@ mod tests {
         assert_eq!(args(&c), vec![&b"set"[..], b"", b"v"]);
         assert!(parse_url_form("/", None, b"").is_err());
         assert!(parse_url_form("/", Some("_token=x"), b"").is_err());
-    }
-
-    #[test]
-    fn refuses_connection_wedging_commands() {
-        for body in [
-            r#"["BLPOP","q",0]"#,
-            r#"["subscribe","c"]"#,
-            r#"["SELECT",1]"#,
-            r#"["MULTI"]"#,
-            r#"["exec"]"#,
-            r#"["WATCH","k"]"#,
-            r#"["MONITOR"]"#,
-            r#"["XREAD","BLOCK",0,"STREAMS","s","$"]"#,
-            r#"["XREADGROUP","GROUP","g","c","BLOCK",0,"STREAMS","s",">"]"#,
-            r#"["CLIENT","REPLY","OFF"]"#,
-        ] {
-            let c = parse_single(body.as_bytes()).unwrap();
-            assert!(refusal(&c).is_some(), "{body} should be refused");
-        }
-        for body in [
-            r#"["GET","k"]"#,
-            r#"["XREAD","STREAMS","BLOCK","0"]"#,
-            r#"["XREADGROUP","GROUP","BLOCK","c","COUNT",1,"STREAMS","s",">"]"#,
-            r#"["CLIENT","ID"]"#,
-        ] {
-            let c = parse_single(body.as_bytes()).unwrap();
-            assert_eq!(refusal(&c), None, "{body} should run");
-        }
     }
 }

@@ -9,20 +9,21 @@
 //! between, which together with Redis's own queueing makes it atomic.
 //!
 //! When the socket fails, every request waiting on it gets
-//! [`RedisError::Unavailable`] and the next request opens a new connection.
+//! [`RedisError::Unavailable`] and the next request opens a new connection. A
+//! `READONLY` reply (the server was demoted to a replica) *retires* the connection:
+//! requests already on it get their replies, new ones go to a new connection.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use crate::config::{RedisAddress, RedisTarget};
 use crate::resp::{encode_command, parse_reply, Reply};
+use crate::transport::Io;
 
 /// Why a request got no reply from Redis.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +68,8 @@ struct Shared {
     /// lock held, so nothing is queued after the queue was failed.
     in_flight: Mutex<InFlightQueue>,
     alive: AtomicBool,
+    /// Still answering, but new requests should go elsewhere (it said `READONLY`).
+    retired: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -93,6 +96,11 @@ impl Shared {
 
     /// Hands one reply to the oldest batch. Returns false if no batch expected it.
     fn deliver(&self, reply: Reply) -> bool {
+        if matches!(&reply, Reply::Error(text) if text.starts_with(b"READONLY"))
+            && !self.retired.swap(true, Ordering::SeqCst)
+        {
+            crate::log::error("Redis answered READONLY (it is a replica now): reconnecting to the primary");
+        }
         let mut queue = self.lock_queue();
         let Some(front) = queue.batches.front_mut() else {
             return false;
@@ -128,6 +136,16 @@ impl Shared {
     }
 }
 
+/// What to send right after connecting.
+#[derive(Debug, Clone, Default)]
+pub struct Handshake {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: u32,
+    /// Check with `ROLE` that the server is a primary (when Sentinels named it).
+    pub require_primary: bool,
+}
+
 /// A live, multiplexed connection. Cheap to share behind an `Arc`.
 pub struct Connection {
     queue: mpsc::Sender<Batch>,
@@ -138,23 +156,13 @@ pub struct Connection {
 const COALESCE_BYTES: usize = 256 * 1024;
 
 impl Connection {
-    /// Connects, logs in and selects the database.
-    pub async fn open(target: &RedisTarget) -> Result<Connection, RedisError> {
-        let unavailable = |e: std::io::Error| RedisError::Unavailable(e.to_string());
-        let (reader, writer): (Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>) =
-            match &target.address {
-                RedisAddress::Tcp { host, port } => {
-                    let stream =
-                        tokio::net::TcpStream::connect((host.as_str(), *port)).await.map_err(unavailable)?;
-                    let _ = stream.set_nodelay(true);
-                    let (r, w) = stream.into_split();
-                    (Box::new(r), Box::new(w))
-                }
-                RedisAddress::Unix(path) => open_unix(path).await.map_err(unavailable)?,
-            };
+    /// Starts the reader and writer on `io`, logs in, selects the database.
+    pub async fn open(io: Io, handshake: &Handshake) -> Result<Connection, RedisError> {
+        let (reader, writer) = io;
         let shared = Arc::new(Shared {
             in_flight: Mutex::new(InFlightQueue { alive: true, batches: VecDeque::new() }),
             alive: AtomicBool::new(true),
+            retired: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
         });
         let (queue, batches) = mpsc::channel::<Batch>(4096);
@@ -166,11 +174,11 @@ impl Connection {
             tasks.push(reader_task.abort_handle());
         }
         let connection = Connection { queue, shared };
-        connection.handshake(target).await?;
+        connection.handshake(handshake).await?;
         Ok(connection)
     }
 
-    async fn handshake(&self, target: &RedisTarget) -> Result<(), RedisError> {
+    async fn handshake(&self, target: &Handshake) -> Result<(), RedisError> {
         let mut commands: Vec<Vec<Bytes>> = Vec::new();
         if let Some(password) = &target.password {
             let mut auth = vec![Bytes::from_static(b"AUTH")];
@@ -184,6 +192,9 @@ impl Connection {
             commands.push(vec![Bytes::from_static(b"SELECT"), Bytes::from(target.db.to_string())]);
         }
         commands.push(vec![Bytes::from_static(b"PING")]);
+        if target.require_primary {
+            commands.push(vec![Bytes::from_static(b"ROLE")]);
+        }
         let replies = self.execute(&commands).await?;
         for reply in &replies {
             if let Some(text) = reply.error_text() {
@@ -191,11 +202,28 @@ impl Connection {
                 return Err(RedisError::Unavailable(text));
             }
         }
+        if target.require_primary {
+            let role = match replies.last() {
+                Some(Reply::Array(fields)) => match fields.first() {
+                    Some(Reply::Bulk(role) | Reply::Status(role)) => {
+                        String::from_utf8_lossy(role).into_owned()
+                    }
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            if role != "master" {
+                let error = RedisError::Unavailable(format!("the server named as primary is a {role:?}"));
+                self.shared.fail(error.clone());
+                return Err(error);
+            }
+        }
         Ok(())
     }
 
+    /// Open, and not retired: new requests may use it.
     pub fn is_alive(&self) -> bool {
-        self.shared.alive.load(Ordering::SeqCst)
+        self.shared.alive.load(Ordering::SeqCst) && !self.shared.retired.load(Ordering::SeqCst)
     }
 
     /// Sends `commands` as one uninterrupted batch; returns one reply per command.
@@ -225,22 +253,6 @@ impl Drop for Connection {
             task.abort();
         }
     }
-}
-
-#[cfg(unix)]
-async fn open_unix(
-    path: &str,
-) -> std::io::Result<(Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>)> {
-    let stream = tokio::net::UnixStream::connect(path).await?;
-    let (r, w) = stream.into_split();
-    Ok((Box::new(r), Box::new(w)))
-}
-
-#[cfg(not(unix))]
-async fn open_unix(
-    _path: &str,
-) -> std::io::Result<(Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>)> {
-    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "unix sockets are not supported here"))
 }
 
 async fn write_loop(
@@ -307,97 +319,6 @@ async fn read_loop(mut reader: Box<dyn AsyncRead + Send + Unpin>, shared: Arc<Sh
                 shared.fail(RedisError::Unavailable(format!("read failed: {e}")));
                 return;
             }
-        }
-    }
-}
-
-/// How long a failed connect is remembered: requests in that window fail fast
-/// instead of each trying (and waiting on) a new connect.
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
-/// Longest wait for a new connection (including AUTH/SELECT/PING).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The gateway's handle on Redis: one live connection, replaced when it breaks.
-pub struct RedisClient {
-    target: RedisTarget,
-    request_timeout: Duration,
-    current: RwLock<Option<Arc<Connection>>>,
-    connecting: tokio::sync::Mutex<()>,
-    last_failure: Mutex<Option<(Instant, RedisError)>>,
-}
-
-impl RedisClient {
-    pub fn new(target: RedisTarget, request_timeout: Duration) -> RedisClient {
-        RedisClient {
-            target,
-            request_timeout,
-            current: RwLock::new(None),
-            connecting: tokio::sync::Mutex::new(()),
-            last_failure: Mutex::new(None),
-        }
-    }
-
-    pub fn target(&self) -> &RedisTarget {
-        &self.target
-    }
-
-    fn live_connection(&self) -> Option<Arc<Connection>> {
-        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
-        current.as_ref().filter(|c| c.is_alive()).cloned()
-    }
-
-    async fn connection(&self) -> Result<Arc<Connection>, RedisError> {
-        if let Some(connection) = self.live_connection() {
-            return Ok(connection);
-        }
-        let _one_at_a_time = self.connecting.lock().await;
-        if let Some(connection) = self.live_connection() {
-            return Ok(connection);
-        }
-        if let Some((when, error)) = &*self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) {
-            if when.elapsed() < RECONNECT_BACKOFF {
-                return Err(error.clone());
-            }
-        }
-        let opened = match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::Unavailable("connect timed out".into())),
-        };
-        match opened {
-            Ok(connection) => {
-                let connection = Arc::new(connection);
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(connection.clone());
-                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                Ok(connection)
-            }
-            Err(error) => {
-                crate::log::error(&format!("cannot connect to {}: {error}", self.target));
-                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((Instant::now(), error.clone()));
-                Err(error)
-            }
-        }
-    }
-
-    /// Connects now (at start-up), without logging: the caller reports the failure.
-    pub async fn connect_now(&self) -> Result<(), RedisError> {
-        let connection = match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
-            Ok(result) => result?,
-            Err(_) => return Err(RedisError::Unavailable("connect timed out".into())),
-        };
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(connection));
-        Ok(())
-    }
-
-    /// Runs `commands` as one batch (connecting first if needed), within the request timeout.
-    pub async fn execute(&self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, RedisError> {
-        let attempt = async {
-            let connection = self.connection().await?;
-            connection.execute(commands).await
-        };
-        match tokio::time::timeout(self.request_timeout, attempt).await {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::Timeout),
         }
     }
 }
