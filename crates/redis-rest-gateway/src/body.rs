@@ -27,24 +27,37 @@ pub async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes
         .and_then(|v| v.parse::<u64>().ok());
     let mut body = request.into_body();
     let mut too_large = declared.is_some_and(|len| len > limit as u64);
-    let mut collected: Vec<u8> = Vec::new();
+    // The first frame is kept as it came (usually the whole body: no copy); later ones are
+    // appended to a buffer.
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    let mut received = 0usize;
     if !too_large {
-        collected.reserve(declared.unwrap_or(0).min(limit as u64) as usize);
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| GatewayError::BodyUnreadable(e.to_string()))?;
             if let Ok(data) = frame.into_data() {
-                if collected.len() + data.len() > limit {
+                received += data.len();
+                if received > limit {
                     too_large = true;
                     break;
                 }
-                collected.extend_from_slice(&data);
+                match &first {
+                    None => first = Some(data),
+                    Some(head) => {
+                        if rest.is_empty() {
+                            rest.reserve(declared.unwrap_or(0).min(limit as u64) as usize);
+                            rest.extend_from_slice(head);
+                        }
+                        rest.extend_from_slice(&data);
+                    }
+                }
             }
         }
     }
     if !too_large {
-        return Ok(Bytes::from(collected));
+        return Ok(if rest.is_empty() { first.unwrap_or_default() } else { Bytes::from(rest) });
     }
-    drop(collected);
+    drop((first, rest));
     let drain = async {
         let mut drained: u64 = 0;
         while let Some(Ok(frame)) = body.frame().await {

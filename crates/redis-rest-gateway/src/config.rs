@@ -88,6 +88,11 @@ pub struct Args {
     #[arg(long, env = "GATEWAY_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
 
+    /// Worker threads (default: one per CPU). 1 runs everything on one thread, which saves the
+    /// hand-offs between threads when the gateway shares a small machine with Redis.
+    #[arg(long, env = "GATEWAY_THREADS")]
+    pub threads: Option<usize>,
+
     /// Log lines as text or as one JSON object per line.
     #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
     pub log_format: LogFormatArg,
@@ -130,6 +135,7 @@ pub struct Config {
     pub metrics_token: Option<String>,
     pub metrics_listen: Option<SocketAddr>,
     pub log_format: LogFormat,
+    pub threads: Option<usize>,
 }
 
 fn address(flag: &str, text: &str) -> Result<SocketAddr, String> {
@@ -199,6 +205,10 @@ impl Config {
             https,
             metrics_token,
             metrics_listen,
+            threads: match args.threads {
+                Some(0) => return Err("--threads must be at least 1".into()),
+                other => other,
+            },
             log_format: match args.log_format {
                 LogFormatArg::Text => LogFormat::Text,
                 LogFormatArg::Json => LogFormat::Json,
@@ -248,5 +258,7 @@ mod tests {
         let c = config(&["--token", "t", "--sentinel", "a:1", "--master-name", "m"]).unwrap();
         assert_eq!(c.redis.to_string(), "redis+sentinel://a:1/m/0");
         assert!(config(&["--token", "t", "--metrics-listen", "nope"]).is_err());
+        assert!(config(&["--token", "t", "--threads", "0"]).is_err());
+        assert_eq!(config(&["--token", "t", "--threads", "1"]).unwrap().threads, Some(1));
     }
 }

@@ -165,7 +165,7 @@ mod tests {
 
     fn refusal(body: &str, allow_admin: bool) -> Option<Refusal> {
         let policy = Policy { allow_admin_commands: allow_admin, flags: None };
-        policy.refusal(&parse_single(body.as_bytes()).unwrap(), Access::Full)
+        policy.refusal(&parse_single(&bytes::Bytes::copy_from_slice(body.as_bytes())).unwrap(), Access::Full)
     }
 
     #[test]
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn read_only_tokens_need_the_flags() {
         let policy = Policy { allow_admin_commands: false, flags: None };
-        let get = parse_single(br#"["GET","k"]"#).unwrap();
+        let get = parse_single(&bytes::Bytes::from_static(br#"["GET","k"]"#)).unwrap();
         assert_eq!(policy.refusal(&get, Access::Full), None);
         // Without Redis's flags nothing can be proven read-only.
         assert!(matches!(policy.refusal(&get, Access::ReadOnly), Some(Refusal::Forbidden(_))));

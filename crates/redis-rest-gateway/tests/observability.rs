@@ -117,7 +117,8 @@ async fn metrics_on_their_own_listener_count_reconnects() {
 #[tokio::test]
 async fn json_logs_are_one_object_per_line() {
     let redis = RedisServer::start();
-    let gateway = Gateway::start_with(&redis.url(), &["--log-format", "json"]);
+    // On one thread (--threads 1: the current-thread runtime), which must serve just the same.
+    let gateway = Gateway::start_with(&redis.url(), &["--log-format", "json", "--threads", "1"]);
     let client = Client::new(&gateway);
     client.command(r#"["INCR"]"#).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
