@@ -1,11 +1,12 @@
 //! `redis-rest-gateway`: Upstash's Redis REST protocol in front of any Redis.
 //!
-//! The request path, top to bottom: [`server`] accepts HTTP, checks the method
-//! and the token ([`auth`]), reads the body within its limit; [`command`] turns it
-//! into Redis commands and refuses the ones that cannot work over stateless HTTP;
-//! [`gateway`] sends them through the shared, multiplexed connection
-//! ([`redis_conn`], speaking [`resp`]) and shapes the replies as Upstash's JSON
-//! ([`encoding`]); every failure is a [`errors::GatewayError`] with its status.
+//! The request path, top to bottom: [`listener`] accepts HTTP or HTTPS ([`tls_server`]);
+//! [`server`] routes, checks the method and the token ([`auth`]), reads the body within its
+//! limit ([`body`]); [`command`] turns it into Redis commands and [`policy`] decides which may
+//! run; [`gateway`] sends them through the shared, multiplexed connection ([`redis_client`],
+//! [`redis_conn`], [`transport`], speaking [`resp`]) and shapes the replies as Upstash's JSON
+//! ([`encoding`]); every failure is a [`errors::GatewayError`] with its status. [`metrics`] and
+//! [`log`] are what an operator sees.
 
 pub mod auth;
 pub mod body;
