@@ -18,16 +18,28 @@ use serde_json::json;
 
 /// One command straight to Redis (or a Sentinel), outside the gateway.
 fn call(port: u16, args: &[&str]) -> Reply {
+    call_all(port, &[args])
+}
+
+/// Several commands on one connection; the last one's reply.
+fn call_all(port: u16, commands: &[&[&str]]) -> Reply {
     let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
     let mut out = Vec::new();
-    encode_command(&args, &mut out);
+    for args in commands {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        encode_command(&args, &mut out);
+    }
     socket.write_all(&out).unwrap();
     let mut buffer = BytesMut::new();
+    let mut seen = 0;
     loop {
         if let Some(reply) = parse_reply(&mut buffer).expect("RESP") {
-            return reply;
+            seen += 1;
+            if seen == commands.len() {
+                return reply;
+            }
+            continue;
         }
         let mut chunk = [0u8; 16 * 1024];
         let n = socket.read(&mut chunk).expect("read");
@@ -60,6 +72,11 @@ struct Sentinel {
 
 impl Sentinel {
     fn start(master_port: u16) -> Sentinel {
+        Sentinel::start_with(master_port, "")
+    }
+
+    /// With extra lines in its configuration file.
+    fn start_with(master_port: u16, extra_config: &str) -> Sentinel {
         let dir = TempDir::new("sentinel");
         let port = common::free_port();
         // Quick failure detection so the test is short; a real deployment keeps the defaults.
@@ -69,7 +86,7 @@ impl Sentinel {
                 "port {port}\nbind 127.0.0.1\ndir {}\n\
                  sentinel monitor mymaster 127.0.0.1 {master_port} 1\n\
                  sentinel down-after-milliseconds mymaster 1000\n\
-                 sentinel failover-timeout mymaster 10000\n",
+                 sentinel failover-timeout mymaster 10000\n{extra_config}",
                 dir.0.display()
             ),
         );
@@ -211,4 +228,44 @@ async fn a_primary_turned_replica_is_left_after_its_readonly_answer() {
     wait_until("the reconnect log line", Duration::from_secs(5), || {
         gateway.log_lines().iter().any(|l| l.contains("reconnected to Redis"))
     });
+}
+
+#[test]
+fn sentinels_with_a_password_and_names_they_do_not_know() {
+    let primary = RedisServer::start();
+    let sentinel = Sentinel::start_with(primary.port, "requirepass sentinel-secret\n");
+    wait_until("the Sentinel to name the primary", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", sentinel.port)).is_ok()
+            && matches!(
+                call_all(
+                    sentinel.port,
+                    &[&["AUTH", "sentinel-secret"], &["SENTINEL", "get-master-addr-by-name", "mymaster"]]
+                ),
+                Reply::Array(_)
+            )
+    });
+    let url = format!("redis+sentinel://127.0.0.1:{}/mymaster", sentinel.port);
+    let gateway = Gateway::start_with(&url, &["--sentinel-password", "sentinel-secret"]);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let reply = runtime.block_on(Client::new(&gateway).command(r#"["SET","through","sentinel"]"#));
+    assert_eq!(reply.json, json!({"result": "OK"}));
+    assert_eq!(text(&call(primary.port, &["GET", "through"])), "sentinel");
+
+    // Without the Sentinel's password, or with a name it does not monitor: one clear line.
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_redis-rest-gateway"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("GATEWAY_TOKEN", "t")
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = run(&["--redis", &url]);
+    assert!(stderr.contains("no Sentinel named the primary") && stderr.contains("NOAUTH"), "{stderr}");
+    let unknown = format!("redis+sentinel://127.0.0.1:{}/othermaster", sentinel.port);
+    let stderr = run(&["--redis", &unknown, "--sentinel-password", "sentinel-secret"]);
+    assert!(stderr.contains("does not monitor that name"), "{stderr}");
 }
