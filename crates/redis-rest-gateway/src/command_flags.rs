@@ -4,7 +4,8 @@
 //! specifications may change a key (`RW`, `OW`, `RM`, `INSERT`, `UPDATE`, `DELETE`: that is how
 //! Redis 7.0 marks `EVAL`, `EVALSHA` and `FCALL`, whose scripts may write). `PUBLISH` and
 //! `SPUBLISH` deliver messages, so they count as writing too (Redis 7.2 flags them
-//! `may_replicate`; 7.0 does not).
+//! `may_replicate`; 7.0 does not), and `EVAL`, `EVALSHA` and `FCALL` are named as writing as
+//! well, for servers older than 7.0 that have no key specifications (their `_RO` forms remain).
 
 use std::collections::{HashMap, HashSet};
 
@@ -75,7 +76,7 @@ impl CommandFlags {
         let writes =
             flags.iter().filter_map(text).any(|f| matches!(f.as_str(), "write" | "may_replicate" | "admin"))
                 || key_specs_may_change_keys(fields.get(8))
-                || matches!(name.as_str(), "publish" | "spublish");
+                || matches!(name.as_str(), "publish" | "spublish" | "eval" | "evalsha" | "fcall");
         self.read_only.insert(name.clone(), !writes);
         // Redis 7 lists subcommands tenth; older servers have no such field.
         if container.is_none() {
@@ -156,6 +157,9 @@ mod tests {
             entry_with_keys("evalsha", &["noscript"], &["RW", "access", "update"], vec![]),
             entry_with_keys("eval_ro", &["readonly", "noscript"], &["RO", "access"], vec![]),
             entry("publish", &["pubsub", "fast"], vec![]),
+            // Judged by their key specifications alone.
+            entry_with_keys("keywriter", &["fast"], &["OW", "update"], vec![]),
+            entry_with_keys("keyreader", &["fast"], &["RO", "access"], vec![]),
             entry(
                 "object",
                 &[],
@@ -173,6 +177,8 @@ mod tests {
         assert!(!flags.is_read_only(&cmd(&["EVALSHA", "abc", "0"])));
         assert!(flags.is_read_only(&cmd(&["EVAL_RO", "return 1", "0"])));
         assert!(!flags.is_read_only(&cmd(&["PUBLISH", "c", "m"])));
+        assert!(!flags.is_read_only(&cmd(&["KEYWRITER", "k"])));
+        assert!(flags.is_read_only(&cmd(&["KEYREADER", "k"])));
         assert!(flags.is_read_only(&cmd(&["OBJECT", "ENCODING", "k"])));
         assert!(!flags.is_read_only(&cmd(&["OBJECT"])));
         assert!(!flags.is_read_only(&cmd(&["OBJECT", "NOSUCH"])));
