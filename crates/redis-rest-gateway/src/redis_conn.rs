@@ -70,6 +70,9 @@ struct Shared {
     alive: AtomicBool,
     /// Still answering, but new requests should go elsewhere (it said `READONLY`).
     retired: AtomicBool,
+    /// The handshake succeeded. A failure before that is the connect's error, reported by
+    /// whoever connects (one line at start-up), not logged as a dropped connection.
+    ready: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -134,7 +137,9 @@ impl Shared {
             self.alive.store(false, Ordering::SeqCst);
             queue.batches.drain(..).collect()
         };
-        crate::log::error(&format!("redis connection dropped: {error}"));
+        if self.ready.load(Ordering::SeqCst) {
+            crate::log::error(&format!("redis connection dropped: {error}"));
+        }
         for batch in drained {
             let _ = batch.reply_to.send(Err(error.clone()));
         }
@@ -172,6 +177,7 @@ impl Connection {
             in_flight: Mutex::new(InFlightQueue { alive: true, batches: VecDeque::new() }),
             alive: AtomicBool::new(true),
             retired: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
         });
         let (queue, batches) = mpsc::channel::<Batch>(4096);
@@ -184,6 +190,7 @@ impl Connection {
         }
         let connection = Connection { queue, shared };
         connection.handshake(handshake).await?;
+        connection.shared.ready.store(true, Ordering::SeqCst);
         Ok(connection)
     }
 
