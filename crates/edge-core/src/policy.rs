@@ -70,8 +70,6 @@ pub fn request_decision(
         Some(NoCacheReason::RuleNoCache)
     } else if headers.contains_key(http::header::AUTHORIZATION) {
         Some(NoCacheReason::Authorization)
-    } else if headers.contains_key(http::header::RANGE) {
-        Some(NoCacheReason::Range)
     } else if headers.contains_key(http::header::UPGRADE) {
         Some(NoCacheReason::Upgrade)
     } else {
@@ -312,7 +310,8 @@ mod tests {
             (M::from_bytes(b"PURGE").unwrap(), vec![], None, RequestDecision::Bypass(Method)),
             (M::GET, vec![("authorization", "Bearer x")], None, RequestDecision::Bypass(Authorization)),
             (M::GET, vec![], Some(&no_cache_rule), RequestDecision::Bypass(RuleNoCache)),
-            (M::GET, vec![("range", "bytes=0-10")], None, RequestDecision::Bypass(Range)),
+            // A range is answered from a stored copy, or passed on (engine serve_range).
+            (M::GET, vec![("range", "bytes=0-10")], None, RequestDecision::Lookup),
             (
                 M::GET,
                 vec![("upgrade", "websocket"), ("connection", "upgrade")],
