@@ -40,6 +40,9 @@ pub struct CacheControl {
     pub proxy_revalidate: bool,
     pub no_transform: bool,
     pub immutable: bool,
+    /// `must-understand` (RFC 9111 §5.2.2.3): store only a status code the cache understands,
+    /// and then `no-store` may be ignored.
+    pub must_understand: bool,
     /// Field names (lower case) from `no-cache="..."`.
     pub no_cache_fields: Vec<String>,
     /// Field names (lower case) from `private="..."`.
@@ -71,6 +74,34 @@ impl CacheControl {
         CacheControl::parse(lines.iter().map(String::as_str))
     }
 
+    /// The directives this cache obeys: `CDN-Cache-Control` when present and valid (RFC 9213: it
+    /// takes precedence over `Cache-Control` for a CDN, and an invalid one is ignored), else
+    /// `Cache-Control`. The qualified `private`/`no-cache` field lists always come from
+    /// `Cache-Control`.
+    pub fn for_this_cache(headers: &http::HeaderMap) -> CacheControl {
+        let cc = CacheControl::from_headers(headers);
+        let lines: Vec<String> = headers
+            .get_all("cdn-cache-control")
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .collect();
+        if lines.is_empty() {
+            return cc;
+        }
+        match crate::structured_field::parse_dictionary(&lines.join(", ")) {
+            Some(members) => {
+                let mut cdn = CacheControl::default();
+                for (name, value) in members {
+                    cdn.apply(&name, value.as_deref());
+                }
+                cdn.private_fields = cc.private_fields;
+                cdn.no_cache_fields = cc.no_cache_fields;
+                cdn
+            }
+            None => cc,
+        }
+    }
+
     /// True when a stale copy must not be served without revalidation unless the origin or an
     /// overriding rule explicitly grants a stale window: `must-revalidate`, `proxy-revalidate`
     /// or `s-maxage` (which implies proxy-revalidate, RFC 9111 §5.2.2.10).
@@ -98,6 +129,7 @@ impl CacheControl {
             "proxy-revalidate" => self.proxy_revalidate = true,
             "no-transform" => self.no_transform = true,
             "immutable" => self.immutable = true,
+            "must-understand" => self.must_understand = true,
             _ => {}
         }
     }

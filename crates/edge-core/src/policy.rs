@@ -3,13 +3,20 @@
 //!
 //! Decisions a caller should know:
 //! - Request `Cache-Control`/`Pragma` are ignored: clients cannot force an origin fetch.
-//! - A request with `Range` or `Upgrade: websocket` bypasses the cache (206 and 101 are never
-//!   stored, and a stored full body is not cut into ranges). Any other `Upgrade` is ignored.
+//! - A request with `Upgrade: websocket` bypasses the cache (a 101 is never stored); any other
+//!   `Upgrade` is ignored. A `Range` request is looked up (answered from a stored copy).
 //! - "Never stored" stays never stored: a rule with `override` replaces the origin's *lifetimes*,
 //!   but cannot make a `no-store`, `private`, `no-cache`, `Vary: *`, `Set-Cookie`, non-storable
 //!   status or oversized response storable.
-//! - Freshness is `s-maxage`, else `max-age`, minus the origin's `Age`. `Expires` is not used
-//!   (docs §2.3 names only the two directives): such a response needs a rule `ttl`.
+//! - The directives obeyed are `CDN-Cache-Control`'s when it is present and valid (RFC 9213),
+//!   else `Cache-Control`'s.
+//! - Freshness lifetime is `s-maxage`, else `max-age`, else `Expires − Date` (an `Expires` that
+//!   is not a date means already stale), less the response's age on arrival: the larger of its
+//!   `Age` and `now − Date` (RFC 9111 §4.2.3; `Date` has one-second resolution, so one second of
+//!   that difference is forgiven).
+//! - Statuses: the heuristically cacheable ones (RFC 9110 §15.1, less 206) may be stored with
+//!   the origin's freshness or a rule's `ttl`; any other final status only with the origin's
+//!   explicit freshness. `must-understand` stores only those statuses, ignoring `no-store`.
 //! - Rule values fill in field by field (`ttl`, `swr`, `sie`) when the origin gave none; with
 //!   `override` a rule value always wins (its `ttl` counts from now: `Age` is not subtracted).
 //! - `must-revalidate`, `proxy-revalidate` and `s-maxage` forbid serving stale without
@@ -33,12 +40,25 @@ pub enum RequestDecision {
     Bypass(NoCacheReason),
 }
 
-/// Status codes edge-cache stores (docs §2.2).
-pub const STORABLE_STATUSES: [u16; 8] = [200, 203, 204, 300, 301, 308, 404, 410];
+/// Statuses that may be stored with a rule's `ttl` or the origin's freshness (docs §2.2): RFC
+/// 9110 §15.1's heuristically cacheable set (206 left out: partial content is never stored)
+/// plus 451 (RFC 7725). Any other final status needs the origin's explicit freshness.
+pub const STORABLE_STATUSES: [u16; 12] = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 451, 501];
+
+/// Whether `status` is one this cache understands (for `must-understand`) and may store.
+fn status_understood(status: u16) -> bool {
+    STORABLE_STATUSES.contains(&status)
+}
+
+/// Final statuses that are never stored whatever the origin says: partial content, not
+/// modified (an answer to validators), and anything outside 200–599.
+fn never_stored(status: u16) -> bool {
+    !(200..=599).contains(&status) || matches!(status, 206 | 304)
+}
 
 /// Decides whether a request is looked up. The reserved `/__edge/` path is the caller's to
 /// check (it is never forwarded at all). Checks, in order: method (only `GET`/`HEAD`), a rule
-/// with `cache: false`, `Authorization`, `Range`, `Upgrade: websocket`.
+/// with `cache: false`, `Authorization`, `Upgrade: websocket`.
 pub fn request_decision(
     method: &http::Method,
     headers: &http::HeaderMap,
@@ -50,8 +70,6 @@ pub fn request_decision(
         Some(NoCacheReason::RuleNoCache)
     } else if headers.contains_key(http::header::AUTHORIZATION) {
         Some(NoCacheReason::Authorization)
-    } else if headers.contains_key(http::header::RANGE) {
-        Some(NoCacheReason::Range)
     } else if crate::hygiene::is_websocket_upgrade(headers) {
         Some(NoCacheReason::Upgrade)
     } else {
@@ -96,15 +114,20 @@ pub fn response_decision(
     headers: &http::HeaderMap,
     rule: Option<&Rule>,
     max_bytes: u64,
+    now_secs: u64,
 ) -> Result<Freshness, NoCacheReason> {
     if rule.is_some_and(|rule| !rule.cache) {
         return Err(NoCacheReason::RuleNoCache);
     }
-    if !STORABLE_STATUSES.contains(&status) {
+    let cc = CacheControl::for_this_cache(headers);
+    let origin_lifetime = explicit_lifetime(&cc, headers, now_secs);
+    if never_stored(status) || (!status_understood(status) && origin_lifetime.is_none()) {
         return Err(NoCacheReason::Status);
     }
-    let cc = CacheControl::from_headers(headers);
-    if cc.no_store {
+    if cc.must_understand && !status_understood(status) {
+        return Err(NoCacheReason::Status);
+    }
+    if cc.no_store && !cc.must_understand {
         return Err(NoCacheReason::NoStore);
     }
     if cc.private {
@@ -122,7 +145,7 @@ pub fn response_decision(
             return Err(NoCacheReason::TooLarge);
         }
     }
-    let freshness = freshness(&cc, origin_age(headers), rule)?;
+    let freshness = freshness(&cc, origin_lifetime, origin_age(headers, now_secs), rule)?;
     if freshness.stale_copy_ttl() == 0 {
         return Err(NoCacheReason::ZeroTtl);
     }
@@ -134,15 +157,51 @@ pub fn body_fits(len: u64, max_bytes: u64) -> bool {
     len <= max_bytes
 }
 
-/// The origin's `Age` in seconds (RFC 9111 §5.1: first member of a list; an invalid value is
-/// ignored, i.e. 0). Store it with the entry so the `Age` sent to clients includes it.
-pub fn origin_age(headers: &http::HeaderMap) -> u32 {
-    headers
+/// The response's age on arrival, in seconds (RFC 9111 §4.2.3): the larger of its `Age` (first
+/// member of a list; an invalid value counts as 0) and its apparent age `now − Date`, less one
+/// second for `Date`'s resolution. Stored with the entry so the `Age` sent to clients
+/// includes it.
+pub fn origin_age(headers: &http::HeaderMap, now_secs: u64) -> u32 {
+    let age = headers
         .get(http::header::AGE)
         .and_then(|value| value.to_str().ok())
         .and_then(|text| text.split(',').next())
         .and_then(|first| crate::cache_control::parse_delta_seconds(first.trim()))
-        .unwrap_or(0)
+        .unwrap_or(0);
+    let apparent = date(headers, http::header::DATE)
+        .map(|date| now_secs.saturating_sub(date).saturating_sub(1))
+        .map_or(0, |secs| u32::try_from(secs).unwrap_or(u32::MAX));
+    age.max(apparent)
+}
+
+/// A date header's value in Unix seconds, if it holds exactly one valid HTTP date.
+fn date(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<u64> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    crate::http_date::parse_http_date(value.to_str().ok()?)
+}
+
+/// Whether the origin gave the response a freshness lifetime of its own (an error status with
+/// one may be stored; without one it is passed on and never marks hit-for-pass).
+pub fn has_explicit_freshness(headers: &http::HeaderMap) -> bool {
+    let cc = CacheControl::for_this_cache(headers);
+    cc.s_maxage.or(cc.max_age).is_some() || headers.contains_key(http::header::EXPIRES)
+}
+
+/// The origin's own freshness lifetime, if it gave one: `s-maxage`, else `max-age`, else
+/// `Expires − Date` (no `Date`: `Expires − now`); an `Expires` that is not a valid date (`0`,
+/// garbage, two values) means already stale.
+fn explicit_lifetime(cc: &CacheControl, headers: &http::HeaderMap, now_secs: u64) -> Option<u32> {
+    if let Some(seconds) = cc.s_maxage.or(cc.max_age) {
+        return Some(seconds);
+    }
+    headers.get(http::header::EXPIRES)?;
+    let Some(expires) = date(headers, http::header::EXPIRES) else { return Some(0) };
+    let base = date(headers, http::header::DATE).unwrap_or(now_secs);
+    Some(u32::try_from(expires.saturating_sub(base)).unwrap_or(u32::MAX))
 }
 
 /// `Content-Length` when it is one valid number (several equal lines count as one).
@@ -158,13 +217,17 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     length
 }
 
-fn freshness(cc: &CacheControl, age: u32, rule: Option<&Rule>) -> Result<Freshness, NoCacheReason> {
+fn freshness(
+    cc: &CacheControl,
+    origin_lifetime: Option<u32>,
+    age: u32,
+    rule: Option<&Rule>,
+) -> Result<Freshness, NoCacheReason> {
     let override_origin = rule.is_some_and(|rule| rule.override_origin);
     let rule_ttl = rule.and_then(|rule| rule.ttl);
     let rule_swr = rule.and_then(|rule| rule.swr);
     let rule_sie = rule.and_then(|rule| rule.sie);
 
-    let origin_lifetime = cc.s_maxage.or(cc.max_age);
     // Seconds the response has already been stale on arrival: they come off the stale windows.
     let mut overshoot = 0;
     let ttl = match (override_origin, rule_ttl, origin_lifetime) {
@@ -212,6 +275,13 @@ mod tests {
         map
     }
 
+    /// The clock the table tests read: a fixed instant.
+    const NOW: u64 = 1_795_944_498;
+
+    fn origin_age_of(headers: &HeaderMap) -> u32 {
+        origin_age(headers, NOW)
+    }
+
     fn rule() -> Rule {
         Rule::new(PathPattern::Prefix("/".into()))
     }
@@ -240,7 +310,8 @@ mod tests {
             (M::from_bytes(b"PURGE").unwrap(), vec![], None, RequestDecision::Bypass(Method)),
             (M::GET, vec![("authorization", "Bearer x")], None, RequestDecision::Bypass(Authorization)),
             (M::GET, vec![], Some(&no_cache_rule), RequestDecision::Bypass(RuleNoCache)),
-            (M::GET, vec![("range", "bytes=0-10")], None, RequestDecision::Bypass(Range)),
+            // A range is answered from a stored copy, or passed on (engine serve_range).
+            (M::GET, vec![("range", "bytes=0-10")], None, RequestDecision::Lookup),
             (
                 M::GET,
                 vec![("upgrade", "websocket"), ("connection", "upgrade")],
@@ -308,7 +379,29 @@ mod tests {
             (&[("cache-control", "max-age=99999999999")], fresh(1 << 31, 0, 0)),
             (&[("cache-control", "max-age=60, must-revalidate")], fresh(60, 0, 0)),
             (&[("cache-control", "public, max-age=60, immutable")], fresh(60, 0, 0)),
-            (&[("expires", "Thu, 01 Jan 2099 00:00:00 GMT")], Err(NoFreshness)),
+            (
+                &[("expires", "Sun, 29 Nov 2026 09:30:18 GMT"), ("date", "Sun, 29 Nov 2026 09:28:18 GMT")],
+                fresh(120, 0, 0),
+            ),
+            (&[("expires", "Sunday, 29-Nov-26 09:29:18 GMT")], fresh(60, 0, 0)),
+            (&[("expires", "Sun Nov 29 09:29:18 2026")], fresh(60, 0, 0)),
+            (&[("expires", "0")], Err(ZeroTtl)),
+            (&[("expires", "soon"), ("cache-control", "stale-while-revalidate=30")], fresh(0, 30, 0)),
+            (&[("expires", "Sun, 29 Nov 2026 09:30:18 GMT"), ("cache-control", "max-age=5")], fresh(5, 0, 0)),
+            // Age and Date both count against the lifetime (one second of Date forgiven).
+            (&[("cache-control", "max-age=60"), ("date", "Sun, 29 Nov 2026 09:27:48 GMT")], fresh(31, 0, 0)),
+            (
+                &[("cache-control", "max-age=60"), ("age", "10"), ("date", "Sun, 29 Nov 2026 09:28:18 GMT")],
+                fresh(50, 0, 0),
+            ),
+            (&[("cache-control", "max-age=60"), ("date", "Mon, 30 Nov 2026 09:28:18 GMT")], fresh(60, 0, 0)),
+            // CDN-Cache-Control takes precedence for this cache, both ways; an invalid one is ignored.
+            (&[("cache-control", "no-store"), ("cdn-cache-control", "max-age=30")], fresh(30, 0, 0)),
+            (&[("cache-control", "public, max-age=60"), ("cdn-cache-control", "no-store")], Err(NoStore)),
+            (&[("cache-control", "max-age=60"), ("cdn-cache-control", "Max-Age=5")], fresh(60, 0, 0)),
+            (&[("cdn-cache-control", "max-age=10, stale-if-error=20")], fresh(10, 0, 20)),
+            // must-understand: a status this cache understands is stored even with no-store.
+            (&[("cache-control", "must-understand, no-store, max-age=60")], fresh(60, 0, 0)),
             // never stored
             (&[("cache-control", "no-store, max-age=60")], Err(NoStore)),
             (&[("cache-control", "max-age=60"), ("cache-control", "no-store")], Err(NoStore)),
@@ -332,21 +425,30 @@ mod tests {
             (&[("cache-control", "max-age=60"), ("content-length", "x")], fresh(60, 0, 0)),
         ];
         for (pairs, expected) in table {
-            assert_eq!(response_decision(200, &headers(pairs), None, MAX), expected, "{pairs:?}");
+            assert_eq!(response_decision(200, &headers(pairs), None, MAX, NOW), expected, "{pairs:?}");
         }
     }
 
     #[test]
     fn status_table() {
-        let ok = [200, 203, 204, 300, 301, 308, 404, 410];
-        let h = headers(&[("cache-control", "max-age=60")]);
-        for status in 100..600 {
-            let result = response_decision(status, &h, None, MAX);
-            if ok.contains(&status) {
+        // With the origin's explicit freshness any final status may be stored but 206 and 304.
+        let explicit = headers(&[("cache-control", "max-age=60")]);
+        let with_rule_only = Rule { ttl: Some(60), ..rule() };
+        let must_understand = headers(&[("cache-control", "max-age=60, must-understand")]);
+        for status in 100..700 {
+            let result = response_decision(status, &explicit, None, MAX, NOW);
+            let final_status = (200..=599).contains(&status) && status != 206 && status != 304;
+            if final_status {
                 assert_eq!(result, fresh(60, 0, 0), "{status}");
             } else {
                 assert_eq!(result, Err(NoCacheReason::Status), "{status}");
             }
+            // A rule's ttl alone, and must-understand, only for the statuses understood.
+            let understood = STORABLE_STATUSES.contains(&status);
+            let by_rule = response_decision(status, &HeaderMap::new(), Some(&with_rule_only), MAX, NOW);
+            assert_eq!(by_rule.is_ok(), understood, "{status} by rule");
+            let strict = response_decision(status, &must_understand, None, MAX, NOW);
+            assert_eq!(strict.is_ok(), understood, "{status} with must-understand");
         }
     }
 
@@ -417,15 +519,15 @@ mod tests {
         ];
         for (pairs, rule, expected) in table {
             assert_eq!(
-                response_decision(200, &headers(pairs), Some(&rule), MAX),
+                response_decision(200, &headers(pairs), Some(&rule), MAX, NOW),
                 expected,
                 "{pairs:?} {rule:?}"
             );
         }
         let override_rule = r(Some(300), None, None, true);
-        assert_eq!(response_decision(500, &HeaderMap::new(), Some(&override_rule), MAX), Err(Status));
+        assert_eq!(response_decision(500, &HeaderMap::new(), Some(&override_rule), MAX, NOW), Err(Status));
         assert_eq!(
-            response_decision(200, &headers(&[("content-length", "11")]), Some(&override_rule), 10),
+            response_decision(200, &headers(&[("content-length", "11")]), Some(&override_rule), 10, NOW),
             Err(TooLarge)
         );
     }
@@ -450,20 +552,20 @@ mod tests {
         assert!(body_fits(0, 0));
         assert!(body_fits(10, 10));
         assert!(!body_fits(11, 10));
-        assert_eq!(origin_age(&headers(&[])), 0);
-        assert_eq!(origin_age(&headers(&[("age", "42")])), 42);
-        assert_eq!(origin_age(&headers(&[("age", " 7 , 9")])), 7);
-        assert_eq!(origin_age(&headers(&[("age", "-1")])), 0);
-        assert_eq!(origin_age(&headers(&[("age", "99999999999")])), 1 << 31);
+        assert_eq!(origin_age_of(&headers(&[])), 0);
+        assert_eq!(origin_age_of(&headers(&[("age", "42")])), 42);
+        assert_eq!(origin_age_of(&headers(&[("age", " 7 , 9")])), 7);
+        assert_eq!(origin_age_of(&headers(&[("age", "-1")])), 0);
+        assert_eq!(origin_age_of(&headers(&[("age", "99999999999")])), 1 << 31);
     }
 
     #[test]
     fn content_length_conflicts_are_ignored() {
         let h =
             headers(&[("cache-control", "max-age=1"), ("content-length", "5"), ("content-length", "500")]);
-        assert_eq!(response_decision(200, &h, None, 10), fresh(1, 0, 0));
+        assert_eq!(response_decision(200, &h, None, 10, NOW), fresh(1, 0, 0));
         let h =
             headers(&[("cache-control", "max-age=1"), ("content-length", "500"), ("content-length", "500")]);
-        assert_eq!(response_decision(200, &h, None, 10), Err(NoCacheReason::TooLarge));
+        assert_eq!(response_decision(200, &h, None, 10, NOW), Err(NoCacheReason::TooLarge));
     }
 }

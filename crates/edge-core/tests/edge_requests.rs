@@ -298,6 +298,10 @@ fn vary_on_edge_session_never_shows_a_session_to_an_anonymous_client() {
         assert_eq!(body(&forged), "me:anon");
         let anonymous = s.send(Method::GET, "/api/me", &[]).await;
         assert_eq!((header(&anonymous, "x-cache").as_str(), body(&anonymous).as_str()), ("HIT", "me:anon"));
+        // After logout the old (validly signed) cookie names no session: the anonymous variant.
+        s.send(Method::GET, "/logout", &[("cookie", &cookie)]).await;
+        let old_cookie = s.send(Method::GET, "/api/me", &[("cookie", &cookie)]).await;
+        assert_eq!((header(&old_cookie, "x-cache").as_str(), body(&old_cookie).as_str()), ("HIT", "me:anon"));
     });
 }
 
@@ -407,5 +411,29 @@ fn rules_never_share_a_sessions_response() {
             "HIT",
             "anonymous answers are shared"
         );
+    });
+}
+
+/// Issue 10 item 4: a client's validators and range are answered from a fresh stored copy.
+#[test]
+fn conditionals_and_ranges_are_answered_from_the_cache() {
+    local(async {
+        let s = plain_site();
+        s.send(Method::GET, "/etag", &[]).await;
+        let not_modified = s.send(Method::GET, "/etag", &[("if-none-match", "\"v1\"")]).await;
+        assert_eq!((not_modified.status, header(&not_modified, "x-cache").as_str()), (304, "HIT"));
+        assert_eq!(header(&not_modified, "etag"), "\"v1\"");
+        assert_eq!(body(&not_modified), "");
+        let failed = s.send(Method::GET, "/etag", &[("if-match", "\"v0\"")]).await;
+        assert_eq!(failed.status, 412);
+        let partial = s.send(Method::GET, "/etag", &[("range", "bytes=1-2")]).await;
+        assert_eq!((partial.status, body(&partial).as_str()), (206, "ul"));
+        assert_eq!(header(&partial, "content-range"), "bytes 1-2/4");
+        assert_eq!(s.host.origin_requests(), 1, "all from the one stored copy");
+
+        // A range on a cold key goes to the origin as it is and fills nothing.
+        s.send(Method::GET, "/tagged", &[("range", "bytes=0-1")]).await;
+        assert_eq!(header_of(&s.host.last_received(), "range"), "bytes=0-1");
+        assert_eq!(header(&s.send(Method::GET, "/tagged", &[]).await, "x-cache"), "MISS");
     });
 }

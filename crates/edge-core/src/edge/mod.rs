@@ -22,6 +22,7 @@ pub use self::host::{BodyRead, Host, HostOrigin, LogLevel, OriginRequest};
 pub use self::request_url::RequestUrl;
 pub use self::reserved::own_text;
 
+use crate::conditional;
 use crate::config::{Config, OriginUrl};
 use crate::engine::{Cache, CacheRequest, CacheSettings, IsolateCache, Served};
 use crate::hygiene::{forwarded_headers, is_websocket_upgrade, strip_conditionals};
@@ -154,8 +155,13 @@ impl<S: Store + Clone + 'static> Edge<S> {
             }
         };
 
-        // The origin's session directives (stripped from the response in every case).
+        // A client's validators and range, answered from a stored copy.
         let mut served = served;
+        if served.phase.served_from_cache() {
+            conditional::answer_from_entry(&cache_request.method, &request.headers, &mut served);
+        }
+
+        // The origin's session directives (stripped from the response in every case).
         self.apply_session(host, &mut served, session_state.as_ref()).await;
 
         // Counters go to Redis in the background, batched per isolate.

@@ -6,6 +6,7 @@ use http::HeaderValue;
 use super::{Edge, Host, LogLevel};
 use crate::config::Config;
 use crate::engine::{Cache, CacheRequest, Lookup, Served};
+use crate::hygiene::is_reserved;
 use crate::runtime::Runtime;
 use crate::session::{self, SessionLookup, SessionState};
 use crate::store::{Reply, Store, StoreError};
@@ -24,8 +25,8 @@ pub(super) fn resolve(
 }
 
 /// The lookup keyed the variant on the cookie's candidate id; once the store has said whether
-/// that session exists, a URL that varies on `Cookie` is looked up again under the confirmed id
-/// (without the session ops).
+/// that session exists, a URL that varies on `Cookie` or an `Edge-Session*` name is looked up
+/// again under the confirmed id (without the session ops).
 pub(super) async fn confirm_variant<S, R>(
     cache: &Cache<S, R>,
     request: &mut CacheRequest,
@@ -41,7 +42,7 @@ where
         return lookup;
     }
     request.session_id = confirmed;
-    if lookup.vary.iter().any(|name| name == "cookie") {
+    if lookup.vary.iter().any(|name| name == "cookie" || is_reserved(name)) {
         cache.lookup(request, &[]).await
     } else {
         lookup

@@ -20,7 +20,7 @@ use crate::entry::{storable_headers, CacheEntry};
 use crate::hygiene::{carries_session_directive, is_reserved};
 use crate::key::{normalized_path, vary_names, CacheKeys};
 use crate::phase::{CachePhase, NoCacheReason};
-use crate::policy::{origin_age, response_decision, Freshness};
+use crate::policy::{has_explicit_freshness, origin_age, response_decision, Freshness};
 use crate::purge::{index_ops, indexed_prefixes, prune_index_sample};
 use crate::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 use crate::stats::Counter;
@@ -151,14 +151,19 @@ where
             Ok(response) => response,
         };
         if response.status >= 500 {
-            // Transient: no hit-for-pass, just let the next request (or waiter) try.
-            self.spawn_ops(vec![release]);
+            // An error never replaces a copy inside its stale-if-error window.
             if let Some(stale) = usable_stale {
+                self.spawn_ops(vec![release]);
                 count(Counter::Stale);
                 return stale_for_error_status(&stale, response.status, now);
             }
-            count(Counter::Miss);
-            return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
+            // Without freshness of its own it is transient: no hit-for-pass, the next request
+            // (or waiter) tries again. With it, it is stored like any answer.
+            if !has_explicit_freshness(&response.headers) {
+                self.spawn_ops(vec![release]);
+                count(Counter::Miss);
+                return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
+            }
         }
         count(Counter::Miss);
         if response.status == 304 {
@@ -214,7 +219,7 @@ where
             headers: storable_headers(&headers),
             body,
             stored_at_ms: now,
-            initial_age_secs: origin_age(&headers),
+            initial_age_secs: origin_age(&headers, now / 1_000),
             freshness,
             tags,
             vary: names.clone(),
@@ -251,7 +256,9 @@ where
         response: &OriginResponse<B>,
     ) -> Result<(Freshness, Vec<String>), NoCacheReason> {
         let rule = self.rule_for(&req.uri);
-        let freshness = response_decision(response.status, &response.headers, rule, self.settings.max_bytes)?;
+        let now_secs = self.rt.now_ms() / 1_000;
+        let freshness =
+            response_decision(response.status, &response.headers, rule, self.settings.max_bytes, now_secs)?;
         if carries_session_directive(&response.headers) {
             return Err(NoCacheReason::SetCookie);
         }
@@ -282,11 +289,12 @@ where
     /// the background (docs §6.5).
     fn maybe_prune(&self, path: &str) {
         let mut dice = [0u8; 2];
-        if getrandom::fill(&mut dice).is_err() || u16::from_le_bytes(dice) % PRUNE_ONE_IN != 0 {
+        if getrandom::fill(&mut dice).is_err() || u16::from(dice[0]) % PRUNE_ONE_IN != 0 {
             return;
         }
         let prefixes: Vec<&str> = indexed_prefixes(path).collect();
-        let Some(prefix) = prefixes.get(usize::from(dice[0]) % prefixes.len().max(1)) else { return };
+        // The other byte picks the set: every indexed level gets pruned in turn.
+        let Some(prefix) = prefixes.get(usize::from(dice[1]) % prefixes.len().max(1)) else { return };
         let set_key = self.settings.namespace.prefix_set(prefix);
         let store = self.store.clone();
         self.rt.spawn(

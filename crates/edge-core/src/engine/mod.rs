@@ -168,6 +168,9 @@ where
     /// state machine says.
     pub async fn serve<O: Origin>(&self, req: &CacheRequest, lookup: Lookup, origin: O) -> Served<O::Body> {
         let head_only = req.method == Method::HEAD;
+        if req.headers.contains_key(http::header::RANGE) {
+            return self.serve_range(req, lookup, origin).await;
+        }
         let deadline = self.rt.now_ms().saturating_add(self.settings.lock_wait_ms);
         let mut lookup = lookup;
         let mut rounds = 0;
@@ -203,6 +206,26 @@ where
                 Fill::LookAgain => return self.pass(&origin, false, NoCacheReason::LockTimeout).await,
             }
             lookup = self.lookup(req, &[]).await;
+        }
+    }
+
+    /// A `Range` request: answered from a stored copy when there is a usable one (the range is
+    /// cut by the caller, [`crate::conditional`]); otherwise forwarded with its `Range` as a
+    /// pass, filling nothing: a partial answer is never stored, and one client's range should
+    /// not make it wait for a whole body (docs §6.1).
+    async fn serve_range<O: Origin>(&self, req: &CacheRequest, lookup: Lookup, origin: O) -> Served<O::Body> {
+        let now = self.rt.now_ms();
+        match lookup.found.clone() {
+            Found::Fresh(entry) => {
+                self.stats.add(Counter::Hit);
+                from_entry(&entry, CachePhase::Hit, false, now)
+            }
+            Found::Stale(entry) if servable_stale(&entry, now) => {
+                self.stats.add(Counter::Stale);
+                self.refresh_in_background(req, &lookup, origin.clone(), entry.stored_at_ms);
+                from_entry(&entry, CachePhase::Stale, false, now)
+            }
+            _ => self.pass(&origin, false, NoCacheReason::Range).await,
         }
     }
 

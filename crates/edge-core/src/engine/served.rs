@@ -44,6 +44,10 @@ pub(super) fn from_entry<B>(
     if let Ok(age) = HeaderValue::from_str(&entry.age_secs(now_ms).to_string()) {
         headers.insert(http::header::AGE, age);
     }
+    // The stored body's length, for GET and HEAD alike (a HEAD answers what a GET would).
+    if !matches!(entry.status, 204 | 304) {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+    }
     set_cache_headers(&mut headers, phase, Some(entry.fresh_remaining_secs(now_ms)));
     let body = if head_only { ServedBody::Empty } else { ServedBody::Bytes(entry.body.clone()) };
     Served { status: entry.status, headers, body, phase }
@@ -108,6 +112,7 @@ mod tests {
         assert_eq!(served.status, 203);
         assert_eq!(served.headers["content-type"], "text/plain");
         assert_eq!(served.headers["age"], "10");
+        assert_eq!(served.headers["content-length"], "4");
         assert_eq!(served.headers["x-cache"], "HIT");
         assert!(served.headers["cache-status"].to_str().unwrap().contains("hit; ttl=50"));
         assert!(matches!(served.body, ServedBody::Bytes(ref b) if b == b"body"));
