@@ -241,9 +241,13 @@ fn freshness(
     };
     // A rule's stale window applies when the origin gave none, unless the origin forbade
     // serving stale; with override it always applies.
+    // must-revalidate and proxy-revalidate: never served stale, whatever the origin's own
+    // stale-while-revalidate/stale-if-error say (RFC 9111 §5.2.2.2); only a rule's override wins.
+    let never_stale = cc.must_revalidate || cc.proxy_revalidate;
     let window = |origin: Option<u32>, from_rule: Option<u32>| -> u32 {
         let chosen = match (override_origin, from_rule, origin) {
             (true, Some(seconds), _) => return seconds,
+            _ if never_stale => 0,
             (_, _, Some(seconds)) => seconds,
             (_, Some(seconds), None) if !cc.forbids_stale() => seconds,
             _ => 0,
@@ -372,6 +376,16 @@ mod tests {
             (&[("cache-control", "max-age=99999999999")], fresh(1 << 31, 0, 0)),
             (&[("cache-control", "max-age=60, must-revalidate")], fresh(60, 0, 0)),
             (&[("cache-control", "public, max-age=60, immutable")], fresh(60, 0, 0)),
+            // must-revalidate / proxy-revalidate: never stale, whatever the origin's windows say.
+            (
+                &[(
+                    "cache-control",
+                    "max-age=60, must-revalidate, stale-while-revalidate=30, stale-if-error=60",
+                )],
+                fresh(60, 0, 0),
+            ),
+            (&[("cache-control", "max-age=60, proxy-revalidate, stale-if-error=60")], fresh(60, 0, 0)),
+            (&[("cache-control", "s-maxage=60, stale-while-revalidate=30")], fresh(60, 30, 0)),
             (
                 &[("expires", "Sun, 29 Nov 2026 09:30:18 GMT"), ("date", "Sun, 29 Nov 2026 09:28:18 GMT")],
                 fresh(120, 0, 0),

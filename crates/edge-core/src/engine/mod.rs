@@ -187,7 +187,7 @@ where
                 }
                 Found::Stale(entry) if servable_stale(&entry, now) => {
                     self.stats.add(Counter::Stale);
-                    self.refresh_in_background(req, &lookup, origin.clone(), entry.stored_at_ms);
+                    self.refresh_in_background(req, &lookup, origin.clone(), entry.clone());
                     return from_entry(&entry, CachePhase::Stale, head_only, now);
                 }
                 Found::HitForPass(stale) => {
@@ -222,7 +222,7 @@ where
             }
             Found::Stale(entry) if servable_stale(&entry, now) => {
                 self.stats.add(Counter::Stale);
-                self.refresh_in_background(req, &lookup, origin.clone(), entry.stored_at_ms);
+                self.refresh_in_background(req, &lookup, origin.clone(), entry.clone());
                 from_entry(&entry, CachePhase::Stale, false, now)
             }
             _ => self.pass(&origin, false, NoCacheReason::Range).await,
