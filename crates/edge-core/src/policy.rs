@@ -133,7 +133,10 @@ pub fn response_decision(
     if cc.private {
         return Err(NoCacheReason::Private);
     }
-    if cc.no_cache {
+    // Unqualified no-cache: stored only to be revalidated on every use, so only with a validator.
+    let has_validator =
+        headers.contains_key(http::header::ETAG) || headers.contains_key(http::header::LAST_MODIFIED);
+    if cc.no_cache && !has_validator {
         return Err(NoCacheReason::NoCache);
     }
     key::vary_names(headers)?;
@@ -144,6 +147,11 @@ pub fn response_decision(
         if !body_fits(length, max_bytes) {
             return Err(NoCacheReason::TooLarge);
         }
+    }
+    if cc.no_cache {
+        // Stale on arrival, no stale windows: every use is a conditional request (RFC 9111
+        // §5.2.2.4), which a 304 answers without a body.
+        return Ok(Freshness::default());
     }
     let freshness = freshness(&cc, origin_lifetime, origin_age(headers, now_secs), rule)?;
     if freshness.stale_copy_ttl() == 0 {
@@ -385,6 +393,12 @@ mod tests {
                 fresh(60, 0, 0),
             ),
             (&[("cache-control", "max-age=60, proxy-revalidate, stale-if-error=60")], fresh(60, 0, 0)),
+            // no-cache: with a validator, stored to be revalidated on every use.
+            (&[("cache-control", "no-cache, max-age=60"), ("etag", "\"a\"")], fresh(0, 0, 0)),
+            (
+                &[("cache-control", "no-cache"), ("last-modified", "Sun, 29 Nov 2026 09:00:00 GMT")],
+                fresh(0, 0, 0),
+            ),
             (&[("cache-control", "s-maxage=60, stale-while-revalidate=30")], fresh(60, 30, 0)),
             (
                 &[("expires", "Sun, 29 Nov 2026 09:30:18 GMT"), ("date", "Sun, 29 Nov 2026 09:28:18 GMT")],

@@ -555,3 +555,25 @@ fn a_background_refresh_revalidates_instead_of_refetching() {
         assert_eq!((after.phase, body(&after)), (CachePhase::Hit, b"v#1".to_vec()));
     });
 }
+
+/// Issue 10 item 3: `no-cache` with a validator is stored and revalidated on every use.
+#[test]
+fn no_cache_is_stored_and_revalidated_on_every_use() {
+    local(async {
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("no-cache", "checked").header("etag", "\"n1\""));
+        let req = get("https://example.com/no-cache");
+        assert_eq!(request(&w.cache, &req, &origin).await.phase, CachePhase::Miss);
+        settle().await;
+        for round in 1..=3 {
+            let served = request(&w.cache, &req, &origin).await;
+            assert_eq!(
+                (served.phase, body(&served)),
+                (CachePhase::Revalidated, b"checked#1".to_vec()),
+                "round {round}"
+            );
+            settle().await;
+        }
+        assert_eq!((origin.count(), origin.revalidations.get()), (4, 3), "one conditional request per use");
+    });
+}
