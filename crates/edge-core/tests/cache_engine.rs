@@ -577,3 +577,25 @@ fn no_cache_is_stored_and_revalidated_on_every_use() {
         assert_eq!((origin.count(), origin.revalidations.get()), (4, 3), "one conditional request per use");
     });
 }
+
+/// Issue 10 item 1: heuristic freshness, when turned on, never for a request with cookies.
+#[test]
+fn heuristic_freshness_applies_only_when_on_and_never_to_personal_requests() {
+    local(async {
+        let mut on = settings(2_000, "[]");
+        on.heuristic_percent = 10;
+        let w = world(on);
+        let origin =
+            TestOrigin::new(Answer::ok("", "guess").header("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT"));
+        let anonymous = request(&w.cache, &get("https://example.com/h/a"), &origin).await;
+        assert_eq!(anonymous.phase, CachePhase::Miss);
+        let mut with_cookie = get("https://example.com/h/b");
+        with_cookie.headers.insert("cookie", "theme=dark".parse().unwrap());
+        let personal = request(&w.cache, &with_cookie, &origin).await;
+        assert_eq!(personal.phase, CachePhase::MissUnstored(NoCacheReason::NoFreshness));
+
+        let off = world(settings(2_000, "[]"));
+        let default = request(&off.cache, &get("https://example.com/h/a"), &origin).await;
+        assert_eq!(default.phase, CachePhase::MissUnstored(NoCacheReason::NoFreshness), "off by default");
+    });
+}

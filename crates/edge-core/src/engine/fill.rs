@@ -286,7 +286,14 @@ where
             }
         }
         let rule = self.rule_for(&req.uri);
-        let decision = response_decision(stale.status, &merged, rule, self.settings.max_bytes, now / 1_000);
+        let decision = response_decision(
+            stale.status,
+            &merged,
+            rule,
+            self.settings.max_bytes,
+            now / 1_000,
+            self.heuristic_for(req),
+        );
         let entry = CacheEntry {
             headers: storable_headers(&merged),
             stored_at_ms: now,
@@ -319,6 +326,17 @@ where
         }
     }
 
+    /// `CACHE_HEURISTIC_PERCENT`, except for a request that carried a session or cookies: a
+    /// guess at freshness never applies to what may be personal.
+    fn heuristic_for(&self, req: &CacheRequest) -> u64 {
+        let personal = req.session_id.is_some() || req.headers.contains_key(http::header::COOKIE);
+        if personal {
+            0
+        } else {
+            self.settings.heuristic_percent
+        }
+    }
+
     /// Whether the response may be stored: its freshness and `Vary` names, or why not.
     fn storable<B>(
         &self,
@@ -327,8 +345,15 @@ where
     ) -> Result<(Freshness, Vec<String>), NoCacheReason> {
         let rule = self.rule_for(&req.uri);
         let now_secs = self.rt.now_ms() / 1_000;
-        let freshness =
-            response_decision(response.status, &response.headers, rule, self.settings.max_bytes, now_secs)?;
+        let heuristic = self.heuristic_for(req);
+        let freshness = response_decision(
+            response.status,
+            &response.headers,
+            rule,
+            self.settings.max_bytes,
+            now_secs,
+            heuristic,
+        )?;
         if carries_session_directive(&response.headers) {
             return Err(NoCacheReason::SetCookie);
         }

@@ -66,6 +66,8 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     pub lock_wait_ms: u64,
     pub lock_ttl_ms: u64,
+    /// `CACHE_HEURISTIC_PERCENT` (0: off).
+    pub heuristic_percent: u64,
 }
 
 impl CacheSettings {
@@ -76,6 +78,7 @@ impl CacheSettings {
             max_bytes: config.cache_max_bytes,
             lock_wait_ms: config.lock_wait_ms,
             lock_ttl_ms: lock_ttl_ms(config.origin_timeout_ms),
+            heuristic_percent: config.heuristic_percent,
         }
     }
 }

@@ -83,6 +83,7 @@ impl Harness {
                 max_bytes: 1_024,
                 lock_wait_ms: 5_000,
                 lock_ttl_ms: 10_000,
+                heuristic_percent: 0,
             }),
             isolate: Rc::default(),
             stats: Stats::default(),

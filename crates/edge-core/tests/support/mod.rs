@@ -231,6 +231,7 @@ pub fn settings(lock_wait_ms: u64, rules: &str) -> CacheSettings {
         max_bytes: 1_048_576,
         lock_wait_ms,
         lock_ttl_ms: 5_000,
+        heuristic_percent: 0,
     }
 }
 
