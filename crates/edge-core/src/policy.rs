@@ -115,13 +115,20 @@ pub fn response_decision(
     rule: Option<&Rule>,
     max_bytes: u64,
     now_secs: u64,
+    heuristic_percent: u64,
 ) -> Result<Freshness, NoCacheReason> {
     if rule.is_some_and(|rule| !rule.cache) {
         return Err(NoCacheReason::RuleNoCache);
     }
     let cc = CacheControl::for_this_cache(headers);
-    let origin_lifetime = explicit_lifetime(&cc, headers, now_secs);
-    if never_stored(status) || (!status_understood(status) && origin_lifetime.is_none()) {
+    let explicit = explicit_lifetime(&cc, headers, now_secs);
+    // A rule's ttl beats a heuristic; a heuristic only for the statuses that allow one.
+    let rule_has_ttl = rule.is_some_and(|rule| rule.ttl.is_some());
+    let heuristic = (explicit.is_none() && !rule_has_ttl && status_understood(status))
+        .then(|| heuristic_lifetime(headers, now_secs, heuristic_percent))
+        .flatten();
+    let origin_lifetime = explicit.or(heuristic);
+    if never_stored(status) || (!status_understood(status) && explicit.is_none()) {
         return Err(NoCacheReason::Status);
     }
     if cc.must_understand && !status_understood(status) {
@@ -133,7 +140,10 @@ pub fn response_decision(
     if cc.private {
         return Err(NoCacheReason::Private);
     }
-    if cc.no_cache {
+    // Unqualified no-cache: stored only to be revalidated on every use, so only with a validator.
+    let has_validator =
+        headers.contains_key(http::header::ETAG) || headers.contains_key(http::header::LAST_MODIFIED);
+    if cc.no_cache && !has_validator {
         return Err(NoCacheReason::NoCache);
     }
     key::vary_names(headers)?;
@@ -144,6 +154,11 @@ pub fn response_decision(
         if !body_fits(length, max_bytes) {
             return Err(NoCacheReason::TooLarge);
         }
+    }
+    if cc.no_cache {
+        // Stale on arrival, no stale windows: every use is a conditional request (RFC 9111
+        // §5.2.2.4), which a 304 answers without a body.
+        return Ok(Freshness::default());
     }
     let freshness = freshness(&cc, origin_lifetime, origin_age(headers, now_secs), rule)?;
     if freshness.stale_copy_ttl() == 0 {
@@ -189,6 +204,21 @@ fn date(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<u64
 pub fn has_explicit_freshness(headers: &http::HeaderMap) -> bool {
     let cc = CacheControl::for_this_cache(headers);
     cc.s_maxage.or(cc.max_age).is_some() || headers.contains_key(http::header::EXPIRES)
+}
+
+/// The longest a heuristic makes a response fresh.
+const HEURISTIC_MAX_SECS: u64 = 86_400;
+
+/// Heuristic freshness (RFC 9111 §4.2.2): `percent` of `Date − Last-Modified`, at most a day;
+/// `None` when off or when the response has no `Last-Modified`.
+fn heuristic_lifetime(headers: &http::HeaderMap, now_secs: u64, percent: u64) -> Option<u32> {
+    if percent == 0 {
+        return None;
+    }
+    let modified = date(headers, http::header::LAST_MODIFIED)?;
+    let base = date(headers, http::header::DATE).unwrap_or(now_secs);
+    let lifetime = (base.saturating_sub(modified) * percent / 100).min(HEURISTIC_MAX_SECS);
+    u32::try_from(lifetime).ok()
 }
 
 /// The origin's own freshness lifetime, if it gave one: `s-maxage`, else `max-age`, else
@@ -241,9 +271,13 @@ fn freshness(
     };
     // A rule's stale window applies when the origin gave none, unless the origin forbade
     // serving stale; with override it always applies.
+    // must-revalidate and proxy-revalidate: never served stale, whatever the origin's own
+    // stale-while-revalidate/stale-if-error say (RFC 9111 §5.2.2.2); only a rule's override wins.
+    let never_stale = cc.must_revalidate || cc.proxy_revalidate;
     let window = |origin: Option<u32>, from_rule: Option<u32>| -> u32 {
         let chosen = match (override_origin, from_rule, origin) {
             (true, Some(seconds), _) => return seconds,
+            _ if never_stale => 0,
             (_, _, Some(seconds)) => seconds,
             (_, Some(seconds), None) if !cc.forbids_stale() => seconds,
             _ => 0,
@@ -379,6 +413,22 @@ mod tests {
             (&[("cache-control", "max-age=99999999999")], fresh(1 << 31, 0, 0)),
             (&[("cache-control", "max-age=60, must-revalidate")], fresh(60, 0, 0)),
             (&[("cache-control", "public, max-age=60, immutable")], fresh(60, 0, 0)),
+            // must-revalidate / proxy-revalidate: never stale, whatever the origin's windows say.
+            (
+                &[(
+                    "cache-control",
+                    "max-age=60, must-revalidate, stale-while-revalidate=30, stale-if-error=60",
+                )],
+                fresh(60, 0, 0),
+            ),
+            (&[("cache-control", "max-age=60, proxy-revalidate, stale-if-error=60")], fresh(60, 0, 0)),
+            // no-cache: with a validator, stored to be revalidated on every use.
+            (&[("cache-control", "no-cache, max-age=60"), ("etag", "\"a\"")], fresh(0, 0, 0)),
+            (
+                &[("cache-control", "no-cache"), ("last-modified", "Sun, 29 Nov 2026 09:00:00 GMT")],
+                fresh(0, 0, 0),
+            ),
+            (&[("cache-control", "s-maxage=60, stale-while-revalidate=30")], fresh(60, 30, 0)),
             (
                 &[("expires", "Sun, 29 Nov 2026 09:30:18 GMT"), ("date", "Sun, 29 Nov 2026 09:28:18 GMT")],
                 fresh(120, 0, 0),
@@ -425,8 +475,27 @@ mod tests {
             (&[("cache-control", "max-age=60"), ("content-length", "x")], fresh(60, 0, 0)),
         ];
         for (pairs, expected) in table {
-            assert_eq!(response_decision(200, &headers(pairs), None, MAX, NOW), expected, "{pairs:?}");
+            assert_eq!(response_decision(200, &headers(pairs), None, MAX, NOW, 0), expected, "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn heuristic_freshness_is_off_by_default_and_beaten_by_rules() {
+        let modified = headers(&[
+            ("last-modified", "Sun, 19 Nov 2026 09:28:18 GMT"),
+            ("date", "Sun, 29 Nov 2026 09:28:18 GMT"),
+        ]);
+        assert_eq!(response_decision(200, &modified, None, MAX, NOW, 0), Err(NoCacheReason::NoFreshness));
+        // 10% of ten days, capped at a day.
+        assert_eq!(response_decision(200, &modified, None, MAX, NOW, 10), fresh(86_400, 0, 0));
+        assert_eq!(response_decision(200, &modified, None, MAX, NOW, 1), fresh(8_640, 0, 0));
+        let rule_ttl = Rule { ttl: Some(5), ..rule() };
+        assert_eq!(response_decision(200, &modified, Some(&rule_ttl), MAX, NOW, 10), fresh(5, 0, 0));
+        assert_eq!(response_decision(403, &modified, None, MAX, NOW, 10), Err(NoCacheReason::Status));
+        assert_eq!(
+            response_decision(200, &headers(&[]), None, MAX, NOW, 10),
+            Err(NoCacheReason::NoFreshness)
+        );
     }
 
     #[test]
@@ -436,7 +505,7 @@ mod tests {
         let with_rule_only = Rule { ttl: Some(60), ..rule() };
         let must_understand = headers(&[("cache-control", "max-age=60, must-understand")]);
         for status in 100..700 {
-            let result = response_decision(status, &explicit, None, MAX, NOW);
+            let result = response_decision(status, &explicit, None, MAX, NOW, 0);
             let final_status = (200..=599).contains(&status) && status != 206 && status != 304;
             if final_status {
                 assert_eq!(result, fresh(60, 0, 0), "{status}");
@@ -445,9 +514,9 @@ mod tests {
             }
             // A rule's ttl alone, and must-understand, only for the statuses understood.
             let understood = STORABLE_STATUSES.contains(&status);
-            let by_rule = response_decision(status, &HeaderMap::new(), Some(&with_rule_only), MAX, NOW);
+            let by_rule = response_decision(status, &HeaderMap::new(), Some(&with_rule_only), MAX, NOW, 0);
             assert_eq!(by_rule.is_ok(), understood, "{status} by rule");
-            let strict = response_decision(status, &must_understand, None, MAX, NOW);
+            let strict = response_decision(status, &must_understand, None, MAX, NOW, 0);
             assert_eq!(strict.is_ok(), understood, "{status} with must-understand");
         }
     }
@@ -519,15 +588,15 @@ mod tests {
         ];
         for (pairs, rule, expected) in table {
             assert_eq!(
-                response_decision(200, &headers(pairs), Some(&rule), MAX, NOW),
+                response_decision(200, &headers(pairs), Some(&rule), MAX, NOW, 0),
                 expected,
                 "{pairs:?} {rule:?}"
             );
         }
         let override_rule = r(Some(300), None, None, true);
-        assert_eq!(response_decision(500, &HeaderMap::new(), Some(&override_rule), MAX, NOW), Err(Status));
+        assert_eq!(response_decision(500, &HeaderMap::new(), Some(&override_rule), MAX, NOW, 0), Err(Status));
         assert_eq!(
-            response_decision(200, &headers(&[("content-length", "11")]), Some(&override_rule), 10, NOW),
+            response_decision(200, &headers(&[("content-length", "11")]), Some(&override_rule), 10, NOW, 0),
             Err(TooLarge)
         );
     }
@@ -563,9 +632,9 @@ mod tests {
     fn content_length_conflicts_are_ignored() {
         let h =
             headers(&[("cache-control", "max-age=1"), ("content-length", "5"), ("content-length", "500")]);
-        assert_eq!(response_decision(200, &h, None, 10, NOW), fresh(1, 0, 0));
+        assert_eq!(response_decision(200, &h, None, 10, NOW, 0), fresh(1, 0, 0));
         let h =
             headers(&[("cache-control", "max-age=1"), ("content-length", "500"), ("content-length", "500")]);
-        assert_eq!(response_decision(200, &h, None, 10, NOW), Err(NoCacheReason::TooLarge));
+        assert_eq!(response_decision(200, &h, None, 10, NOW, 0), Err(NoCacheReason::TooLarge));
     }
 }

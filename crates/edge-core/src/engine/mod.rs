@@ -66,6 +66,8 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     pub lock_wait_ms: u64,
     pub lock_ttl_ms: u64,
+    /// `CACHE_HEURISTIC_PERCENT` (0: off).
+    pub heuristic_percent: u64,
 }
 
 impl CacheSettings {
@@ -76,6 +78,7 @@ impl CacheSettings {
             max_bytes: config.cache_max_bytes,
             lock_wait_ms: config.lock_wait_ms,
             lock_ttl_ms: lock_ttl_ms(config.origin_timeout_ms),
+            heuristic_percent: config.heuristic_percent,
         }
     }
 }
@@ -187,7 +190,7 @@ where
                 }
                 Found::Stale(entry) if servable_stale(&entry, now) => {
                     self.stats.add(Counter::Stale);
-                    self.refresh_in_background(req, &lookup, origin.clone(), entry.stored_at_ms);
+                    self.refresh_in_background(req, &lookup, origin.clone(), entry.clone());
                     return from_entry(&entry, CachePhase::Stale, head_only, now);
                 }
                 Found::HitForPass(stale) => {
@@ -222,7 +225,7 @@ where
             }
             Found::Stale(entry) if servable_stale(&entry, now) => {
                 self.stats.add(Counter::Stale);
-                self.refresh_in_background(req, &lookup, origin.clone(), entry.stored_at_ms);
+                self.refresh_in_background(req, &lookup, origin.clone(), entry.clone());
                 from_entry(&entry, CachePhase::Stale, false, now)
             }
             _ => self.pass(&origin, false, NoCacheReason::Range).await,
