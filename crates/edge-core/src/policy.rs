@@ -3,8 +3,9 @@
 //!
 //! Decisions a caller should know:
 //! - Request `Cache-Control`/`Pragma` are ignored: clients cannot force an origin fetch.
-//! - A request with `Upgrade: websocket` bypasses the cache (a 101 is never stored); any other
-//!   `Upgrade` is ignored. A `Range` request is looked up (answered from a stored copy).
+//! - A request with `Upgrade: websocket` bypasses the cache (101 is never stored); any other
+//!   `Upgrade` is ignored. A `Range` request is looked up: a stored copy answers it (206),
+//!   anything else is passed on and fills nothing.
 //! - "Never stored" stays never stored: a rule with `override` replaces the origin's *lifetimes*,
 //!   but cannot make a `no-store`, `private`, `no-cache`, `Vary: *`, `Set-Cookie`, non-storable
 //!   status or oversized response storable.
@@ -19,10 +20,10 @@
 //!   explicit freshness. `must-understand` stores only those statuses, ignoring `no-store`.
 //! - Rule values fill in field by field (`ttl`, `swr`, `sie`) when the origin gave none; with
 //!   `override` a rule value always wins (its `ttl` counts from now: `Age` is not subtracted).
-//! - `must-revalidate`, `proxy-revalidate` and `s-maxage` forbid serving stale without
-//!   revalidation (RFC 9111 §4.2.4): a rule's `swr`/`sie` are then not applied unless the rule
-//!   has `override`; the origin's own `stale-while-revalidate`/`stale-if-error` still apply
-//!   (RFC 5861: the origin granted them explicitly).
+//! - `must-revalidate` and `proxy-revalidate` mean never stale: no stale window applies, the
+//!   origin's own included, unless a rule has `override`. `s-maxage` keeps a rule's windows
+//!   out but honours the origin's own `stale-while-revalidate`/`stale-if-error` (RFC 5861: the
+//!   origin granted them explicitly), as CDNs do.
 //! - A response that arrives already stale (ttl 0) with no stale window is not stored
 //!   (`ZeroTtl`); with a stale window it is stored as a stale-only entry.
 

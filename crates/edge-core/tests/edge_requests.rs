@@ -27,6 +27,7 @@ fn site(req: &Received) -> Reply {
             vec![
                 ("edge-session-set", r#"{"user":"alice"}"#.into()),
                 ("cache-control", "public, max-age=60".into()),
+                ("cdn-cache-control", "max-age=60".into()),
             ],
             b"in".to_vec(),
         ),
@@ -369,6 +370,7 @@ fn a_response_setting_the_session_cookie_is_private() {
         let cc = header(&login, "cache-control");
         assert!(cc.starts_with("private") && !cc.contains("public"), "{cc}");
         assert!(cc.contains("max-age=60"), "the browser's own caching is kept: {cc}");
+        assert!(login.headers.get("cdn-cache-control").is_none(), "no CDN is told to store it");
     });
 }
 
@@ -432,8 +434,9 @@ fn conditionals_and_ranges_are_answered_from_the_cache() {
         assert_eq!(s.host.origin_requests(), 1, "all from the one stored copy");
 
         // A range on a cold key goes to the origin as it is and fills nothing.
-        s.send(Method::GET, "/tagged", &[("range", "bytes=0-1")]).await;
+        s.send(Method::GET, "/tagged", &[("range", "bytes=0-1"), ("if-range", "\"t1\"")]).await;
         assert_eq!(header_of(&s.host.last_received(), "range"), "bytes=0-1");
+        assert_eq!(header_of(&s.host.last_received(), "if-range"), "\"t1\"", "the range keeps its condition");
         assert_eq!(header(&s.send(Method::GET, "/tagged", &[]).await, "x-cache"), "MISS");
     });
 }

@@ -179,7 +179,7 @@ fn no_cookie_is_no_session_and_no_round_trip() {
     assert!(visit.lookup_ops.is_empty());
     assert_eq!(visit.state, SessionState::None);
     assert_eq!(visit.state.session_id(), None);
-    assert!(visit.state.origin_headers().is_empty());
+    assert_eq!(visit.state.origin_headers().len(), 1, "the status alone: anonymous");
     assert_eq!(visit.outcome, SessionOutcome::default());
     // The Cookie header is untouched when ours is not in it.
     assert_eq!(visit.origin_request.get(COOKIE).unwrap(), "theme=dark");
@@ -205,6 +205,7 @@ fn forged_cookie_costs_no_lookup_and_is_cleared() {
     assert_eq!(visit.state, SessionState::Invalid(InvalidCookie::BadMac));
     assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
     assert!(visit.origin_request.get(EDGE_SESSION).is_none());
+    assert_eq!(visit.origin_request.get("edge-session-status").unwrap(), "invalid");
     assert_eq!(visit.outcome.set_cookies.len(), 1);
     assert!(is_clearing(&visit.outcome.set_cookies[0]));
     assert!(visit.outcome.store_ops.is_empty());
@@ -280,7 +281,9 @@ fn spoofed_headers_are_stripped_even_without_a_session() {
     // Skip the early strip: `prepare_origin_request` must strip on its own.
     let state = begin(&request, &w.settings, &ns()).resolve(Ok(&[]), T0);
     prepare_origin_request(&mut request, &state, &w.settings);
-    assert!(request.is_empty(), "{request:?}");
+    let names: Vec<&str> = request.keys().map(|name| name.as_str()).collect();
+    assert_eq!(names, ["edge-session-status"], "only the worker's own: {request:?}");
+    assert_eq!(request["edge-session-status"], "anonymous");
     // And through the whole flow, with a cookie-less request.
     let visit = w.visit(&[("edge-session-id", "forged")], &[]);
     assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
@@ -514,6 +517,7 @@ fn oversized_or_malformed_set_changes_nothing() {
 fn redis_down_means_no_session_and_no_writes() {
     let mut up = world();
     log_in(&mut up, r#"{"user":"ada"}"#);
+    let id = live_data(&up.visit(&[], &[]).state).0;
     let mut w = World {
         meanwhile: Vec::new(),
         store: DownStore { calls: std::cell::Cell::new(0) },
@@ -524,7 +528,10 @@ fn redis_down_means_no_session_and_no_writes() {
     let visit = w.visit(&[("edge-session-id", "forged")], &[]);
     assert!(matches!(visit.state, SessionState::Unavailable { .. }));
     assert_eq!(w.store.calls.get(), 1);
-    assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
+    // Issue 18 item 1: the origin can tell "store unavailable" from "anonymous": the status,
+    // and the id the cookie's MAC proves (never the client's forged one); no data.
+    assert_eq!(visit.origin_request.get(EDGE_SESSION_ID).unwrap().to_str().unwrap(), id.as_str());
+    assert_eq!(visit.origin_request.get("edge-session-status").unwrap(), "unavailable");
     assert!(visit.origin_request.get(EDGE_SESSION).is_none());
     // The cookie is still removed from what the origin sees.
     assert!(visit.origin_request.get(COOKIE).is_none());
@@ -636,4 +643,19 @@ fn setting_data_on_an_empty_session_issues_a_new_id() {
     // A session that already held data keeps its id on a later Set.
     w.visit(&[], &[("edge-session-set", r#"{"user":"ada","theme":"dark"}"#)]);
     assert_eq!(live_data(&w.visit(&[], &[]).state).0, id);
+}
+
+/// Issue 18 item 1: every forwarded request says what the worker knows of the session.
+#[test]
+fn the_origin_is_told_the_session_status_on_every_request() {
+    let mut w = world();
+    let status = |visit: &Visit| {
+        visit.origin_request.get("edge-session-status").map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(status(&w.visit(&[("edge-session-status", "active")], &[])).as_deref(), Some("anonymous"));
+    log_in(&mut w, r#"{"user":"ada"}"#);
+    assert_eq!(status(&w.visit(&[], &[])).as_deref(), Some("active"));
+    let jar = w.jar.clone();
+    w.jar = jar.map(|cookie| format!("{}x", &cookie[..cookie.len() - 1]));
+    assert_eq!(status(&w.visit(&[], &[])).as_deref(), Some("invalid"));
 }

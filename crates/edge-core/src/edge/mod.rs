@@ -123,8 +123,12 @@ impl<S: Store + Clone + 'static> Edge<S> {
                 let lookup =
                     session_step::confirm_variant(&cache, &mut cache_request, lookup, state.as_ref()).await;
                 session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
-                // A fill answers everyone: never with what one client's validators earn.
-                strip_conditionals(&mut forwarded);
+                // A fill answers everyone: never with what one client's validators earn. A range
+                // request never fills (it is answered from a stored copy or passed on whole), so
+                // its If-Range and validators go with it.
+                if !request.headers.contains_key(http::header::RANGE) {
+                    strip_conditionals(&mut forwarded);
+                }
                 let origin = HostOrigin::new(host.clone(), target, forwarded, config.origin_timeout_ms);
                 (cache.serve(&cache_request, lookup, origin).await, state)
             }

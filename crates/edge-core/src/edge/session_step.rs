@@ -81,6 +81,9 @@ fn make_private(headers: &mut http::HeaderMap) {
     if let Ok(value) = HeaderValue::from_str(&value) {
         headers.insert(http::header::CACHE_CONTROL, value);
     }
+    // A CDN behind the worker reads CDN-Cache-Control first (RFC 9213): it must not be told
+    // to store what carries a session cookie.
+    headers.remove("cdn-cache-control");
 }
 
 impl<S: Store + Clone + 'static> Edge<S> {

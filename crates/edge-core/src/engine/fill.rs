@@ -274,6 +274,11 @@ where
         // The 304's fields replace the stored ones of the same name; what is never stored
         // (framing, hop-by-hop, Set-Cookie, Age) is left as it was.
         let mut merged = stale.header_map();
+        // The stored Date describes the old response; without one in the 304 it would make the
+        // freshened copy look old (its age on arrival counts from Date).
+        if !not_modified.contains_key(http::header::DATE) {
+            merged.remove(http::header::DATE);
+        }
         let updates = storable_headers(not_modified);
         for (name, _) in &updates {
             merged.remove(name.as_str());
@@ -500,7 +505,7 @@ fn keyed_on_session(vary: &[String]) -> bool {
 
 /// Whether the origin itself said a shared cache may give this response to anyone.
 fn explicitly_shared(headers: &http::HeaderMap) -> bool {
-    let cc = CacheControl::from_headers(headers);
+    let cc = CacheControl::for_this_cache(headers);
     cc.public || cc.s_maxage.is_some()
 }
 

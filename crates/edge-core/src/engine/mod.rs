@@ -216,19 +216,22 @@ where
     /// cut by the caller, [`crate::conditional`]); otherwise forwarded with its `Range` as a
     /// pass, filling nothing: a partial answer is never stored, and one client's range should
     /// not make it wait for a whole body (docs §6.1).
+    ///
+    /// A stale copy starts no refresh from here: this request's origin carries its `Range`, and
+    /// the next whole request refreshes the copy.
     async fn serve_range<O: Origin>(&self, req: &CacheRequest, lookup: Lookup, origin: O) -> Served<O::Body> {
         let now = self.rt.now_ms();
-        match lookup.found.clone() {
+        let head_only = req.method == Method::HEAD;
+        match lookup.found {
             Found::Fresh(entry) => {
                 self.stats.add(Counter::Hit);
-                from_entry(&entry, CachePhase::Hit, false, now)
+                from_entry(&entry, CachePhase::Hit, head_only, now)
             }
             Found::Stale(entry) if servable_stale(&entry, now) => {
                 self.stats.add(Counter::Stale);
-                self.refresh_in_background(req, &lookup, origin.clone(), entry.clone());
-                from_entry(&entry, CachePhase::Stale, false, now)
+                from_entry(&entry, CachePhase::Stale, head_only, now)
             }
-            _ => self.pass(&origin, false, NoCacheReason::Range).await,
+            _ => self.pass(&origin, head_only, NoCacheReason::Range).await,
         }
     }
 
