@@ -103,6 +103,7 @@ impl<S: Store + Clone + 'static> Edge<S> {
             uri: uri.clone().unwrap_or_default(),
             headers: forwarded.clone(),
             session_id: None,
+            session_unconfirmed: false,
         };
         let decision = match uri {
             Some(_) => cache.decide(&cache_request, &request.headers),
