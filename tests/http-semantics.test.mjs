@@ -6,11 +6,8 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 
 import { sleep, startStack } from "./support/harness.mjs";
+import { xc, cs, settle } from "./support/cache-helpers.mjs";
 
-const xc = (res) => res.headers["x-cache"];
-const cs = (res) => res.headers["cache-status"] ?? "";
-/** Background stores run in ctx.waitUntil after the response: give them a moment. */
-const settle = () => sleep(250);
 
 let stack;
 before(async () => {

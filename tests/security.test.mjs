@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 
 import { sleep, startStack } from "./support/harness.mjs";
+import { xc, cs, settle, gatewayCommand } from "./support/cache-helpers.mjs";
 
 const SECRET = "security-suite-session-secret-0123456789"; // ≥ 32 bytes
 const NAME = "__Host-session";
@@ -22,11 +23,7 @@ const RULES = [
 ];
 const VARS = { SESSION_SECRET: SECRET, CACHE_RULES: JSON.stringify(RULES), ORIGIN_TIMEOUT_MS: "5000" };
 
-const xc = (res) => res.headers["x-cache"];
-const cs = (res) => res.headers["cache-status"] ?? "";
 const b64url = (text) => Buffer.from(text).toString("base64url");
-/** Background stores run in ctx.waitUntil after the response: give them a moment. */
-const settle = () => sleep(250);
 
 let stack;
 before(async () => {
@@ -91,15 +88,8 @@ async function fill(...paths) {
   }
 }
 
-/** Sends one command straight to the gateway (bypassing the worker). */
-async function redis(command) {
-  const res = await fetch(stack.gateway.url, {
-    method: "POST",
-    headers: { authorization: `Bearer ${stack.gateway.token}` },
-    body: JSON.stringify(command),
-  });
-  return (await res.json()).result;
-}
+/** Sends one command straight to the gateway. */
+const redis = (command) => gatewayCommand(stack, command);
 
 /** Waits until the origin has received `n` requests for `path` (or fails after `ms`). */
 async function originSaw(path, n, ms = 3_000) {

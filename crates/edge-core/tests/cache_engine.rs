@@ -592,7 +592,11 @@ fn heuristic_freshness_applies_only_when_on_and_never_to_personal_requests() {
         let mut with_cookie = get("https://example.com/h/b");
         with_cookie.headers.insert("cookie", "theme=dark".parse().unwrap());
         let personal = request(&w.cache, &with_cookie, &origin).await;
-        assert_eq!(personal.phase, CachePhase::MissUnstored(NoCacheReason::NoFreshness));
+        assert_eq!(personal.phase, CachePhase::MissUnstored(NoCacheReason::PerSession));
+        settle().await;
+        // Withheld for that request only: no hit-for-pass, the next anonymous request stores it.
+        let next = request(&w.cache, &get("https://example.com/h/b"), &origin).await;
+        assert_eq!(next.phase, CachePhase::Miss);
 
         let off = world(settings(2_000, "[]"));
         let default = request(&off.cache, &get("https://example.com/h/a"), &origin).await;

@@ -104,6 +104,7 @@ impl<S: Store + Clone + 'static> Edge<S> {
             uri: uri.clone().unwrap_or_default(),
             headers: forwarded.clone(),
             session_id: None,
+            session_unconfirmed: false,
         };
         // A WebSocket handshake is forwarded as one, whatever else the request carries.
         let websocket = request.method == Method::GET && is_websocket_upgrade(&request.headers);

@@ -37,6 +37,7 @@ where
     S: Store + Clone + 'static,
     R: Runtime,
 {
+    request.session_unconfirmed = matches!(state, Some(SessionState::Unavailable { .. }));
     let confirmed = state.and_then(|s| s.session_id()).map(str::to_string);
     if confirmed == request.session_id {
         return lookup;

@@ -350,6 +350,9 @@ where
     ) -> Result<(Freshness, Vec<String>), NoCacheReason> {
         let rule = self.rule_for(&req.uri);
         let now_secs = self.rt.now_ms() / 1_000;
+        if req.session_unconfirmed {
+            return Err(NoCacheReason::PerSession);
+        }
         let heuristic = self.heuristic_for(req);
         let freshness = response_decision(
             response.status,
@@ -358,7 +361,15 @@ where
             self.settings.max_bytes,
             now_secs,
             heuristic,
-        )?;
+        )
+        .map_err(|reason| match reason {
+            // Only withheld because the request is personal: says nothing about the URL for
+            // others, so no hit-for-pass.
+            NoCacheReason::NoFreshness if heuristic == 0 && self.settings.heuristic_percent > 0 => {
+                NoCacheReason::PerSession
+            }
+            reason => reason,
+        })?;
         if carries_session_directive(&response.headers) {
             return Err(NoCacheReason::SetCookie);
         }
@@ -599,6 +610,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn nothing_is_stored_for_a_session_the_store_could_not_confirm() {
+        let h = Harness::new();
+        let origin = ScriptedOrigin::answering(vec![Ok((
+            200,
+            vec![("cache-control", "public, max-age=60")],
+            b"theirs".to_vec(),
+        ))]);
+        let mut req = h.get("https://example.com/page");
+        req.session_unconfirmed = true;
+        let lookup = h.run(h.cache().lookup(&req, &[]));
+        let Fill::Served(served) = h.run(h.cache().fill(&req, &lookup, &origin, None, u64::MAX)) else {
+            panic!()
+        };
+        h.drain();
+        assert_eq!(served.phase, CachePhase::MissUnstored(NoCacheReason::PerSession));
+        assert!(matches!(
+            h.run(h.cache().lookup(&h.get("https://example.com/page"), &[])).found,
+            Found::Absent
+        ));
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub struct CacheRequest {
     pub headers: HeaderMap,
     /// The session id, once confirmed by the store (for `Vary: Cookie` and `Edge-Session*`).
     pub session_id: Option<String>,
+    /// The request names a session the store could not be read for: the origin was told who
+    /// it is, so what it answers may be theirs, and nothing from it is stored.
+    pub session_unconfirmed: bool,
 }
 
 /// Per-isolate cache state: hints that save round trips, and waiters' shared polls.

@@ -106,6 +106,7 @@ impl Harness {
             uri: url.parse().unwrap(),
             headers: HeaderMap::new(),
             session_id: None,
+            session_unconfirmed: false,
         }
     }
 

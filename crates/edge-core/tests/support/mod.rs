@@ -255,6 +255,7 @@ pub fn get(url: &str) -> CacheRequest {
         uri: url.parse().expect("url"),
         headers: HeaderMap::new(),
         session_id: None,
+        session_unconfirmed: false,
     }
 }
 
