@@ -356,7 +356,7 @@ describe("never stored", () => {
     assert.equal(stack.origin.count("/c/auth"), 3);
   });
 
-  it("a Range request bypasses the cache and reaches the origin with its Range", async () => {
+  it("a Range request on a cold key reaches the origin with its Range and fills nothing", async () => {
     serve("/c/range", { "cache-control": "max-age=60" }, "0123456789");
     const res = await stack.request("/c/range", { headers: { range: "bytes=0-3" } });
     assert.equal(xc(res), "BYPASS");

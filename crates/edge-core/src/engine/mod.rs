@@ -157,7 +157,7 @@ where
     }
 
     /// Whether the request is looked up at all (method, rules, reserved paths, and the
-    /// client's own `Authorization`, `Range` and `Upgrade`).
+    /// client's own `Authorization` and `Upgrade: websocket`; a `Range` is looked up).
     pub fn decide(&self, req: &CacheRequest, client_headers: &HeaderMap) -> RequestDecision {
         if req.uri.path().starts_with("/__edge/") {
             return RequestDecision::Bypass(NoCacheReason::Admin);
