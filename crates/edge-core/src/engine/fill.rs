@@ -11,6 +11,7 @@ use http::Method;
 use super::lock::{release_op, LockAttempt};
 use super::lookup::{Lookup, FRESH_MARKER, HIT_FOR_PASS_MARKER};
 use super::poll_board::PollOutcome;
+use super::revalidate::validators_of;
 use super::served::{
     from_entry, origin_error_response, passed, set_cache_headers, stale_for_error_status, Served,
 };
@@ -260,80 +261,9 @@ where
         served
     }
 
-    /// A 304 to a revalidation (RFC 9111 §4.3.4): the stored headers updated with the 304's
-    /// (framing kept), the body untouched, the freshness recomputed; stored again and served.
-    fn freshen<B>(
-        &self,
-        req: &CacheRequest,
-        lookup: &Lookup,
-        stale: &CacheEntry,
-        not_modified: &http::HeaderMap,
-        finally: Vec<Op>,
-    ) -> Served<B> {
-        let now = self.rt.now_ms();
-        // The 304's fields replace the stored ones of the same name; what is never stored
-        // (framing, hop-by-hop, Set-Cookie, Age) is left as it was.
-        let mut merged = stale.header_map();
-        // The stored Date describes the old response; without one in the 304 it would make the
-        // freshened copy look old (its age on arrival counts from Date).
-        if !not_modified.contains_key(http::header::DATE) {
-            merged.remove(http::header::DATE);
-        }
-        let updates = storable_headers(not_modified);
-        for (name, _) in &updates {
-            merged.remove(name.as_str());
-        }
-        for (name, value) in updates {
-            if let (Ok(name), Ok(value)) =
-                (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_bytes(&value))
-            {
-                merged.append(name, value);
-            }
-        }
-        let rule = self.rule_for(&req.uri);
-        let decision = response_decision(
-            stale.status,
-            &merged,
-            rule,
-            self.settings.max_bytes,
-            now / 1_000,
-            self.heuristic_for(req),
-        );
-        let entry = CacheEntry {
-            headers: storable_headers(&merged),
-            stored_at_ms: now,
-            initial_age_secs: origin_age(&merged, now / 1_000),
-            freshness: decision.unwrap_or_default(),
-            ..stale.clone()
-        };
-        let head_only = req.method == Method::HEAD;
-        match decision {
-            Ok(_) => {
-                let mut ops =
-                    self.entry_ops(&lookup.keys, &normalized_path(req.uri.path()), &entry, &entry.vary);
-                ops.extend(finally);
-                self.spawn_ops(ops);
-                self.isolate.polls.publish(
-                    &lookup.keys.lock,
-                    now,
-                    PollOutcome::Ready(Rc::new(entry.clone())),
-                );
-                from_entry(&entry, CachePhase::Revalidated, head_only, now)
-            }
-            Err(reason) => {
-                // The origin now forbids storing it: serve the still-valid body this once.
-                self.spawn_ops(finally);
-                self.isolate.polls.publish(&lookup.keys.lock, now, PollOutcome::LookAgain);
-                let mut served = from_entry(&entry, CachePhase::MissUnstored(reason), head_only, now);
-                set_cache_headers(&mut served.headers, CachePhase::MissUnstored(reason), None);
-                served
-            }
-        }
-    }
-
     /// `CACHE_HEURISTIC_PERCENT`, except for a request that carried a session or cookies: a
     /// guess at freshness never applies to what may be personal.
-    fn heuristic_for(&self, req: &CacheRequest) -> u64 {
+    pub(super) fn heuristic_for(&self, req: &CacheRequest) -> u64 {
         let personal = req.session_id.is_some() || req.headers.contains_key(http::header::COOKIE);
         if personal {
             0
@@ -417,7 +347,13 @@ where
     }
 
     /// The pipeline that stores `entry`: fresh marker, stale copy, Vary spec and purge indexes.
-    fn entry_ops(&self, keys: &CacheKeys, path: &str, entry: &CacheEntry, names: &[String]) -> Vec<Op> {
+    pub(super) fn entry_ops(
+        &self,
+        keys: &CacheKeys,
+        path: &str,
+        entry: &CacheEntry,
+        names: &[String],
+    ) -> Vec<Op> {
         let fresh_ms = u64::from(entry.freshness.ttl) * 1_000;
         // A copy with a validator is kept a while past its stale windows, to be revalidated (a
         // 304 costs the origin no body) rather than fetched whole: as long as it was fresh,
@@ -490,23 +426,6 @@ where
             }
         }
     }
-}
-
-/// The validators to revalidate a stored copy with: its `ETag` as `If-None-Match`, its
-/// `Last-Modified` as `If-Modified-Since`; `None` when it has neither.
-fn validators_of(entry: &CacheEntry) -> Option<http::HeaderMap> {
-    let mut validators = http::HeaderMap::new();
-    for (name, value) in &entry.headers {
-        let as_header = match name.as_str() {
-            "etag" => http::header::IF_NONE_MATCH,
-            "last-modified" => http::header::IF_MODIFIED_SINCE,
-            _ => continue,
-        };
-        if let Ok(value) = http::HeaderValue::from_bytes(value) {
-            validators.insert(as_header, value);
-        }
-    }
-    (!validators.is_empty()).then_some(validators)
 }
 
 /// Whether a variant keyed on these `Vary` names belongs to one session alone.

@@ -22,6 +22,7 @@ pub(crate) mod lock;
 mod lookup;
 pub(crate) mod poll_board;
 mod refresh;
+mod revalidate;
 mod served;
 #[cfg(test)]
 mod testing;
