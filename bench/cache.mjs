@@ -1,4 +1,4 @@
-// edge-cache's cache benchmark: the peers' rows for edge-cache (bench/PEERS.md), hit-path
+// edge-cache's cache benchmark: the peers' rows for edge-cache (bench/peers.md), hit-path
 // throughput, Redis requests per request kind, cold-key stampedes at three sizes and the wasm
 // size. Prints a Markdown report (bench/RESULTS.md keeps it) and, for a full run, writes every
 // figure to bench/results/cache.json (bench/plot.mjs draws bench/peers.svg from it).

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark redis-rest-gateway against direct Redis, same redis-server, same run.
 
-    python3 bench/gateway.py            # about 2 minutes; BENCH_SECONDS=2 BENCH_RUNS=1 for a quick look
+    python3 bench/gateway.py            # about 4 minutes; BENCH_SECONDS=2 BENCH_RUNS=1 for a quick look
 
 Workloads, each at 16 concurrent keep-alive connections, closed loop (a connection sends its next
 request when the previous answer is in):
@@ -9,13 +9,16 @@ request when the previous answer is in):
   set         SET of a 32-byte value                     (gateway: POST / ["SET",k,v])
   pipeline10  10 GETs in one round trip                  (gateway: POST /pipeline; direct: RESP pipeline)
 
-Three columns of numbers per workload:
+Three (four with webdis) columns of numbers per workload:
   gateway          the loadgen example over HTTP/1.1 to the gateway (raw per-request latencies)
   redis-benchmark  redis-benchmark straight to the same redis-server (-c 16, -P 10 for pipeline10)
   direct loadgen   the same loadgen speaking RESP straight to Redis: same tool semantics as the
                    gateway column, so its ratio isolates the gateway's own cost
+  webdis           when `webdis` is installed (Debian package webdis): the same loadgen over HTTP to
+                   webdis 0.1.x (C) in front of the same redis-server, GET /GET/key and
+                   /SET/key/value; webdis has no pipeline endpoint, so pipeline10 has no figure
 Throughput is in commands/s (for pipeline10 one request = 10 commands); p50/p99 are per round trip
-in ms. Each figure is the median of BENCH_RUNS runs (default 3), the workloads interleaved.
+in ms. Each figure is the median of BENCH_RUNS runs (default 5), the workloads interleaved.
 Everything (load tools, gateway, Redis) shares this machine's CPUs: compare ratios, not absolutes.
 """
 
@@ -23,7 +26,9 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -34,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 WARMUP = 0.5
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 CONNECTIONS = 16
 WORKLOADS = ["get", "set", "pipeline10"]
 VALUE = "0123456789abcdef0123456789abcdef"  # 32 bytes, = redis-benchmark -d 32
@@ -98,6 +103,30 @@ def start_gateway(redis_port, token):
     return proc, url["v"]
 
 
+def webdis_binary():
+    return shutil.which("webdis") or ("/usr/bin/webdis" if os.path.exists("/usr/bin/webdis") else None)
+
+
+def start_webdis(binary, redis_port, directory):
+    """webdis with its defaults (2 threads) except the ports, in the foreground, quiet."""
+    port = free_port()
+    config = Path(directory) / "webdis.json"
+    config.write_text(json.dumps({
+        "redis_host": "127.0.0.1", "redis_port": redis_port, "redis_auth": None,
+        "http_host": "127.0.0.1", "http_port": port, "threads": 2, "pool_size": 20,
+        "daemonize": False, "database": 0, "verbosity": 0, "logfile": str(Path(directory) / "webdis.log"),
+    }))
+    proc = subprocess.Popen([binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc, f"webdis://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("webdis did not start")
+
+
 def loadgen(target, workload, token=""):
     out = subprocess.run(
         [
@@ -143,21 +172,30 @@ def main():
     redis_port = free_port()
     redis = start_redis(redis_port)
     gateway, url = start_gateway(redis_port, token)
+    webdis_dir = tempfile.TemporaryDirectory()
+    webdis = webdis_url = None
+    if webdis_binary():
+        webdis, webdis_url = start_webdis(webdis_binary(), redis_port, webdis_dir.name)
+    else:
+        print("webdis is not installed (Debian package webdis): no webdis column", file=sys.stderr)
     started = time.time()
-    results = {w: {"gateway": [], "redis-benchmark": [], "direct": []} for w in WORKLOADS}
+    results = {w: {"gateway": [], "redis-benchmark": [], "direct": [], "webdis": []} for w in WORKLOADS}
     try:
         for run in range(RUNS):
             for workload in WORKLOADS:
                 results[workload]["gateway"].append(loadgen(url, workload, token))
+                if webdis_url and workload != "pipeline10":
+                    results[workload]["webdis"].append(loadgen(webdis_url, workload))
                 direct = loadgen(f"redis://127.0.0.1:{redis_port}", workload)
                 results[workload]["direct"].append(direct)
                 results[workload]["redis-benchmark"].append(redis_benchmark(redis_port, workload, direct["cps"]))
             print(f"run {run + 1}/{RUNS} done ({time.time() - started:.0f} s)", file=sys.stderr)
     finally:
-        gateway.terminate()
-        redis.terminate()
-        gateway.wait()
-        redis.wait()
+        for proc in (gateway, webdis, redis):
+            if proc:
+                proc.terminate()
+                proc.wait()
+        webdis_dir.cleanup()
 
     def med(rows, key):
         return statistics.median(r[key] for r in rows)
@@ -175,6 +213,17 @@ def main():
         print(f"| {workload} | {gc:,.0f}{requests} | {med(g, 'p50'):.2f} / {med(g, 'p99'):.2f} "
               f"| {bc:,.0f} | {med(b, 'p50'):.2f} / {med(b, 'p99'):.2f} | {gc / bc:.2f} "
               f"| {dc:,.0f} | {med(d, 'p50'):.2f} / {med(d, 'p99'):.2f} | {gc / dc:.2f} |")
+    if webdis_url:
+        print()
+        print("| workload | gateway cmd/s | webdis cmd/s | webdis p50 / p99 ms | ratio gateway/webdis |")
+        print("|" + "---|" * 5)
+        for workload in WORKLOADS:
+            g, w = results[workload]["gateway"], results[workload]["webdis"]
+            if not w:
+                print(f"| {workload} | {med(g, 'cps'):,.0f} | n/a (no pipeline endpoint) | | |")
+                continue
+            print(f"| {workload} | {med(g, 'cps'):,.0f} | {med(w, 'cps'):,.0f} "
+                  f"| {med(w, 'p50'):.2f} / {med(w, 'p99'):.2f} | {med(g, 'cps') / med(w, 'cps'):.2f} |")
 
 
 if __name__ == "__main__":

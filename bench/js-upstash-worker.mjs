@@ -1,4 +1,4 @@
-// The peers' "naive worker cache" (bench/PEERS.md), for bench/cache.mjs: JavaScript with the
+// The peers' "naive worker cache" (bench/peers.md), for bench/cache.mjs: JavaScript with the
 // official @upstash/redis client: GET the response from Redis, else fetch it from the origin and SET it
 // (no lock, no stale serving, no header handling). bench/cache.mjs bundles it with esbuild
 // (the client imports a bare module) and runs it in the same workerd as edge-cache.

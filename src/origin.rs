@@ -6,6 +6,11 @@
 //! Failures: no answer at all ⇒ 502; no response headers within `ORIGIN_TIMEOUT_MS` ⇒ the
 //! origin fetch is aborted and the client gets 504. The timeout bounds the wait for the
 //! response head; a body that is already streaming is not cut off.
+//!
+//! WebSocket handshakes (`Upgrade: websocket`, restored by the core) go through the same
+//! `fetch`: workerd answers the origin's `101` with the socket in `response.webSocket`. The
+//! timeout bounds the handshake only: once the head is here the timer is cleared and the
+//! abort signal is never fired, so the socket lives as long as its two ends want.
 
 use std::pin::pin;
 use std::time::Duration;
@@ -35,6 +40,8 @@ async fn fetch_with_timeout(
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
     let fetch = pin!(JsFuture::from(global.fetch_with_request(&outbound)));
     let deadline = pin!(worker::Delay::from(Duration::from_millis(timeout_ms)));
+    // The head (or an error) arrives first: returning drops `deadline`, which clears its timer,
+    // and `abort` is never used again, so nothing can cut off a body or an upgraded socket.
     match select(fetch, deadline).await {
         Either::Left((Ok(answer), _)) => answer
             .dyn_into::<Response>()

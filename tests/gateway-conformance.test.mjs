@@ -211,3 +211,54 @@ describe("the wire protocol, without a client library", () => {
     assert.ok(result > 90 && result <= 100);
   });
 });
+
+describe("@upstash/redis against the gateway's access rules", () => {
+  // A second gateway on the same Redis with a read-only token besides the full one.
+  // startGateway passes the environment through, so the read-only token is set there for the
+  // moment the gateway starts. (Several full tokens at once are tested in Rust and Python.)
+  const full = "full-" + Math.random().toString(36).slice(2);
+  const readonly = "readonly-" + Math.random().toString(36).slice(2);
+  let guarded;
+  const client = (token) => new Redis({ url: guarded.url, token, retry: false, enableTelemetry: false });
+
+  before(async () => {
+    process.env.GATEWAY_READONLY_TOKEN = readonly;
+    try {
+      guarded = await startGateway({ redisUrl: redisServer.url, token: full });
+    } finally {
+      delete process.env.GATEWAY_READONLY_TOKEN;
+    }
+  });
+
+  after(async () => {
+    await guarded?.stop();
+  });
+
+  it("server administration is refused; FLUSHDB and SCRIPT FLUSH stay available", async () => {
+    const redis = client(full);
+    for (const command of [["CONFIG", "SET", "maxmemory", "1mb"], ["SHUTDOWN", "NOSAVE"], ["ACL", "LIST"]]) {
+      await assert.rejects(redis.exec(command), /--allow-admin-commands/, command[0]);
+    }
+    assert.match(await redis.exec(["INFO", "memory"]), /maxmemory:0\r\n/);
+    const sha = await redis.scriptLoad("return 7");
+    assert.equal(await redis.scriptFlush(), "OK");
+    assert.deepEqual(await redis.scriptExists(sha), [0]);
+    await redis.set("access:doomed", "v");
+    assert.equal(await redis.flushdb(), "OK");
+    assert.equal(await redis.dbsize(), 0);
+  });
+
+  it("a read-only token reads and cannot write", async () => {
+    await client(full).set("access:k", "from the full token");
+    const reader = client(readonly);
+    assert.equal(await reader.get("access:k"), "from the full token");
+    await assert.rejects(reader.set("access:k", "overwritten"), /NOPERM/);
+    await assert.rejects(reader.del("access:k"), /NOPERM/);
+    await assert.rejects(reader.eval("return redis.call('SET', KEYS[1], 'x')", ["access:k"], []), /NOPERM/);
+    assert.equal(await client(full).get("access:k"), "from the full token");
+  });
+
+  it("a token that is neither is refused", async () => {
+    await assert.rejects(client("not-a-token").get("access:k"), /Unauthorized/);
+  });
+});

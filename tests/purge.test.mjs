@@ -5,6 +5,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 
 import { sleep, startStack } from "./support/harness.mjs";
+import { xc, settle } from "./support/cache-helpers.mjs";
 
 const TOKEN = "admin-token-for-tests-7f3a";
 const BULK = Number(process.env.EDGE_PURGE_BULK ?? 10_000);
@@ -14,8 +15,6 @@ const RULES = [
 ];
 const VARS = { ADMIN_TOKEN: TOKEN, CACHE_RULES: JSON.stringify(RULES) };
 
-const xc = (res) => res.headers["x-cache"];
-const settle = () => sleep(250);
 
 let stack;
 before(async () => {

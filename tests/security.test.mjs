@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 
 import { sleep, startStack } from "./support/harness.mjs";
+import { xc, cs, settle, gatewayCommand } from "./support/cache-helpers.mjs";
 
 const SECRET = "security-suite-session-secret-0123456789"; // ≥ 32 bytes
 const NAME = "__Host-session";
@@ -22,11 +23,7 @@ const RULES = [
 ];
 const VARS = { SESSION_SECRET: SECRET, CACHE_RULES: JSON.stringify(RULES), ORIGIN_TIMEOUT_MS: "5000" };
 
-const xc = (res) => res.headers["x-cache"];
-const cs = (res) => res.headers["cache-status"] ?? "";
 const b64url = (text) => Buffer.from(text).toString("base64url");
-/** Background stores run in ctx.waitUntil after the response: give them a moment. */
-const settle = () => sleep(250);
 
 let stack;
 before(async () => {
@@ -91,15 +88,8 @@ async function fill(...paths) {
   }
 }
 
-/** Sends one command straight to the gateway (bypassing the worker). */
-async function redis(command) {
-  const res = await fetch(stack.gateway.url, {
-    method: "POST",
-    headers: { authorization: `Bearer ${stack.gateway.token}` },
-    body: JSON.stringify(command),
-  });
-  return (await res.json()).result;
-}
+/** Sends one command straight to the gateway. */
+const redis = (command) => gatewayCommand(stack, command);
 
 /** Waits until the origin has received `n` requests for `path` (or fails after `ms`). */
 async function originSaw(path, n, ms = 3_000) {
@@ -365,7 +355,10 @@ describe("forged session headers through CGI name folding (item 4)", () => {
     });
     const res = await stack.request("/i4/whoami", { headers: FORGED });
     assert.equal(res.status, 200);
-    assert.deepEqual(reservedAtOrigin("/i4/whoami"), [], "a forged session header reached the origin");
+    // Only the edge's own status header (issue 18), saying there is no session.
+    const reserved = reservedAtOrigin("/i4/whoami").map((n) => n.toLowerCase());
+    assert.deepEqual(reserved, ["edge-session-status"], "a forged session header reached the origin");
+    assert.equal(stack.origin.last("/i4/whoami").headers["edge-session-status"], "anonymous");
     assert.equal(stack.origin.last("/i4/whoami").headers["x-edge_session"], "not reserved: kept");
   });
 
@@ -378,7 +371,7 @@ describe("forged session headers through CGI name folding (item 4)", () => {
     const res = await stack.request("/i4/whoami-live", { headers: { ...FORGED, cookie: alice } });
     assert.deepEqual(res.json().data, { user: "alice" });
     const names = reservedAtOrigin("/i4/whoami-live").map((n) => n.toLowerCase()).sort();
-    assert.deepEqual(names, ["edge-session", "edge-session-id"], "only the edge's own headers");
+    assert.deepEqual(names, ["edge-session", "edge-session-id", "edge-session-status"], "only the edge's own headers");
   });
 
   it("a forged Edge_Session on a cacheable miss does not poison the page for the next client", async () => {
@@ -610,12 +603,13 @@ describe("stampede and empty-body poisoning through client conditionals (item 6)
     assert.equal(stack.origin.count(path), 1, `origin fetches: ${stack.origin.count(path)}`);
   });
 
-  it("a stale hit with If-None-Match cannot turn the background refresh into a 304: the refresh is unconditional", async () => {
+  it("a stale hit with If-None-Match cannot turn the background refresh into a 304: the refresh carries only the stored validator", async () => {
     const path = "/i6/swr";
     let version = 0;
     stack.origin.route(path, ({ req, res }) => {
       version += 1;
-      if (req.headers["if-none-match"]) {
+      // An origin that honours validators: 304 only for its current tag.
+      if (req.headers["if-none-match"] === `"v${version}"`) {
         res.writeHead(304, { etag: `"v${version}"`, "cache-control": "max-age=1, stale-while-revalidate=30" });
         res.end();
         return;
@@ -633,7 +627,14 @@ describe("stampede and empty-body poisoning through client conditionals (item 6)
     assert.ok([200, 304].includes(stale.status));
     await originSaw(path, 2);
     const refresh = stack.origin.last(path).headers;
-    assert.deepEqual(CONDITIONALS.filter((n) => refresh[n] !== undefined), [], "the refresh carried the client's conditionals");
+    // The refresh revalidates with the stored copy's own ETag (docs §4.4), never the client's
+    // validators: no If-Modified-Since (the copy has no Last-Modified), no If-Match/If-Range.
+    assert.deepEqual(
+      CONDITIONALS.filter((n) => refresh[n] !== undefined),
+      ["if-none-match"],
+      "the refresh carried the client's conditionals",
+    );
+    assert.equal(refresh["if-none-match"], '"v1"', "the stored validator, not the client's");
     await settle();
     const next = await stack.request(path);
     assert.deepEqual([next.status, next.text()], [200, "v2"]);

@@ -8,6 +8,7 @@ import { createHmac, randomBytes } from "node:crypto";
 
 import { sleep } from "./support/harness.mjs";
 import { startProxiedStack } from "./support/redis-proxy.mjs";
+import { xc, settle } from "./support/cache-helpers.mjs";
 
 const SECRET = "test-session-secret-0123456789-abcdefghij"; // ≥ 32 bytes
 const VARS = { SESSION_SECRET: SECRET, SESSION_MAX_BYTES: "1024" };
@@ -16,8 +17,6 @@ const COOKIE_RE = new RegExp(
   `^${NAME}=([A-Za-z0-9_-]{22})\\.([A-Za-z0-9_-]{43}); HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=(\\d+)$`,
 );
 
-const xc = (res) => res.headers["x-cache"];
-const settle = () => sleep(250);
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
 const macOf = (id, secret = SECRET) => createHmac("sha256", secret).update(id).digest("base64url");
 

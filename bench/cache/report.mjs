@@ -42,7 +42,7 @@ export function renderReport(results, peers) {
   if (s.steady) rows.push(["steady", `${s.steady.swr.median.perExpiry} fetch, ${ms(s.steady.swr.median.max)} (s-maxage=1, swr=30)`]);
   if (rows.length || s.naive) {
     const names = peers.peers;
-    p(`## 1. The peers' rows (bench/PEERS.md), edge-cache beside the peers`);
+    p(`## 1. The peers' rows (bench/peers.md), edge-cache beside the peers`);
     p();
     p(`| scenario | edge-cache | ${names.naive.label} | ${names.nginx.label} | ${names.varnish.label} |`);
     p(`|---|---|---|---|---|`);
@@ -85,7 +85,7 @@ export function renderReport(results, peers) {
     p(`(with a session: ${ratio("edgeSession")}; memory store: ${ratio("edgeMemory")}; edge-cache pass-through: ${ratio("edgePass")};`);
     p(`the naive @upstash/redis hit measured here: ${ratio("naive")}).`);
     p();
-    p(`The peers (bench/PEERS.md), for comparison: ${peers.throughput.tool}; wrk is a different load tool, so compare ratios, not requests/s.`);
+    p(`The peers (bench/peers.md), for comparison: ${peers.throughput.tool}; wrk is a different load tool, so compare ratios, not requests/s.`);
     p();
     p(`| target | requests/s | ratio |`);
     p(`|---|---|---|`);

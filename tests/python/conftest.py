@@ -60,13 +60,25 @@ def redis_server():
 
 
 @pytest.fixture(scope="session")
-def gateway(redis_server):
-    """Yields (url, token) of a running gateway."""
+def tokens():
+    """The gateway's tokens: two full-access ones (as during a rotation) and a read-only one."""
+    return {"full": secrets.token_hex(16), "previous": secrets.token_hex(16), "readonly": secrets.token_hex(16)}
+
+
+@pytest.fixture(scope="session")
+def gateway(redis_server, tokens):
+    """Yields (url, token) of a running gateway; it also accepts the other `tokens`."""
     binary = os.environ.get("GATEWAY_BIN") or str(REPO_ROOT / "target" / "release" / "redis-rest-gateway")
     if not os.path.exists(binary):
         pytest.fail(f"{binary} not found: run `cargo build --release -p redis-rest-gateway` first")
-    token = secrets.token_hex(16)
-    env = dict(os.environ, GATEWAY_TOKEN=token, GATEWAY_LISTEN="127.0.0.1:0", REDIS_URL=redis_server)
+    token = tokens["full"]
+    env = dict(
+        os.environ,
+        GATEWAY_TOKEN=f"{token},{tokens['previous']}",
+        GATEWAY_READONLY_TOKEN=tokens["readonly"],
+        GATEWAY_LISTEN="127.0.0.1:0",
+        REDIS_URL=redis_server,
+    )
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     found = threading.Event()
     state = {"url": None, "lines": []}

@@ -52,9 +52,9 @@ impl CacheStatus {
         CacheStatus {
             phase,
             ttl: None,
-            stored: matches!(phase, CachePhase::Miss),
+            stored: matches!(phase, CachePhase::Miss | CachePhase::Revalidated),
+            fwd_status: if phase == CachePhase::Revalidated { Some(304) } else { None },
             collapsed: matches!(phase, CachePhase::Collapsed),
-            fwd_status: None,
         }
     }
 
@@ -90,7 +90,7 @@ impl fmt::Display for CacheStatus {
         f.write_str(CACHE_NAME)?;
         let fwd = match self.phase {
             CachePhase::Hit | CachePhase::Stale => None,
-            CachePhase::StaleIfError => Some("stale"),
+            CachePhase::StaleIfError | CachePhase::Revalidated => Some("stale"),
             CachePhase::Miss | CachePhase::Collapsed | CachePhase::MissUnstored(_) => Some("uri-miss"),
             CachePhase::Bypass(_) => Some("bypass"),
         };

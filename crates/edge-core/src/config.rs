@@ -18,6 +18,8 @@ pub const DEFAULT_SESSION_ABSOLUTE_TTL_S: u64 = 2_592_000;
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 1_000;
 pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1_048_576;
+/// Heuristic freshness is off unless `CACHE_HEURISTIC_PERCENT` is set.
+pub const DEFAULT_HEURISTIC_PERCENT: u64 = 0;
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 16_384;
 
 /// A configuration variable that is present but wrong.
@@ -66,6 +68,9 @@ pub struct Config {
     pub redis_timeout_ms: u64,
     pub lock_wait_ms: u64,
     pub cache_max_bytes: u64,
+    /// Percent of `Date − Last-Modified` a response without explicit freshness is fresh for
+    /// (RFC 9111 §4.2.2); 0 turns heuristic freshness off.
+    pub heuristic_percent: u64,
 }
 
 impl Config {
@@ -131,6 +136,13 @@ impl Config {
         let redis_timeout_ms = number(&get, "REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS, 1)?;
         let lock_wait_ms = number(&get, "CACHE_LOCK_WAIT_MS", origin_timeout_ms.saturating_add(1_000), 0)?;
         let cache_max_bytes = number(&get, "CACHE_MAX_BYTES", DEFAULT_CACHE_MAX_BYTES, 0)?;
+        let heuristic_percent = number(&get, "CACHE_HEURISTIC_PERCENT", DEFAULT_HEURISTIC_PERCENT, 0)?;
+        if heuristic_percent > 100 {
+            return Err(err(
+                "CACHE_HEURISTIC_PERCENT",
+                format!("{heuristic_percent} is above the maximum of 100"),
+            ));
+        }
 
         let session = match get("SESSION_SECRET") {
             None => None,
@@ -161,6 +173,7 @@ impl Config {
             redis_timeout_ms,
             lock_wait_ms,
             cache_max_bytes,
+            heuristic_percent,
         })
     }
 }
@@ -270,7 +283,19 @@ mod tests {
 
     #[test]
     fn malformed_numbers_name_the_variable() {
-        for var in ["ORIGIN_TIMEOUT_MS", "REDIS_TIMEOUT_MS", "CACHE_LOCK_WAIT_MS", "CACHE_MAX_BYTES"] {
+        assert_eq!(config(&[]).unwrap().heuristic_percent, 0, "heuristic freshness is off by default");
+        assert_eq!(config(&[("CACHE_HEURISTIC_PERCENT", "10")]).unwrap().heuristic_percent, 10);
+        assert_eq!(
+            config(&[("CACHE_HEURISTIC_PERCENT", "101")]).unwrap_err().variable,
+            "CACHE_HEURISTIC_PERCENT"
+        );
+        for var in [
+            "ORIGIN_TIMEOUT_MS",
+            "REDIS_TIMEOUT_MS",
+            "CACHE_LOCK_WAIT_MS",
+            "CACHE_MAX_BYTES",
+            "CACHE_HEURISTIC_PERCENT",
+        ] {
             let e = config(&[(var, "ten")]).unwrap_err();
             assert_eq!(e.variable, var);
             assert!(e.to_string().contains("not a whole number"), "{e}");

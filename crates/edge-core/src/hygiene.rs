@@ -56,6 +56,33 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Whether the client asks for a WebSocket: `Upgrade` names the `websocket` protocol (any case,
+/// any version suffix, anywhere in the list). The only upgrade the edge forwards (docs §6.2);
+/// any other protocol (`h2c`, ...) is dropped with the hop-by-hop headers and the request
+/// proceeds as an ordinary one (RFC 9110 §7.8 lets a server ignore `Upgrade`).
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers.get_all(http::header::UPGRADE).iter().any(|value| {
+        String::from_utf8_lossy(value.as_bytes()).split(',').any(|protocol| {
+            let name = protocol.split('/').next().unwrap_or("").trim();
+            name.eq_ignore_ascii_case("websocket")
+        })
+    })
+}
+
+/// The request headers that make a WebSocket handshake, which hop-by-hop hygiene removed from
+/// `forwarded`: `Upgrade: websocket` and `Connection: Upgrade` (nothing else the client's
+/// `Connection` named), plus every `Sec-WebSocket-*` header of the `client`'s, as sent.
+pub fn restore_websocket_handshake(client: &HeaderMap, forwarded: &mut HeaderMap) {
+    forwarded.insert(http::header::UPGRADE, http::HeaderValue::from_static("websocket"));
+    forwarded.insert(http::header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
+    for name in client.keys().filter(|name| name.as_str().starts_with("sec-websocket-")) {
+        forwarded.remove(name);
+        for value in client.get_all(name) {
+            forwarded.append(name.clone(), value.clone());
+        }
+    }
+}
+
 /// Whether `name` is one the worker reserves. `_` reads as `-`: servers that expose headers as
 /// CGI variables merge `Edge_Session` into `HTTP_EDGE_SESSION`, a forged session.
 pub fn is_reserved(name: &str) -> bool {
@@ -185,6 +212,39 @@ mod tests {
         ]);
         strip_hop_by_hop(&mut h);
         assert_eq!(names(&h), ["accept"]);
+    }
+
+    #[test]
+    fn only_websocket_counts_as_an_upgrade() {
+        for value in ["websocket", "WebSocket", "h2c, websocket", "websocket/13"] {
+            assert!(is_websocket_upgrade(&map(&[("upgrade", value)])), "{value}");
+        }
+        for value in ["h2c", "HTTP/2.0", "websockets", "", "TLS/1.2"] {
+            assert!(!is_websocket_upgrade(&map(&[("upgrade", value)])), "{value}");
+        }
+        assert!(!is_websocket_upgrade(&map(&[("connection", "upgrade")])));
+    }
+
+    #[test]
+    fn the_handshake_headers_come_back_and_nothing_else_connection_named() {
+        let client = map(&[
+            ("upgrade", "websocket"),
+            ("connection", "Upgrade, X-Private"),
+            ("x-private", "1"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-protocol", "chat"),
+            ("sec-websocket-protocol", "superchat"),
+            ("origin", "https://shop.example"),
+        ]);
+        let mut forwarded = forwarded_headers(&client, "https", "shop.example", true);
+        restore_websocket_handshake(&client, &mut forwarded);
+        assert_eq!(forwarded["upgrade"], "websocket");
+        assert_eq!(forwarded["connection"], "Upgrade");
+        assert!(forwarded.get("x-private").is_none());
+        assert_eq!(forwarded["sec-websocket-key"], "dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(forwarded.get_all("sec-websocket-protocol").iter().count(), 2);
+        assert_eq!(forwarded["origin"], "https://shop.example");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod cache_control;
 mod cache_status;
 mod circuit_breaker;
 mod clock;
+mod conditional;
 mod config;
 mod edge;
 mod engine;

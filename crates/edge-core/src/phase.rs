@@ -18,7 +18,8 @@ pub enum NoCacheReason {
     /// The request carries `Range`. Partial responses (206) are not stored, and a stored full
     /// response is not cut into ranges, so such requests go straight to the origin.
     Range,
-    /// The request asks for a protocol upgrade (`Upgrade`, e.g. WebSocket).
+    /// The request asks for a WebSocket (`Upgrade: websocket`): forwarded as an upgrade, the
+    /// origin's `101` and its socket handed to the client. Other `Upgrade` values are ignored.
     Upgrade,
     /// The matching `CACHE_RULES` rule says `"cache": false`.
     RuleNoCache,
@@ -151,6 +152,10 @@ pub enum CachePhase {
     /// `X-Cache: MISS`, as nginx reports uncacheable answers; the reason is in `detail=`.
     /// Later requests for the key within hit-for-pass show `Bypass(HitForPass)`.
     MissUnstored(NoCacheReason),
+    /// A stale copy was revalidated with the origin (a conditional request answered 304): the
+    /// stored body was served and the entry freshened. `X-Cache: HIT` (the body came from the
+    /// cache); `Cache-Status: fwd=stale; fwd-status=304; stored`.
+    Revalidated,
 }
 
 impl CachePhase {
@@ -165,13 +170,14 @@ impl CachePhase {
             CachePhase::Miss => "miss",
             CachePhase::Collapsed => "collapsed",
             CachePhase::MissUnstored(_) => "miss-unstored",
+            CachePhase::Revalidated => "revalidated",
         }
     }
 
     /// The `X-Cache` header value (docs §6.1): `HIT`, `MISS`, `STALE` or `BYPASS`.
     pub fn x_cache(&self) -> &'static str {
         match self {
-            CachePhase::Hit | CachePhase::Collapsed => "HIT",
+            CachePhase::Hit | CachePhase::Collapsed | CachePhase::Revalidated => "HIT",
             CachePhase::Stale | CachePhase::StaleIfError => "STALE",
             CachePhase::Miss | CachePhase::MissUnstored(_) => "MISS",
             CachePhase::Bypass(_) => "BYPASS",
@@ -188,7 +194,14 @@ impl CachePhase {
 
     /// True when the response was served from the cache (fresh, stale or collapsed).
     pub fn served_from_cache(&self) -> bool {
-        matches!(self, CachePhase::Hit | CachePhase::Stale | CachePhase::StaleIfError | CachePhase::Collapsed)
+        matches!(
+            self,
+            CachePhase::Hit
+                | CachePhase::Stale
+                | CachePhase::StaleIfError
+                | CachePhase::Collapsed
+                | CachePhase::Revalidated
+        )
     }
 }
 
@@ -254,6 +267,7 @@ mod tests {
         let table = [
             (CachePhase::Hit, "HIT"),
             (CachePhase::Collapsed, "HIT"),
+            (CachePhase::Revalidated, "HIT"),
             (CachePhase::Stale, "STALE"),
             (CachePhase::StaleIfError, "STALE"),
             (CachePhase::Miss, "MISS"),

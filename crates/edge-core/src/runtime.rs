@@ -65,6 +65,13 @@ pub trait Origin: Clone + 'static {
     fn fetch(&self, head_only: bool)
         -> impl Future<Output = Result<OriginResponse<Self::Body>, OriginError>>;
 
+    /// Sends a conditional GET carrying `validators` (`If-None-Match`, `If-Modified-Since`) to
+    /// revalidate a stored copy: a 304 means the copy is still good.
+    fn revalidate(
+        &self,
+        validators: &HeaderMap,
+    ) -> impl Future<Output = Result<OriginResponse<Self::Body>, OriginError>>;
+
     /// Reads `body` to its end, unless it grows past `limit` bytes.
     fn collect(
         &self,

@@ -27,6 +27,7 @@ fn site(req: &Received) -> Reply {
             vec![
                 ("edge-session-set", r#"{"user":"alice"}"#.into()),
                 ("cache-control", "public, max-age=60".into()),
+                ("cdn-cache-control", "max-age=60".into()),
             ],
             b"in".to_vec(),
         ),
@@ -130,7 +131,9 @@ fn header(served: &Served<Vec<u8>>, name: &str) -> String {
 
 fn body(served: &Served<Vec<u8>>) -> String {
     match &served.body {
-        ServedBody::Bytes(b) | ServedBody::Stream(b) => String::from_utf8_lossy(b).into_owned(),
+        ServedBody::Bytes(b) | ServedBody::Stream(b) | ServedBody::Upgraded(b) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
         ServedBody::Empty => String::new(),
     }
 }
@@ -367,6 +370,7 @@ fn a_response_setting_the_session_cookie_is_private() {
         let cc = header(&login, "cache-control");
         assert!(cc.starts_with("private") && !cc.contains("public"), "{cc}");
         assert!(cc.contains("max-age=60"), "the browser's own caching is kept: {cc}");
+        assert!(login.headers.get("cdn-cache-control").is_none(), "no CDN is told to store it");
     });
 }
 
@@ -409,5 +413,30 @@ fn rules_never_share_a_sessions_response() {
             "HIT",
             "anonymous answers are shared"
         );
+    });
+}
+
+/// Issue 10 item 4: a client's validators and range are answered from a fresh stored copy.
+#[test]
+fn conditionals_and_ranges_are_answered_from_the_cache() {
+    local(async {
+        let s = plain_site();
+        s.send(Method::GET, "/etag", &[]).await;
+        let not_modified = s.send(Method::GET, "/etag", &[("if-none-match", "\"v1\"")]).await;
+        assert_eq!((not_modified.status, header(&not_modified, "x-cache").as_str()), (304, "HIT"));
+        assert_eq!(header(&not_modified, "etag"), "\"v1\"");
+        assert_eq!(body(&not_modified), "");
+        let failed = s.send(Method::GET, "/etag", &[("if-match", "\"v0\"")]).await;
+        assert_eq!(failed.status, 412);
+        let partial = s.send(Method::GET, "/etag", &[("range", "bytes=1-2")]).await;
+        assert_eq!((partial.status, body(&partial).as_str()), (206, "ul"));
+        assert_eq!(header(&partial, "content-range"), "bytes 1-2/4");
+        assert_eq!(s.host.origin_requests(), 1, "all from the one stored copy");
+
+        // A range on a cold key goes to the origin as it is and fills nothing.
+        s.send(Method::GET, "/tagged", &[("range", "bytes=0-1"), ("if-range", "\"t1\"")]).await;
+        assert_eq!(header_of(&s.host.last_received(), "range"), "bytes=0-1");
+        assert_eq!(header_of(&s.host.last_received(), "if-range"), "\"t1\"", "the range keeps its condition");
+        assert_eq!(header(&s.send(Method::GET, "/tagged", &[]).await, "x-cache"), "MISS");
     });
 }

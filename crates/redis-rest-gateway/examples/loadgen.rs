@@ -1,11 +1,14 @@
 //! A closed-loop load generator that records every request's raw latency (no coordinated-omission
-//! correction), for bench/gateway.py. It speaks either HTTP/1.1 to the gateway or RESP straight to
+//! correction), for bench/gateway.py. It speaks HTTP/1.1 to the gateway (or to webdis), or RESP straight to
 //! Redis, with the same connections/workload semantics on both sides.
 //!
 //! cargo run --release -p redis-rest-gateway --example loadgen -- \
 //!     --target http://127.0.0.1:8080 --token T --workload get --connections 16 --seconds 3
 //! cargo run --release -p redis-rest-gateway --example loadgen -- \
 //!     --target redis://127.0.0.1:6379 --workload pipeline10 --connections 16 --seconds 3
+//!
+//! cargo run --release -p redis-rest-gateway --example loadgen -- \
+//!     --target webdis://127.0.0.1:7379 --workload get --connections 16 --seconds 3
 //!
 //! Prints one JSON line: requests, commands, errors, seconds, rps, cps, p50_ms, p99_ms.
 
@@ -74,8 +77,11 @@ fn parse_options() -> Result<Options, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
+    if options.target.starts_with("webdis://") && matches!(options.workload, Workload::Pipeline10) {
+        return Err("webdis has no pipeline endpoint".into());
+    }
     if options.target.is_empty() {
-        return Err("--target http://HOST:PORT or redis://HOST:PORT is required".into());
+        return Err("--target http://HOST:PORT, redis://HOST:PORT or webdis://HOST:PORT is required".into());
     }
     Ok(options)
 }
@@ -90,6 +96,12 @@ fn request_bytes(options: &Options) -> (String, Vec<u8>, bool) {
             encode_command(&args, &mut out);
         }
         (addr.trim_end_matches('/').to_string(), out, false)
+    } else if let Some(addr) = options.target.strip_prefix("webdis://") {
+        // webdis (a C HTTP front for Redis): the command in the path, one per request.
+        let addr = addr.trim_end_matches('/').to_string();
+        let path = commands[0].join("/");
+        let request = format!("GET /{path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        (addr, request.into_bytes(), true)
     } else {
         let addr = options.target.trim_start_matches("http://").trim_end_matches('/').to_string();
         let json = |c: &Vec<&str>| {

@@ -1,8 +1,76 @@
-//! The bearer token check: `Authorization: Bearer T` or `?_token=T`, compared in constant time.
+//! The bearer tokens: `Authorization: Bearer T` or `?_token=T`, compared in constant time
+//! against every configured token (several at once, so one can be rotated without downtime),
+//! each with full or read-only access.
 
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 
 use crate::errors::GatewayError;
+
+/// What a presented token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Full,
+    /// Only commands Redis flags as not writing.
+    ReadOnly,
+}
+
+/// Every token the gateway accepts.
+#[derive(Clone)]
+pub struct Tokens {
+    full: Vec<Vec<u8>>,
+    readonly: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokens({} full, {} read-only)", self.full.len(), self.readonly.len())
+    }
+}
+
+impl Tokens {
+    /// At least one full-access token; no token in both lists.
+    pub fn new(full: Vec<String>, readonly: Vec<String>) -> Result<Tokens, String> {
+        if full.is_empty() {
+            return Err("no full-access token".into());
+        }
+        if readonly.iter().any(|r| full.contains(r)) {
+            return Err(
+                "a token cannot be both full-access (--token) and read-only (--readonly-token)".into()
+            );
+        }
+        Ok(Tokens {
+            full: full.into_iter().map(String::into_bytes).collect(),
+            readonly: readonly.into_iter().map(String::into_bytes).collect(),
+        })
+    }
+
+    pub fn has_readonly(&self) -> bool {
+        !self.readonly.is_empty()
+    }
+
+    pub fn contains(&self, token: &str) -> bool {
+        self.full.iter().chain(&self.readonly).any(|t| t == token.as_bytes())
+    }
+
+    /// The access `presented` grants. Every configured token is compared, each in constant time,
+    /// so the time taken says nothing about which token (or which byte) differed.
+    pub fn check(&self, presented: Option<&[u8]>) -> Result<Access, GatewayError> {
+        let token = match presented {
+            None | Some([]) => return Err(GatewayError::MissingToken),
+            Some(token) => token,
+        };
+        let matches = |list: &[Vec<u8>]| list.iter().fold(Choice::from(0), |acc, t| acc | t.ct_eq(token));
+        let full = matches(&self.full);
+        let readonly = matches(&self.readonly);
+        if bool::from(full) {
+            Ok(Access::Full)
+        } else if bool::from(readonly) {
+            Ok(Access::ReadOnly)
+        } else {
+            Err(GatewayError::WrongToken)
+        }
+    }
+}
 
 /// The token a request presents: the `Authorization` header if there is one,
 /// else the `_token` query parameter.
@@ -23,19 +91,12 @@ pub fn presented_token(authorization: Option<&[u8]>, query: Option<&str>) -> Opt
     })
 }
 
-/// Ok if `presented` is the expected token. The comparison takes the same time
-/// wherever the first differing byte is.
-pub fn check(expected: &[u8], presented: Option<&[u8]>) -> Result<(), GatewayError> {
+/// Ok if `presented` is exactly `expected` (one token, constant time): the metrics token.
+pub fn check_one(expected: &[u8], presented: Option<&[u8]>) -> Result<(), GatewayError> {
     match presented {
-        None => Err(GatewayError::MissingToken),
-        Some([]) => Err(GatewayError::MissingToken),
-        Some(token) => {
-            if bool::from(expected.ct_eq(token)) {
-                Ok(())
-            } else {
-                Err(GatewayError::WrongToken)
-            }
-        }
+        None | Some([]) => Err(GatewayError::MissingToken),
+        Some(token) if bool::from(expected.ct_eq(token)) => Ok(()),
+        Some(_) => Err(GatewayError::WrongToken),
     }
 }
 
@@ -54,11 +115,23 @@ mod tests {
     }
 
     #[test]
-    fn compares() {
-        assert_eq!(check(b"secret", Some(b"secret")), Ok(()));
-        assert_eq!(check(b"secret", Some(b"secreT")), Err(GatewayError::WrongToken));
-        assert_eq!(check(b"secret", Some(b"secret2")), Err(GatewayError::WrongToken));
-        assert_eq!(check(b"secret", Some(b"")), Err(GatewayError::MissingToken));
-        assert_eq!(check(b"secret", None), Err(GatewayError::MissingToken));
+    fn compares_against_every_token() {
+        let tokens = Tokens::new(vec!["old".into(), "new".into()], vec!["reader".into()]).unwrap();
+        assert_eq!(tokens.check(Some(b"old")), Ok(Access::Full));
+        assert_eq!(tokens.check(Some(b"new")), Ok(Access::Full));
+        assert_eq!(tokens.check(Some(b"reader")), Ok(Access::ReadOnly));
+        assert_eq!(tokens.check(Some(b"ne")), Err(GatewayError::WrongToken));
+        assert_eq!(tokens.check(Some(b"newer")), Err(GatewayError::WrongToken));
+        assert_eq!(tokens.check(Some(b"")), Err(GatewayError::MissingToken));
+        assert_eq!(tokens.check(None), Err(GatewayError::MissingToken));
+        assert!(Tokens::new(vec!["a".into()], vec!["a".into()]).is_err());
+        assert!(Tokens::new(vec![], vec!["a".into()]).is_err());
+    }
+
+    #[test]
+    fn one_token() {
+        assert_eq!(check_one(b"m", Some(b"m")), Ok(()));
+        assert_eq!(check_one(b"m", Some(b"n")), Err(GatewayError::WrongToken));
+        assert_eq!(check_one(b"m", None), Err(GatewayError::MissingToken));
     }
 }

@@ -1,7 +1,5 @@
 //! Turning an HTTP request into Redis commands: the JSON body forms, the URL
-//! form, and which commands a stateless HTTP gateway refuses.
-
-use std::borrow::Cow;
+//! form. Which of them may run is [`crate::policy`]'s business.
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -16,10 +14,6 @@ impl Command {
     /// The command name in upper case, for policy checks and logs.
     pub fn name(&self) -> String {
         self.args.first().map(|n| String::from_utf8_lossy(n).to_ascii_uppercase()).unwrap_or_default()
-    }
-
-    fn arg_upper(&self, index: usize) -> Option<String> {
-        self.args.get(index).map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
     }
 }
 
@@ -49,20 +43,35 @@ fn elements(raw: &RawValue) -> Result<Vec<&RawValue>, serde_json::Error> {
 
 /// One argument: a JSON string is its UTF-8 bytes; a JSON number is its literal
 /// text exactly as sent (`1.50` stays `1.50`); `true`/`false` are their names.
-fn argument(raw: &RawValue) -> Result<Bytes, MalformedRequest> {
+fn argument(raw: &RawValue, body: &Bytes) -> Result<Bytes, MalformedRequest> {
     let text = raw.get().trim();
     match text.as_bytes().first() {
-        Some(b'"') => {
-            let s: Cow<'_, str> = serde_json::from_str(text)
-                .map_err(|e| malformed(format!("ERR failed to parse command: bad string argument: {e}")))?;
-            Ok(Bytes::copy_from_slice(s.as_bytes()))
-        }
-        Some(b'-' | b'0'..=b'9') => Ok(Bytes::copy_from_slice(text.as_bytes())),
-        Some(b't' | b'f') if text == "true" || text == "false" => Ok(Bytes::copy_from_slice(text.as_bytes())),
+        Some(b'"') => match serde_json::from_str::<&str>(text) {
+            // No escapes: the argument is a slice of the body itself.
+            Ok(s) => Ok(share(body, s.as_bytes())),
+            // Escapes (or an invalid string: this parse says which).
+            Err(_) => {
+                let s: String = serde_json::from_str(text).map_err(|e| {
+                    malformed(format!("ERR failed to parse command: bad string argument: {e}"))
+                })?;
+                Ok(Bytes::from(s.into_bytes()))
+            }
+        },
+        Some(b'-' | b'0'..=b'9') => Ok(share(body, text.as_bytes())),
+        Some(b't' | b'f') if text == "true" || text == "false" => Ok(share(body, text.as_bytes())),
         _ => Err(malformed(format!(
             "ERR failed to parse command: arguments must be strings or numbers, got {}",
             truncate(text, 40)
         ))),
+    }
+}
+
+/// `part` as a `Bytes` sharing `body`'s memory when it lies within it (no copy), else copied.
+fn share(body: &Bytes, part: &[u8]) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if start <= body.len() && end <= body.len() => body.slice(start..end),
+        _ => Bytes::copy_from_slice(part),
     }
 }
 
@@ -73,7 +82,7 @@ fn truncate(text: &str, max: usize) -> &str {
     }
 }
 
-fn command_from(raw: &RawValue) -> Result<Command, MalformedRequest> {
+fn command_from(raw: &RawValue, body: &Bytes) -> Result<Command, MalformedRequest> {
     if !is_array(raw) {
         return Err(malformed(SINGLE_SHAPE));
     }
@@ -81,17 +90,17 @@ fn command_from(raw: &RawValue) -> Result<Command, MalformedRequest> {
     if items.is_empty() {
         return Err(malformed("ERR empty command"));
     }
-    let args = items.into_iter().map(argument).collect::<Result<Vec<_>, _>>()?;
+    let args = items.into_iter().map(|item| argument(item, body)).collect::<Result<Vec<_>, _>>()?;
     Ok(Command { args })
 }
 
 /// `POST /` with `["SET","k","v"]`.
-pub fn parse_single(body: &[u8]) -> Result<Command, MalformedRequest> {
-    command_from(parse_json(body)?)
+pub fn parse_single(body: &Bytes) -> Result<Command, MalformedRequest> {
+    command_from(parse_json(body)?, body)
 }
 
 /// `POST /pipeline` or `/multi-exec` with `[["SET","k","v"],["GET","k"]]`.
-pub fn parse_batch(body: &[u8]) -> Result<Vec<Command>, MalformedRequest> {
+pub fn parse_batch(body: &Bytes) -> Result<Vec<Command>, MalformedRequest> {
     let raw = parse_json(body)?;
     if !is_array(raw) {
         return Err(malformed(BATCH_SHAPE));
@@ -102,7 +111,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Command>, MalformedRequest> {
     }
     items
         .into_iter()
-        .map(|item| if is_array(item) { command_from(item) } else { Err(malformed(BATCH_SHAPE)) })
+        .map(|item| if is_array(item) { command_from(item, body) } else { Err(malformed(BATCH_SHAPE)) })
         .collect()
 }
 
@@ -150,73 +159,31 @@ fn percent_decode(text: &str) -> Bytes {
     Bytes::from(percent_encoding::percent_decode_str(text).collect::<Vec<u8>>())
 }
 
-/// Why a command is refused before it reaches Redis, or `None` if it may run.
-///
-/// The gateway shares one connection among all requests, and each HTTP request
-/// is stateless; a command that would block that connection, change its state,
-/// or turn it into a stream would break every other request.
-pub fn refusal(command: &Command) -> Option<String> {
-    let name = command.name();
-    let lower = name.to_ascii_lowercase();
-    let reason = match name.as_str() {
-        "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BLMPOP" | "BZPOPMIN" | "BZPOPMAX" | "BZMPOP"
-        | "WAIT" | "WAITAOF" => {
-            "blocking commands are not supported over HTTP; use the non-blocking form and poll"
-        }
-        "XREAD" | "XREADGROUP" if has_block_option(command) => {
-            "blocking commands are not supported over HTTP; drop the BLOCK option and poll"
-        }
-        "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE"
-        | "MONITOR" => "needs a long-lived connection, which this gateway does not offer",
-        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" => {
-            "transactions go through POST /multi-exec with the whole command list"
-        }
-        "SELECT" => "each request is stateless; choose the database in the gateway's --redis URL",
-        "AUTH" | "HELLO" | "RESET" | "QUIT" | "READONLY" | "READWRITE" | "ASKING" => {
-            "changes the state of the gateway's shared connection"
-        }
-        "SYNC" | "PSYNC" | "REPLCONF" => "replication commands are not supported over HTTP",
-        "CLIENT" => match command.arg_upper(1).as_deref() {
-            Some(
-                "REPLY" | "TRACKING" | "PAUSE" | "CACHING" | "SETNAME" | "SETINFO" | "KILL" | "NO-EVICT"
-                | "NO-TOUCH",
-            ) => "changes the state of the gateway's shared connection",
-            _ => return None,
-        },
-        _ => return None,
-    };
-    Some(format!("ERR command '{lower}' is not supported by the REST gateway: {reason}"))
-}
-
-/// XREAD/XREADGROUP options come before `STREAMS`; after it, words are keys and IDs.
-/// The values of `GROUP group consumer` and `COUNT n` are skipped, so a group named
-/// "BLOCK" is not mistaken for the option.
-fn has_block_option(command: &Command) -> bool {
-    let mut args = command.args.iter().skip(1);
-    while let Some(arg) = args.next() {
-        if arg.eq_ignore_ascii_case(b"STREAMS") {
-            return false;
-        }
-        if arg.eq_ignore_ascii_case(b"BLOCK") {
-            return true;
-        }
-        let values_to_skip = if arg.eq_ignore_ascii_case(b"GROUP") {
-            2
-        } else if arg.eq_ignore_ascii_case(b"COUNT") {
-            1
-        } else {
-            0
-        };
-        for _ in 0..values_to_skip {
-            args.next();
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn single(body: &[u8]) -> Result<Command, MalformedRequest> {
+        parse_single(&Bytes::copy_from_slice(body))
+    }
+
+    fn batch(body: &[u8]) -> Result<Vec<Command>, MalformedRequest> {
+        parse_batch(&Bytes::copy_from_slice(body))
+    }
+
+    #[test]
+    fn unescaped_arguments_share_the_body() {
+        let body = Bytes::from_static(br#"["SET","key","v\n",12]"#);
+        let c = parse_single(&body).unwrap();
+        let within = |b: &Bytes| {
+            let start = b.as_ptr() as usize;
+            start >= body.as_ptr() as usize && start + b.len() <= body.as_ptr() as usize + body.len()
+        };
+        assert!(within(&c.args[1]) && within(&c.args[3]));
+        assert!(!within(&c.args[2]));
+        assert_eq!(c.args[2].as_ref(), b"v\n");
+        assert_eq!(share(&body, b"elsewhere").as_ref(), b"elsewhere");
+    }
 
     fn args(c: &Command) -> Vec<&[u8]> {
         c.args.iter().map(|a| a.as_ref()).collect()
@@ -224,34 +191,34 @@ mod tests {
 
     #[test]
     fn single_commands_keep_numbers_literal() {
-        let c = parse_single(br#"["SET", "k", 1.50, "PX", 5000, -2, 1e3, true]"#).unwrap();
+        let c = single(br#"["SET", "k", 1.50, "PX", 5000, -2, 1e3, true]"#).unwrap();
         assert_eq!(args(&c), vec![&b"SET"[..], b"k", b"1.50", b"PX", b"5000", b"-2", b"1e3", b"true"]);
     }
 
     #[test]
     fn strings_are_utf8_bytes() {
-        let c = parse_single("[\"SET\",\"k\",\"h\\u00e9\\u0000\u{1F600}\"]".as_bytes()).unwrap();
+        let c = single("[\"SET\",\"k\",\"h\\u00e9\\u0000\u{1F600}\"]".as_bytes()).unwrap();
         assert_eq!(c.args[2].as_ref(), "hé\0\u{1F600}".as_bytes());
     }
 
     #[test]
     fn malformed_bodies_are_refused() {
-        assert!(parse_single(b"[\"GET\"").unwrap_err().0.contains("invalid JSON"));
-        assert!(parse_single(b"{\"a\":1}").unwrap_err().0.contains("must be a JSON array"));
-        assert!(parse_single(b"\"GET\"").unwrap_err().0.contains("must be a JSON array"));
-        assert_eq!(parse_single(b"[]").unwrap_err().0, "ERR empty command");
-        assert!(parse_single(b"[\"GET\", null]").unwrap_err().0.contains("strings or numbers"));
-        assert!(parse_single(b"[\"GET\", [\"x\"]]").unwrap_err().0.contains("strings or numbers"));
-        assert!(parse_single(b"").unwrap_err().0.contains("invalid JSON"));
+        assert!(single(b"[\"GET\"").unwrap_err().0.contains("invalid JSON"));
+        assert!(single(b"{\"a\":1}").unwrap_err().0.contains("must be a JSON array"));
+        assert!(single(b"\"GET\"").unwrap_err().0.contains("must be a JSON array"));
+        assert_eq!(single(b"[]").unwrap_err().0, "ERR empty command");
+        assert!(single(b"[\"GET\", null]").unwrap_err().0.contains("strings or numbers"));
+        assert!(single(b"[\"GET\", [\"x\"]]").unwrap_err().0.contains("strings or numbers"));
+        assert!(single(b"").unwrap_err().0.contains("invalid JSON"));
     }
 
     #[test]
     fn batches() {
-        let b = parse_batch(br#"[["SET","k","v"],["GET","k"]]"#).unwrap();
+        let b = batch(br#"[["SET","k","v"],["GET","k"]]"#).unwrap();
         assert_eq!(b.len(), 2);
-        assert!(parse_batch(b"[]").is_err());
-        assert!(parse_batch(br#"["GET","k"]"#).is_err());
-        assert!(parse_batch(br#"[["GET","k"],[]]"#).is_err());
+        assert!(batch(b"[]").is_err());
+        assert!(batch(br#"["GET","k"]"#).is_err());
+        assert!(batch(br#"[["GET","k"],[]]"#).is_err());
     }
 
     #[test]
@@ -264,33 +231,5 @@ mod tests {
         assert_eq!(args(&c), vec![&b"set"[..], b"", b"v"]);
         assert!(parse_url_form("/", None, b"").is_err());
         assert!(parse_url_form("/", Some("_token=x"), b"").is_err());
-    }
-
-    #[test]
-    fn refuses_connection_wedging_commands() {
-        for body in [
-            r#"["BLPOP","q",0]"#,
-            r#"["subscribe","c"]"#,
-            r#"["SELECT",1]"#,
-            r#"["MULTI"]"#,
-            r#"["exec"]"#,
-            r#"["WATCH","k"]"#,
-            r#"["MONITOR"]"#,
-            r#"["XREAD","BLOCK",0,"STREAMS","s","$"]"#,
-            r#"["XREADGROUP","GROUP","g","c","BLOCK",0,"STREAMS","s",">"]"#,
-            r#"["CLIENT","REPLY","OFF"]"#,
-        ] {
-            let c = parse_single(body.as_bytes()).unwrap();
-            assert!(refusal(&c).is_some(), "{body} should be refused");
-        }
-        for body in [
-            r#"["GET","k"]"#,
-            r#"["XREAD","STREAMS","BLOCK","0"]"#,
-            r#"["XREADGROUP","GROUP","BLOCK","c","COUNT",1,"STREAMS","s",">"]"#,
-            r#"["CLIENT","ID"]"#,
-        ] {
-            let c = parse_single(body.as_bytes()).unwrap();
-            assert_eq!(refusal(&c), None, "{body} should run");
-        }
     }
 }

@@ -2,6 +2,7 @@
 
 use hyper::StatusCode;
 
+use crate::policy::Refusal;
 use crate::redis_conn::RedisError;
 
 /// The text Upstash answers for a body over its size limit.
@@ -23,6 +24,9 @@ pub enum GatewayError {
     Malformed(String),
     /// A command the gateway never forwards (blocking, stateful, streaming).
     Refused(String),
+    /// A command this gateway or this token may not run (administration, writes with a
+    /// read-only token).
+    Forbidden(String),
     /// Redis answered with an error: its own text.
     Command(String),
     /// Redis could not be reached or did not answer.
@@ -34,6 +38,7 @@ impl GatewayError {
         match self {
             GatewayError::MissingToken | GatewayError::WrongToken => StatusCode::UNAUTHORIZED,
             GatewayError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::Forbidden(_) => StatusCode::FORBIDDEN,
             GatewayError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::BodyUnreadable(_)
             | GatewayError::Malformed(_)
@@ -57,9 +62,10 @@ impl GatewayError {
             GatewayError::BodyUnreadable(why) => {
                 format!("ERR could not read the request body: {why}")
             }
-            GatewayError::Malformed(text) | GatewayError::Refused(text) | GatewayError::Command(text) => {
-                text.clone()
-            }
+            GatewayError::Malformed(text)
+            | GatewayError::Refused(text)
+            | GatewayError::Forbidden(text)
+            | GatewayError::Command(text) => text.clone(),
             GatewayError::Redis(e) => format!("ERR {e}"),
         }
     }
@@ -74,10 +80,20 @@ impl GatewayError {
             GatewayError::BodyUnreadable(_) => "body-unreadable",
             GatewayError::Malformed(_) => "malformed",
             GatewayError::Refused(_) => "refused",
+            GatewayError::Forbidden(_) => "forbidden",
             GatewayError::Command(_) => "command-error",
             GatewayError::Redis(RedisError::Unavailable(_)) => "redis-unavailable",
             GatewayError::Redis(RedisError::Timeout) => "redis-timeout",
             GatewayError::Redis(RedisError::Protocol(_)) => "redis-protocol",
+        }
+    }
+}
+
+impl From<Refusal> for GatewayError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Unsupported(text) => GatewayError::Refused(text),
+            Refusal::Forbidden(text) => GatewayError::Forbidden(text),
         }
     }
 }

@@ -3,25 +3,40 @@
 
 use bytes::Bytes;
 
-use crate::command::{refusal, Command};
+use crate::auth::Access;
+use crate::command::Command;
 use crate::encoding::{error_object, item_object, write_result, Encoding};
 use crate::errors::GatewayError;
-use crate::redis_conn::{RedisClient, RedisError};
+use crate::policy::{Policy, Refusal};
+use crate::redis_client::RedisClient;
+use crate::redis_conn::RedisError;
 use crate::resp::Reply;
 
 /// A JSON response body for a 200.
 pub type JsonBody = Vec<u8>;
 
-/// `POST /` or the URL form: `{"result": …}`, or a 400 with Redis's error text.
-pub async fn run_single(
-    redis: &RedisClient,
-    command: Command,
-    encoding: Encoding,
-) -> Result<JsonBody, GatewayError> {
-    if let Some(reason) = refusal(&command) {
-        return Err(GatewayError::Refused(reason));
+/// Who is asking and how they want their answer.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub redis: &'a RedisClient,
+    pub policy: &'a Policy,
+    pub access: Access,
+    pub encoding: Encoding,
+}
+
+impl Run<'_> {
+    fn refusal(&self, command: &Command) -> Option<Refusal> {
+        self.policy.refusal(command, self.access)
     }
-    let replies = redis.execute(&[command.args]).await?;
+}
+
+/// `POST /` or the URL form: `{"result": …}`, or a 400 with Redis's error text.
+pub async fn run_single(run: Run<'_>, command: Command) -> Result<JsonBody, GatewayError> {
+    if let Some(refusal) = run.refusal(&command) {
+        return Err(refusal.into());
+    }
+    let encoding = run.encoding;
+    let replies = run.redis.execute(&[command.args]).await?;
     let reply = one_reply(replies)?;
     if let Some(text) = reply.error_text() {
         return Err(GatewayError::Command(text));
@@ -42,19 +57,16 @@ fn one_reply(replies: Vec<Reply>) -> Result<Reply, GatewayError> {
 
 /// `POST /pipeline`: every command runs, in order; each gets `{"result"}` or
 /// `{"error"}`. A refused command gets its error in place and is not sent.
-pub async fn run_pipeline(
-    redis: &RedisClient,
-    commands: Vec<Command>,
-    encoding: Encoding,
-) -> Result<JsonBody, GatewayError> {
-    let refusals: Vec<Option<String>> = commands.iter().map(refusal).collect();
+pub async fn run_pipeline(run: Run<'_>, commands: Vec<Command>) -> Result<JsonBody, GatewayError> {
+    let encoding = run.encoding;
+    let refusals: Vec<Option<Refusal>> = commands.iter().map(|c| run.refusal(c)).collect();
     let to_send: Vec<Vec<Bytes>> = commands
         .into_iter()
         .zip(&refusals)
         .filter(|(_, refused)| refused.is_none())
         .map(|(command, _)| command.args)
         .collect();
-    let replies = redis.execute(&to_send).await?;
+    let replies = run.redis.execute(&to_send).await?;
     if replies.len() != to_send.len() {
         return Err(GatewayError::Redis(RedisError::Protocol(
             "reply count does not match the pipeline".into(),
@@ -68,7 +80,7 @@ pub async fn run_pipeline(
             out.push(b',');
         }
         match refused {
-            Some(reason) => error_object(reason, &mut out),
+            Some(refusal) => error_object(refusal.text(), &mut out),
             None => match replies.next() {
                 Some(reply) => item_object(&reply, encoding, &mut out),
                 None => error_object("ERR no reply from Redis", &mut out),
@@ -84,14 +96,11 @@ pub async fn run_pipeline(
 /// while queueing (unknown command, wrong arity) discards the whole transaction
 /// and the request gets a 400 with that command's error; an error while
 /// executing (e.g. INCR on a string) is that item's `{"error"}`.
-pub async fn run_transaction(
-    redis: &RedisClient,
-    commands: Vec<Command>,
-    encoding: Encoding,
-) -> Result<JsonBody, GatewayError> {
+pub async fn run_transaction(run: Run<'_>, commands: Vec<Command>) -> Result<JsonBody, GatewayError> {
+    let encoding = run.encoding;
     for command in &commands {
-        if let Some(reason) = refusal(command) {
-            return Err(GatewayError::Refused(reason));
+        if let Some(refusal) = run.refusal(command) {
+            return Err(refusal.into());
         }
     }
     let count = commands.len();
@@ -99,7 +108,7 @@ pub async fn run_transaction(
     batch.push(vec![Bytes::from_static(b"MULTI")]);
     batch.extend(commands.into_iter().map(|c| c.args));
     batch.push(vec![Bytes::from_static(b"EXEC")]);
-    let replies = redis.execute(&batch).await?;
+    let replies = run.redis.execute(&batch).await?;
     if replies.len() != count + 2 {
         return Err(GatewayError::Redis(RedisError::Protocol(
             "reply count does not match the transaction".into(),

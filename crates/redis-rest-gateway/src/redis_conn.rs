@@ -9,20 +9,21 @@
 //! between, which together with Redis's own queueing makes it atomic.
 //!
 //! When the socket fails, every request waiting on it gets
-//! [`RedisError::Unavailable`] and the next request opens a new connection.
+//! [`RedisError::Unavailable`] and the next request opens a new connection. A
+//! `READONLY` reply (the server was demoted to a replica) *retires* the connection:
+//! requests already on it get their replies, new ones go to a new connection.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use crate::config::{RedisAddress, RedisTarget};
 use crate::resp::{encode_command, parse_reply, Reply};
+use crate::transport::Io;
 
 /// Why a request got no reply from Redis.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +68,11 @@ struct Shared {
     /// lock held, so nothing is queued after the queue was failed.
     in_flight: Mutex<InFlightQueue>,
     alive: AtomicBool,
+    /// Still answering, but new requests should go elsewhere (it said `READONLY`).
+    retired: AtomicBool,
+    /// The handshake succeeded. A failure before that is the connect's error, reported by
+    /// whoever connects (one line at start-up), not logged as a dropped connection.
+    ready: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -91,17 +97,31 @@ impl Shared {
         }
     }
 
-    /// Hands one reply to the oldest batch. Returns false if no batch expected it.
-    fn deliver(&self, reply: Reply) -> bool {
+    /// Hands replies, in order, to the oldest batches, under one lock. Returns false if a
+    /// reply arrived that no batch expected.
+    fn deliver(&self, replies: &mut Vec<Reply>) -> bool {
+        if replies.iter().any(|r| matches!(r, Reply::Error(text) if text.starts_with(b"READONLY")))
+            && !self.retired.swap(true, Ordering::SeqCst)
+        {
+            crate::log::error("Redis answered READONLY (it is a replica now): reconnecting to the primary");
+        }
+        let mut done = Vec::new();
         let mut queue = self.lock_queue();
-        let Some(front) = queue.batches.front_mut() else {
-            return false;
-        };
-        front.replies.push(reply);
-        if front.replies.len() >= front.replies_expected {
-            if let Some(done) = queue.batches.pop_front() {
-                let _ = done.reply_to.send(Ok(done.replies));
+        for reply in replies.drain(..) {
+            let Some(front) = queue.batches.front_mut() else {
+                return false;
+            };
+            front.replies.push(reply);
+            if front.replies.len() >= front.replies_expected {
+                if let Some(batch) = queue.batches.pop_front() {
+                    done.push(batch);
+                }
             }
+        }
+        drop(queue);
+        // Woken outside the lock, so a woken request never waits on it.
+        for batch in done {
+            let _ = batch.reply_to.send(Ok(batch.replies));
         }
         true
     }
@@ -117,7 +137,9 @@ impl Shared {
             self.alive.store(false, Ordering::SeqCst);
             queue.batches.drain(..).collect()
         };
-        crate::log::error(&format!("redis connection dropped: {error}"));
+        if self.ready.load(Ordering::SeqCst) {
+            crate::log::error(&format!("redis connection dropped: {error}"));
+        }
         for batch in drained {
             let _ = batch.reply_to.send(Err(error.clone()));
         }
@@ -126,6 +148,16 @@ impl Shared {
             task.abort();
         }
     }
+}
+
+/// What to send right after connecting.
+#[derive(Debug, Clone, Default)]
+pub struct Handshake {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: u32,
+    /// Check with `ROLE` that the server is a primary (when Sentinels named it).
+    pub require_primary: bool,
 }
 
 /// A live, multiplexed connection. Cheap to share behind an `Arc`.
@@ -138,23 +170,14 @@ pub struct Connection {
 const COALESCE_BYTES: usize = 256 * 1024;
 
 impl Connection {
-    /// Connects, logs in and selects the database.
-    pub async fn open(target: &RedisTarget) -> Result<Connection, RedisError> {
-        let unavailable = |e: std::io::Error| RedisError::Unavailable(e.to_string());
-        let (reader, writer): (Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>) =
-            match &target.address {
-                RedisAddress::Tcp { host, port } => {
-                    let stream =
-                        tokio::net::TcpStream::connect((host.as_str(), *port)).await.map_err(unavailable)?;
-                    let _ = stream.set_nodelay(true);
-                    let (r, w) = stream.into_split();
-                    (Box::new(r), Box::new(w))
-                }
-                RedisAddress::Unix(path) => open_unix(path).await.map_err(unavailable)?,
-            };
+    /// Starts the reader and writer on `io`, logs in, selects the database.
+    pub async fn open(io: Io, handshake: &Handshake) -> Result<Connection, RedisError> {
+        let (reader, writer) = io;
         let shared = Arc::new(Shared {
             in_flight: Mutex::new(InFlightQueue { alive: true, batches: VecDeque::new() }),
             alive: AtomicBool::new(true),
+            retired: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
         });
         let (queue, batches) = mpsc::channel::<Batch>(4096);
@@ -166,11 +189,12 @@ impl Connection {
             tasks.push(reader_task.abort_handle());
         }
         let connection = Connection { queue, shared };
-        connection.handshake(target).await?;
+        connection.handshake(handshake).await?;
+        connection.shared.ready.store(true, Ordering::SeqCst);
         Ok(connection)
     }
 
-    async fn handshake(&self, target: &RedisTarget) -> Result<(), RedisError> {
+    async fn handshake(&self, target: &Handshake) -> Result<(), RedisError> {
         let mut commands: Vec<Vec<Bytes>> = Vec::new();
         if let Some(password) = &target.password {
             let mut auth = vec![Bytes::from_static(b"AUTH")];
@@ -184,6 +208,9 @@ impl Connection {
             commands.push(vec![Bytes::from_static(b"SELECT"), Bytes::from(target.db.to_string())]);
         }
         commands.push(vec![Bytes::from_static(b"PING")]);
+        if target.require_primary {
+            commands.push(vec![Bytes::from_static(b"ROLE")]);
+        }
         let replies = self.execute(&commands).await?;
         for reply in &replies {
             if let Some(text) = reply.error_text() {
@@ -191,11 +218,28 @@ impl Connection {
                 return Err(RedisError::Unavailable(text));
             }
         }
+        if target.require_primary {
+            let role = match replies.last() {
+                Some(Reply::Array(fields)) => match fields.first() {
+                    Some(Reply::Bulk(role) | Reply::Status(role)) => {
+                        String::from_utf8_lossy(role).into_owned()
+                    }
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            if role != "master" {
+                let error = RedisError::Unavailable(format!("the server named as primary is a {role:?}"));
+                self.shared.fail(error.clone());
+                return Err(error);
+            }
+        }
         Ok(())
     }
 
+    /// Open, and not retired: new requests may use it.
     pub fn is_alive(&self) -> bool {
-        self.shared.alive.load(Ordering::SeqCst)
+        self.shared.alive.load(Ordering::SeqCst) && !self.shared.retired.load(Ordering::SeqCst)
     }
 
     /// Sends `commands` as one uninterrupted batch; returns one reply per command.
@@ -227,22 +271,6 @@ impl Drop for Connection {
     }
 }
 
-#[cfg(unix)]
-async fn open_unix(
-    path: &str,
-) -> std::io::Result<(Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>)> {
-    let stream = tokio::net::UnixStream::connect(path).await?;
-    let (r, w) = stream.into_split();
-    Ok((Box::new(r), Box::new(w)))
-}
-
-#[cfg(not(unix))]
-async fn open_unix(
-    _path: &str,
-) -> std::io::Result<(Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>)> {
-    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "unix sockets are not supported here"))
-}
-
 async fn write_loop(
     mut writer: Box<dyn AsyncWrite + Send + Unpin>,
     mut batches: mpsc::Receiver<Batch>,
@@ -251,6 +279,12 @@ async fn write_loop(
     let mut buffer: Vec<u8> = Vec::with_capacity(COALESCE_BYTES);
     while let Some(first) = batches.recv().await {
         buffer.clear();
+        // Let the other request tasks that are ready run first: their batches join this
+        // write instead of each costing a send of its own (on loopback a send is most of the
+        // per-request CPU). Costs one trip through the scheduler's queue.
+        if batches.is_empty() {
+            tokio::task::yield_now().await;
+        }
         let mut next = Some(first);
         while let Some(batch) = next.take() {
             // Registered before its bytes leave, so the reader always finds it.
@@ -278,21 +312,21 @@ async fn write_loop(
 
 async fn read_loop(mut reader: Box<dyn AsyncRead + Send + Unpin>, shared: Arc<Shared>) {
     let mut buffer = BytesMut::with_capacity(64 * 1024);
+    let mut replies: Vec<Reply> = Vec::with_capacity(64);
     loop {
         loop {
             match parse_reply(&mut buffer) {
-                Ok(Some(reply)) => {
-                    if !shared.deliver(reply) {
-                        shared.fail(RedisError::Protocol("a reply arrived that no request asked for".into()));
-                        return;
-                    }
-                }
+                Ok(Some(reply)) => replies.push(reply),
                 Ok(None) => break,
                 Err(e) => {
                     shared.fail(RedisError::Protocol(e.to_string()));
                     return;
                 }
             }
+        }
+        if !replies.is_empty() && !shared.deliver(&mut replies) {
+            shared.fail(RedisError::Protocol("a reply arrived that no request asked for".into()));
+            return;
         }
         if buffer.capacity() - buffer.len() < 16 * 1024 {
             buffer.reserve(64 * 1024);
@@ -307,97 +341,6 @@ async fn read_loop(mut reader: Box<dyn AsyncRead + Send + Unpin>, shared: Arc<Sh
                 shared.fail(RedisError::Unavailable(format!("read failed: {e}")));
                 return;
             }
-        }
-    }
-}
-
-/// How long a failed connect is remembered: requests in that window fail fast
-/// instead of each trying (and waiting on) a new connect.
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
-/// Longest wait for a new connection (including AUTH/SELECT/PING).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The gateway's handle on Redis: one live connection, replaced when it breaks.
-pub struct RedisClient {
-    target: RedisTarget,
-    request_timeout: Duration,
-    current: RwLock<Option<Arc<Connection>>>,
-    connecting: tokio::sync::Mutex<()>,
-    last_failure: Mutex<Option<(Instant, RedisError)>>,
-}
-
-impl RedisClient {
-    pub fn new(target: RedisTarget, request_timeout: Duration) -> RedisClient {
-        RedisClient {
-            target,
-            request_timeout,
-            current: RwLock::new(None),
-            connecting: tokio::sync::Mutex::new(()),
-            last_failure: Mutex::new(None),
-        }
-    }
-
-    pub fn target(&self) -> &RedisTarget {
-        &self.target
-    }
-
-    fn live_connection(&self) -> Option<Arc<Connection>> {
-        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
-        current.as_ref().filter(|c| c.is_alive()).cloned()
-    }
-
-    async fn connection(&self) -> Result<Arc<Connection>, RedisError> {
-        if let Some(connection) = self.live_connection() {
-            return Ok(connection);
-        }
-        let _one_at_a_time = self.connecting.lock().await;
-        if let Some(connection) = self.live_connection() {
-            return Ok(connection);
-        }
-        if let Some((when, error)) = &*self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) {
-            if when.elapsed() < RECONNECT_BACKOFF {
-                return Err(error.clone());
-            }
-        }
-        let opened = match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::Unavailable("connect timed out".into())),
-        };
-        match opened {
-            Ok(connection) => {
-                let connection = Arc::new(connection);
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(connection.clone());
-                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                Ok(connection)
-            }
-            Err(error) => {
-                crate::log::error(&format!("cannot connect to {}: {error}", self.target));
-                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((Instant::now(), error.clone()));
-                Err(error)
-            }
-        }
-    }
-
-    /// Connects now (at start-up), without logging: the caller reports the failure.
-    pub async fn connect_now(&self) -> Result<(), RedisError> {
-        let connection = match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&self.target)).await {
-            Ok(result) => result?,
-            Err(_) => return Err(RedisError::Unavailable("connect timed out".into())),
-        };
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(connection));
-        Ok(())
-    }
-
-    /// Runs `commands` as one batch (connecting first if needed), within the request timeout.
-    pub async fn execute(&self, commands: &[Vec<Bytes>]) -> Result<Vec<Reply>, RedisError> {
-        let attempt = async {
-            let connection = self.connection().await?;
-            connection.execute(commands).await
-        };
-        match tokio::time::timeout(self.request_timeout, attempt).await {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::Timeout),
         }
     }
 }

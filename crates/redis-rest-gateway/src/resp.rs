@@ -34,12 +34,13 @@ impl Reply {
 
 /// Appends one command, as a RESP array of bulk strings, to `out`.
 pub fn encode_command(args: &[Bytes], out: &mut Vec<u8>) {
+    let mut digits = itoa::Buffer::new();
     out.push(b'*');
-    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(digits.format(args.len()).as_bytes());
     out.extend_from_slice(b"\r\n");
     for arg in args {
         out.push(b'$');
-        out.extend_from_slice(arg.len().to_string().as_bytes());
+        out.extend_from_slice(digits.format(arg.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");

@@ -38,6 +38,18 @@ fn one_clear_line_when_redis_is_unreachable_at_start() {
 }
 
 #[test]
+fn one_clear_line_when_redis_refuses_the_login() {
+    let redis = RedisServer::start();
+    let url = format!("redis://:wrong-password@127.0.0.1:{}", redis.port);
+    let (code, stderr) = run_binary(&["--listen", "127.0.0.1:0", "--redis", &url], Some("t"));
+    assert_ne!(code, 0);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot reach Redis at redis://:***@127.0.0.1"), "{stderr}");
+    assert!(stderr.contains("AUTH"), "{stderr}");
+    assert!(!stderr.contains("wrong-password"), "{stderr}");
+}
+
+#[test]
 fn help_lists_flags_and_env_vars() {
     let output = Command::new(env!("CARGO_BIN_EXE_redis-rest-gateway")).arg("--help").output().unwrap();
     assert!(output.status.success());

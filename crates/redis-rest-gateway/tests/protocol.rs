@@ -195,3 +195,37 @@ async fn a_large_reply_does_not_hold_up_small_ones() {
     assert_eq!(large.await.unwrap().json, json!({"result": 8 * 1024 * 1024}));
     assert_eq!(big_get.await.unwrap().json["result"].as_str().unwrap().len(), 8 * 1024 * 1024);
 }
+
+#[tokio::test]
+async fn a_body_that_arrives_in_pieces_is_read_whole() {
+    use std::io::{Read, Write};
+    let s = setup();
+    let address = s.client.base.trim_start_matches("http://").to_string();
+    // A JSON command with an escaped argument, sent in three writes with pauses between them,
+    // so the gateway reads it as several body frames.
+    let value = "x".repeat(200_000);
+    let body = format!(r#"["SET","pieces","{value}\n"]"#);
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut socket = std::net::TcpStream::connect(&address).unwrap();
+        socket.write_all(head.as_bytes()).unwrap();
+        for piece in body.as_bytes().chunks(body.len() / 3 + 1) {
+            socket.write_all(piece).unwrap();
+            socket.flush().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let mut response = String::new();
+        socket.read_to_string(&mut response).unwrap();
+        response
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with(r#"{"result":"OK"}"#), "{reply}");
+    let stored = s.client.command(r#"["STRLEN","pieces"]"#).await;
+    assert_eq!(stored.json, json!({"result": 200_001}));
+}

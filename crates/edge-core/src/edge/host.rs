@@ -124,6 +124,21 @@ impl<H: Host> Origin for HostOrigin<H> {
         .await
     }
 
+    async fn revalidate(&self, validators: &HeaderMap) -> Result<OriginResponse<H::Body>, OriginError> {
+        let mut headers = (*self.headers).clone();
+        for (name, value) in validators {
+            headers.insert(name.clone(), value.clone());
+        }
+        let request = OriginRequest {
+            method: Method::GET,
+            url: self.url.to_string(),
+            headers,
+            body: None,
+            timeout_ms: self.timeout_ms,
+        };
+        fetch_checked(&self.host, request).await
+    }
+
     async fn collect(&self, body: H::Body, limit: u64) -> Result<Collected<H::Body>, OriginError> {
         self.host.collect(body, limit).await
     }

@@ -10,6 +10,7 @@ mod host;
 mod request_url;
 mod reserved;
 mod session_step;
+mod upgrade;
 mod write;
 
 use std::rc::Rc;
@@ -21,9 +22,10 @@ pub use self::host::{BodyRead, Host, HostOrigin, LogLevel, OriginRequest};
 pub use self::request_url::RequestUrl;
 pub use self::reserved::own_text;
 
+use crate::conditional;
 use crate::config::{Config, OriginUrl};
 use crate::engine::{Cache, CacheRequest, CacheSettings, IsolateCache, Served};
-use crate::hygiene::{forwarded_headers, strip_conditionals};
+use crate::hygiene::{forwarded_headers, is_websocket_upgrade, strip_conditionals};
 use crate::phase::NoCacheReason;
 use crate::policy::RequestDecision;
 use crate::session;
@@ -102,8 +104,12 @@ impl<S: Store + Clone + 'static> Edge<S> {
             uri: uri.clone().unwrap_or_default(),
             headers: forwarded.clone(),
             session_id: None,
+            session_unconfirmed: false,
         };
+        // A WebSocket handshake is forwarded as one, whatever else the request carries.
+        let websocket = request.method == Method::GET && is_websocket_upgrade(&request.headers);
         let decision = match uri {
+            Some(_) if websocket => RequestDecision::Bypass(NoCacheReason::Upgrade),
             Some(_) => cache.decide(&cache_request, &request.headers),
             None => RequestDecision::Bypass(NoCacheReason::UnparsableUrl),
         };
@@ -118,8 +124,12 @@ impl<S: Store + Clone + 'static> Edge<S> {
                 let lookup =
                     session_step::confirm_variant(&cache, &mut cache_request, lookup, state.as_ref()).await;
                 session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
-                // A fill answers everyone: never with what one client's validators earn.
-                strip_conditionals(&mut forwarded);
+                // A fill answers everyone: never with what one client's validators earn. A range
+                // request never fills (it is answered from a stored copy or passed on whole), so
+                // its If-Range and validators go with it.
+                if !request.headers.contains_key(http::header::RANGE) {
+                    strip_conditionals(&mut forwarded);
+                }
                 let origin = HostOrigin::new(host.clone(), target, forwarded, config.origin_timeout_ms);
                 (cache.serve(&cache_request, lookup, origin).await, state)
             }
@@ -132,7 +142,9 @@ impl<S: Store + Clone + 'static> Edge<S> {
                     host.now_ms(),
                 );
                 session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
-                let served = if cacheable_method {
+                let served = if websocket && reason == NoCacheReason::Upgrade {
+                    self.forward_upgrade(host, target, &request.headers, forwarded).await
+                } else if cacheable_method {
                     let origin = HostOrigin::new(host.clone(), target, forwarded, config.origin_timeout_ms);
                     cache.pass(&origin, cache_request.method == Method::HEAD, reason).await
                 } else {
@@ -148,8 +160,13 @@ impl<S: Store + Clone + 'static> Edge<S> {
             }
         };
 
-        // The origin's session directives (stripped from the response in every case).
+        // A client's validators and range, answered from a stored copy.
         let mut served = served;
+        if served.phase.served_from_cache() {
+            conditional::answer_from_entry(&cache_request.method, &request.headers, &mut served);
+        }
+
+        // The origin's session directives (stripped from the response in every case).
         self.apply_session(host, &mut served, session_state.as_ref()).await;
 
         // Counters go to Redis in the background, batched per isolate.

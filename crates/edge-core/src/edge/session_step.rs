@@ -37,6 +37,7 @@ where
     S: Store + Clone + 'static,
     R: Runtime,
 {
+    request.session_unconfirmed = matches!(state, Some(SessionState::Unavailable { .. }));
     let confirmed = state.and_then(|s| s.session_id()).map(str::to_string);
     if confirmed == request.session_id {
         return lookup;
@@ -81,6 +82,9 @@ fn make_private(headers: &mut http::HeaderMap) {
     if let Ok(value) = HeaderValue::from_str(&value) {
         headers.insert(http::header::CACHE_CONTROL, value);
     }
+    // A CDN behind the worker reads CDN-Cache-Control first (RFC 9213): it must not be told
+    // to store what carries a session cookie.
+    headers.remove("cdn-cache-control");
 }
 
 impl<S: Store + Clone + 'static> Edge<S> {

@@ -11,6 +11,7 @@ use http::Method;
 use super::lock::{release_op, LockAttempt};
 use super::lookup::{Lookup, FRESH_MARKER, HIT_FOR_PASS_MARKER};
 use super::poll_board::PollOutcome;
+use super::revalidate::validators_of;
 use super::served::{
     from_entry, origin_error_response, passed, set_cache_headers, stale_for_error_status, Served,
 };
@@ -135,8 +136,19 @@ where
             }
         };
         self.stats.add(Counter::OriginFetch);
-        let response = origin.fetch(false).await;
+        // A stale copy with a validator is revalidated rather than fetched whole.
+        let validators = stale.as_deref().and_then(validators_of);
+        let response = match &validators {
+            Some(validators) => origin.revalidate(validators).await,
+            None => origin.fetch(false).await,
+        };
         let now = self.rt.now_ms();
+        if let (Ok(response), Some(stale)) = (&response, &stale) {
+            if response.status == 304 && validators.is_some() {
+                count(Counter::Hit);
+                return self.freshen(req, lookup, stale, &response.headers, vec![release]);
+            }
+        }
         let usable_stale = stale.filter(|s| s.within_sie(now));
         let response = match response {
             Err(e) => {
@@ -249,6 +261,17 @@ where
         served
     }
 
+    /// `CACHE_HEURISTIC_PERCENT`, except for a request that carried a session or cookies: a
+    /// guess at freshness never applies to what may be personal.
+    pub(super) fn heuristic_for(&self, req: &CacheRequest) -> u64 {
+        let personal = req.session_id.is_some() || req.headers.contains_key(http::header::COOKIE);
+        if personal {
+            0
+        } else {
+            self.settings.heuristic_percent
+        }
+    }
+
     /// Whether the response may be stored: its freshness and `Vary` names, or why not.
     fn storable<B>(
         &self,
@@ -257,8 +280,26 @@ where
     ) -> Result<(Freshness, Vec<String>), NoCacheReason> {
         let rule = self.rule_for(&req.uri);
         let now_secs = self.rt.now_ms() / 1_000;
-        let freshness =
-            response_decision(response.status, &response.headers, rule, self.settings.max_bytes, now_secs)?;
+        if req.session_unconfirmed {
+            return Err(NoCacheReason::PerSession);
+        }
+        let heuristic = self.heuristic_for(req);
+        let freshness = response_decision(
+            response.status,
+            &response.headers,
+            rule,
+            self.settings.max_bytes,
+            now_secs,
+            heuristic,
+        )
+        .map_err(|reason| match reason {
+            // Only withheld because the request is personal: says nothing about the URL for
+            // others, so no hit-for-pass.
+            NoCacheReason::NoFreshness if heuristic == 0 && self.settings.heuristic_percent > 0 => {
+                NoCacheReason::PerSession
+            }
+            reason => reason,
+        })?;
         if carries_session_directive(&response.headers) {
             return Err(NoCacheReason::SetCookie);
         }
@@ -306,9 +347,19 @@ where
     }
 
     /// The pipeline that stores `entry`: fresh marker, stale copy, Vary spec and purge indexes.
-    fn entry_ops(&self, keys: &CacheKeys, path: &str, entry: &CacheEntry, names: &[String]) -> Vec<Op> {
+    pub(super) fn entry_ops(
+        &self,
+        keys: &CacheKeys,
+        path: &str,
+        entry: &CacheEntry,
+        names: &[String],
+    ) -> Vec<Op> {
         let fresh_ms = u64::from(entry.freshness.ttl) * 1_000;
-        let stale_ms = u64::from(entry.freshness.stale_copy_ttl()) * 1_000;
+        // A copy with a validator is kept a while past its stale windows, to be revalidated (a
+        // 304 costs the origin no body) rather than fetched whole: as long as it was fresh,
+        // between a minute and an hour.
+        let keep_secs = if validators_of(entry).is_some() { entry.freshness.ttl.clamp(60, 3_600) } else { 0 };
+        let stale_ms = u64::from(entry.freshness.stale_copy_ttl().saturating_add(keep_secs)) * 1_000;
         let mut ops = Vec::with_capacity(4 + entry.tags.len());
         if fresh_ms > 0 {
             ops.push(Op::Set {
@@ -384,7 +435,7 @@ fn keyed_on_session(vary: &[String]) -> bool {
 
 /// Whether the origin itself said a shared cache may give this response to anyone.
 fn explicitly_shared(headers: &http::HeaderMap) -> bool {
-    let cc = CacheControl::from_headers(headers);
+    let cc = CacheControl::for_this_cache(headers);
     cc.public || cc.s_maxage.is_some()
 }
 
@@ -478,6 +529,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn nothing_is_stored_for_a_session_the_store_could_not_confirm() {
+        let h = Harness::new();
+        let origin = ScriptedOrigin::answering(vec![Ok((
+            200,
+            vec![("cache-control", "public, max-age=60")],
+            b"theirs".to_vec(),
+        ))]);
+        let mut req = h.get("https://example.com/page");
+        req.session_unconfirmed = true;
+        let lookup = h.run(h.cache().lookup(&req, &[]));
+        let Fill::Served(served) = h.run(h.cache().fill(&req, &lookup, &origin, None, u64::MAX)) else {
+            panic!()
+        };
+        h.drain();
+        assert_eq!(served.phase, CachePhase::MissUnstored(NoCacheReason::PerSession));
+        assert!(matches!(
+            h.run(h.cache().lookup(&h.get("https://example.com/page"), &[])).found,
+            Found::Absent
+        ));
     }
 
     #[test]

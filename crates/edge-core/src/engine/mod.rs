@@ -22,6 +22,7 @@ pub(crate) mod lock;
 mod lookup;
 pub(crate) mod poll_board;
 mod refresh;
+mod revalidate;
 mod served;
 #[cfg(test)]
 mod testing;
@@ -66,6 +67,8 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     pub lock_wait_ms: u64,
     pub lock_ttl_ms: u64,
+    /// `CACHE_HEURISTIC_PERCENT` (0: off).
+    pub heuristic_percent: u64,
 }
 
 impl CacheSettings {
@@ -76,6 +79,7 @@ impl CacheSettings {
             max_bytes: config.cache_max_bytes,
             lock_wait_ms: config.lock_wait_ms,
             lock_ttl_ms: lock_ttl_ms(config.origin_timeout_ms),
+            heuristic_percent: config.heuristic_percent,
         }
     }
 }
@@ -90,6 +94,9 @@ pub struct CacheRequest {
     pub headers: HeaderMap,
     /// The session id, once confirmed by the store (for `Vary: Cookie` and `Edge-Session*`).
     pub session_id: Option<String>,
+    /// The request names a session the store could not be read for: the origin was told who
+    /// it is, so what it answers may be theirs, and nothing from it is stored.
+    pub session_unconfirmed: bool,
 }
 
 /// Per-isolate cache state: hints that save round trips, and waiters' shared polls.
@@ -151,7 +158,7 @@ where
     }
 
     /// Whether the request is looked up at all (method, rules, reserved paths, and the
-    /// client's own `Authorization`, `Range` and `Upgrade`).
+    /// client's own `Authorization` and `Upgrade: websocket`; a `Range` is looked up).
     pub fn decide(&self, req: &CacheRequest, client_headers: &HeaderMap) -> RequestDecision {
         if req.uri.path().starts_with("/__edge/") {
             return RequestDecision::Bypass(NoCacheReason::Admin);
@@ -168,6 +175,9 @@ where
     /// state machine says.
     pub async fn serve<O: Origin>(&self, req: &CacheRequest, lookup: Lookup, origin: O) -> Served<O::Body> {
         let head_only = req.method == Method::HEAD;
+        if req.headers.contains_key(http::header::RANGE) {
+            return self.serve_range(req, lookup, origin).await;
+        }
         let deadline = self.rt.now_ms().saturating_add(self.settings.lock_wait_ms);
         let mut lookup = lookup;
         let mut rounds = 0;
@@ -184,7 +194,7 @@ where
                 }
                 Found::Stale(entry) if servable_stale(&entry, now) => {
                     self.stats.add(Counter::Stale);
-                    self.refresh_in_background(req, &lookup, origin.clone(), entry.stored_at_ms);
+                    self.refresh_in_background(req, &lookup, origin.clone(), entry.clone());
                     return from_entry(&entry, CachePhase::Stale, head_only, now);
                 }
                 Found::HitForPass(stale) => {
@@ -203,6 +213,29 @@ where
                 Fill::LookAgain => return self.pass(&origin, false, NoCacheReason::LockTimeout).await,
             }
             lookup = self.lookup(req, &[]).await;
+        }
+    }
+
+    /// A `Range` request: answered from a stored copy when there is a usable one (the range is
+    /// cut by the caller, [`crate::conditional`]); otherwise forwarded with its `Range` as a
+    /// pass, filling nothing: a partial answer is never stored, and one client's range should
+    /// not make it wait for a whole body (docs §6.1).
+    ///
+    /// A stale copy starts no refresh from here: this request's origin carries its `Range`, and
+    /// the next whole request refreshes the copy.
+    async fn serve_range<O: Origin>(&self, req: &CacheRequest, lookup: Lookup, origin: O) -> Served<O::Body> {
+        let now = self.rt.now_ms();
+        let head_only = req.method == Method::HEAD;
+        match lookup.found {
+            Found::Fresh(entry) => {
+                self.stats.add(Counter::Hit);
+                from_entry(&entry, CachePhase::Hit, head_only, now)
+            }
+            Found::Stale(entry) if servable_stale(&entry, now) => {
+                self.stats.add(Counter::Stale);
+                from_entry(&entry, CachePhase::Stale, head_only, now)
+            }
+            _ => self.pass(&origin, head_only, NoCacheReason::Range).await,
         }
     }
 

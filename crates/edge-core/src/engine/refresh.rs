@@ -6,7 +6,7 @@ use futures::future::FutureExt;
 
 use super::lock::LockAttempt;
 use super::lookup::Lookup;
-use super::{Cache, CacheRequest};
+use super::{Cache, CacheRequest, SharedEntry};
 use crate::entry::CacheEntry;
 use crate::runtime::{Origin, Runtime};
 use crate::store::Store;
@@ -23,8 +23,9 @@ where
         req: &CacheRequest,
         lookup: &Lookup,
         origin: O,
-        seen_stored_at: u64,
+        stale: SharedEntry,
     ) {
+        let seen_stored_at = stale.stored_at_ms;
         if !self.isolate.refreshing.borrow_mut().insert(lookup.keys.fresh.clone()) {
             return;
         }
@@ -37,7 +38,8 @@ where
                 if let Ok(LockAttempt::Taken(token)) =
                     cache.try_lock(&lookup.keys, Some(seen_stored_at)).await
                 {
-                    let work = cache.fetch_as_holder(&req, &lookup, &origin, &token, None, true);
+                    // With the stale copy, so that a validator revalidates it (a 304 costs no body).
+                    let work = cache.fetch_as_holder(&req, &lookup, &origin, &token, Some(stale), true);
                     let _ = cache.renewing(&lookup.keys, &token, work).await;
                 }
                 cache.isolate.refreshing.borrow_mut().remove(&lookup.keys.fresh);

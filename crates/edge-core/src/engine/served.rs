@@ -21,6 +21,9 @@ pub enum ServedBody<B> {
     Bytes(Vec<u8>),
     Stream(B),
     Empty,
+    /// The origin accepted a WebSocket (`101`): the runtime's own response, whose socket the
+    /// host hands to the client as it is; only the head (`headers`) is the core's.
+    Upgraded(B),
 }
 
 /// A response built from a stored entry.

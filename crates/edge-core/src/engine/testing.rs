@@ -83,6 +83,7 @@ impl Harness {
                 max_bytes: 1_024,
                 lock_wait_ms: 5_000,
                 lock_ttl_ms: 10_000,
+                heuristic_percent: 0,
             }),
             isolate: Rc::default(),
             stats: Stats::default(),
@@ -105,6 +106,7 @@ impl Harness {
             uri: url.parse().unwrap(),
             headers: HeaderMap::new(),
             session_id: None,
+            session_unconfirmed: false,
         }
     }
 
@@ -159,11 +161,17 @@ pub(crate) type Scripted = Result<(u16, Vec<(&'static str, &'static str)>, Vec<u
 pub(crate) struct ScriptedOrigin {
     script: Rc<RefCell<VecDeque<Scripted>>>,
     pub fetches: Rc<Cell<u32>>,
+    /// The validators of the last revalidation.
+    pub validators: Rc<RefCell<Option<HeaderMap>>>,
 }
 
 impl ScriptedOrigin {
     pub fn answering(script: Vec<Scripted>) -> Self {
-        ScriptedOrigin { script: Rc::new(RefCell::new(script.into())), fetches: Rc::default() }
+        ScriptedOrigin {
+            script: Rc::new(RefCell::new(script.into())),
+            fetches: Rc::default(),
+            validators: Rc::default(),
+        }
     }
 }
 
@@ -180,6 +188,11 @@ impl Origin for ScriptedOrigin {
             map.append(http::HeaderName::from_static(name), http::HeaderValue::from_static(value));
         }
         Ok(OriginResponse { status, headers: map, body })
+    }
+
+    async fn revalidate(&self, validators: &HeaderMap) -> Result<OriginResponse<Vec<u8>>, OriginError> {
+        *self.validators.borrow_mut() = Some(validators.clone());
+        self.fetch(false).await
     }
 
     async fn collect(&self, body: Vec<u8>, limit: u64) -> Result<Collected<Vec<u8>>, OriginError> {

@@ -101,6 +101,19 @@ impl CacheEntry {
     ///
     /// Fields longer than `u32::MAX` bytes cannot be represented; they are cut to that length
     /// (far above `CACHE_MAX_BYTES`, so never in practice).
+    /// The stored headers as a map (a header that no longer parses is left out).
+    pub fn header_map(&self) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in &self.headers {
+            if let (Ok(name), Ok(value)) =
+                (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_bytes(value))
+            {
+                map.append(name, value);
+            }
+        }
+        map
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let raw = self.encode_raw();
         let mut out = Vec::with_capacity(raw.len().min(COMPRESS_ABOVE_BYTES * 4) + 8);

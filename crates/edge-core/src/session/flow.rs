@@ -24,7 +24,7 @@ use super::{
     clear_cookie_header, cookie_header_without_session, forward_headers, new_session_id, read_cookie,
     read_directives, set_cookie_header, should_slide, strip_client_session_headers, strip_directive_headers,
     ttl_ms, CookieCheck, InvalidCookie, SessionDirective, SessionError, SessionId, SessionRecord,
-    SessionSettings,
+    SessionSettings, EDGE_SESSION_ID, EDGE_SESSION_STATUS,
 };
 
 /// What the request's cookie says, before Redis has been asked. Built by [`begin`].
@@ -164,12 +164,31 @@ impl SessionState {
         }
     }
 
-    /// `Edge-Session-Id` and `Edge-Session` for a live session; nothing otherwise.
+    /// What the origin is told (docs §5.5): `Edge-Session-Status` always (`active`,
+    /// `anonymous`, `unavailable` or `invalid`), `Edge-Session-Id` and `Edge-Session` for a live
+    /// session, and the id alone when the store could not be read: the cookie's MAC proves it
+    /// without Redis, so the origin can tell "store unavailable" from "anonymous".
     pub fn origin_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let status = match self {
+            SessionState::Live { .. } => "active",
+            SessionState::Unavailable { .. } => "unavailable",
+            SessionState::Invalid(_) => "invalid",
+            SessionState::None
+            | SessionState::Unknown
+            | SessionState::Expired { .. }
+            | SessionState::Corrupt { .. } => "anonymous",
+        };
+        let mut headers = vec![(EDGE_SESSION_STATUS, HeaderValue::from_static(status))];
         match self {
-            SessionState::Live { id, record, .. } => forward_headers(id, record),
-            _ => Vec::new(),
+            SessionState::Live { id, record, .. } => headers.extend(forward_headers(id, record)),
+            SessionState::Unavailable { id } => {
+                if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+                    headers.push((EDGE_SESSION_ID, value));
+                }
+            }
+            _ => {}
         }
+        headers
     }
 
     /// Whether the request carried a cookie of ours (so clearing it means something).

@@ -10,6 +10,8 @@ use super::record::SessionRecord;
 
 pub const EDGE_SESSION_ID: HeaderName = HeaderName::from_static("edge-session-id");
 pub const EDGE_SESSION: HeaderName = HeaderName::from_static("edge-session");
+/// `active`, `anonymous`, `unavailable` or `invalid`: what the worker knows of the session.
+pub const EDGE_SESSION_STATUS: HeaderName = HeaderName::from_static("edge-session-status");
 
 /// Removes every request header whose name starts with `edge-session` (any case), so a client
 /// can never pose as the worker to the origin. Call it on every forwarded request, session or

@@ -35,7 +35,9 @@ pub use self::directive::{
     read_directives, strip_directive_headers, DirectiveError, SessionDirective, EDGE_SESSION_DESTROY,
     EDGE_SESSION_ROTATE, EDGE_SESSION_SET,
 };
-pub use self::forward::{forward_headers, strip_client_session_headers, EDGE_SESSION, EDGE_SESSION_ID};
+pub use self::forward::{
+    forward_headers, strip_client_session_headers, EDGE_SESSION, EDGE_SESSION_ID, EDGE_SESSION_STATUS,
+};
 pub use self::id::{new_session_id, SessionId};
 pub use self::record::SessionRecord;
 pub use self::settings::{SessionConfigError, SessionSettings};

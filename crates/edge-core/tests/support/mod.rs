@@ -140,11 +140,18 @@ pub struct TestOrigin {
     pub fetches: Rc<Cell<u32>>,
     /// Each fetch's body gets the fetch number appended, so tests can tell answers apart.
     pub numbered: bool,
+    /// Conditional requests answered 304.
+    pub revalidations: Rc<Cell<u32>>,
 }
 
 impl TestOrigin {
     pub fn new(answer: Answer) -> Self {
-        TestOrigin { answer: Rc::new(RefCell::new(answer)), fetches: Rc::default(), numbered: true }
+        TestOrigin {
+            answer: Rc::new(RefCell::new(answer)),
+            fetches: Rc::default(),
+            numbered: true,
+            revalidations: Rc::default(),
+        }
     }
     pub fn set(&self, answer: Answer) {
         *self.answer.borrow_mut() = answer;
@@ -181,6 +188,24 @@ impl Origin for TestOrigin {
         Ok(OriginResponse { status: answer.status, headers, body })
     }
 
+    /// An origin that honours `If-None-Match`: a 304 (no body, the answer's headers) when the
+    /// validator matches the current answer's `ETag`, else the full answer.
+    async fn revalidate(&self, validators: &HeaderMap) -> Result<OriginResponse<Vec<u8>>, OriginError> {
+        let answer = self.answer.borrow().clone();
+        let etag = answer.headers.iter().find(|(name, _)| *name == "etag").map(|(_, value)| value.clone());
+        let sent = validators.get("if-none-match").and_then(|v| v.to_str().ok()).map(str::to_string);
+        if answer.fail.is_none() && etag.is_some() && etag == sent {
+            self.fetches.set(self.fetches.get() + 1);
+            self.revalidations.set(self.revalidations.get() + 1);
+            let mut headers = HeaderMap::new();
+            for (name, value) in &answer.headers {
+                headers.append(*name, value.parse().expect("test header"));
+            }
+            return Ok(OriginResponse { status: 304, headers, body: Vec::new() });
+        }
+        self.fetch(false).await
+    }
+
     async fn collect(&self, body: Vec<u8>, limit: u64) -> Result<Collected<Vec<u8>>, OriginError> {
         if body.len() as u64 > limit {
             Ok(Collected::TooLarge(body))
@@ -206,6 +231,7 @@ pub fn settings(lock_wait_ms: u64, rules: &str) -> CacheSettings {
         max_bytes: 1_048_576,
         lock_wait_ms,
         lock_ttl_ms: 5_000,
+        heuristic_percent: 0,
     }
 }
 
@@ -229,6 +255,7 @@ pub fn get(url: &str) -> CacheRequest {
         uri: url.parse().expect("url"),
         headers: HeaderMap::new(),
         session_id: None,
+        session_unconfirmed: false,
     }
 }
 
@@ -240,7 +267,7 @@ pub async fn request(cache: &TestCache, req: &CacheRequest, origin: &TestOrigin)
 
 pub fn body(served: &Served<Vec<u8>>) -> Vec<u8> {
     match &served.body {
-        ServedBody::Bytes(b) | ServedBody::Stream(b) => b.clone(),
+        ServedBody::Bytes(b) | ServedBody::Stream(b) | ServedBody::Upgraded(b) => b.clone(),
         ServedBody::Empty => Vec::new(),
     }
 }

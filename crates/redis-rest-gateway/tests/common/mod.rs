@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -31,12 +33,41 @@ fn redis_server_binary() -> String {
 /// A throwaway redis-server (no persistence).
 pub struct RedisServer {
     pub port: u16,
+    /// Extra arguments after the defaults (later ones win in Redis's config).
+    extra: Vec<String>,
+    /// Started with TLS only: ready once the port accepts connections (no plain PING).
+    tls_only: bool,
+    /// Its working directory: a replica writes the primary's snapshot there.
+    dir: certs::TempDir,
     child: Option<Child>,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let mut server = RedisServer { port: free_port(), child: None };
+        RedisServer::start_with(&[])
+    }
+
+    /// With extra `redis-server` arguments (e.g. `--replicaof`).
+    pub fn start_with(extra: &[String]) -> RedisServer {
+        let mut server = RedisServer {
+            port: free_port(),
+            extra: extra.to_vec(),
+            tls_only: false,
+            dir: certs::TempDir::new("redis"),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// TLS only, on `port` (`--port 0 --tls-port port`), with `extra` naming the cert files.
+    pub fn start_tls(extra: &[String]) -> RedisServer {
+        let port = free_port();
+        let mut args: Vec<String> =
+            ["--port", "0", "--tls-port", &port.to_string()].map(String::from).to_vec();
+        args.extend_from_slice(extra);
+        let mut server =
+            RedisServer { port, extra: args, tls_only: true, dir: certs::TempDir::new("redis"), child: None };
         server.restart();
         server
     }
@@ -63,16 +94,23 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .arg("--dir")
+            .arg(&self.dir.0)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn redis-server (is it installed?)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.answers_ping() {
+        while !(if self.tls_only { self.accepts() } else { self.answers_ping() }) {
             assert!(Instant::now() < deadline, "redis-server did not answer on port {}", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn accepts(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
     }
 
     fn answers_ping(&self) -> bool {
@@ -130,7 +168,7 @@ impl Gateway {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(pos) = line.find("listening on http://") {
+                    if let Some(pos) = line.find("listening on http") {
                         let url = line[pos + "listening on ".len()..]
                             .split_whitespace()
                             .next()

@@ -2,175 +2,21 @@
 //! "browser" keeps the cookie the worker sets, each visit goes begin → one round trip →
 //! resolve → origin request → apply → store ops, exactly as the worker will run it.
 
+mod world;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use edge_core::session::{
-    apply, begin, cookie_value, new_session_id, prepare_origin_request, InvalidCookie, SessionOutcome,
+    begin, cookie_value, new_session_id, prepare_origin_request, InvalidCookie, SessionOutcome,
     SessionSettings, SessionState, EDGE_SESSION, EDGE_SESSION_ID,
 };
 use edge_core::MemoryStore;
 use edge_core::{Clock, ManualClock};
-use edge_core::{Op, Reply, Store, StoreError, StoreKind};
+use edge_core::{Op, Store};
 use futures::executor::block_on;
 use http::header::{COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::{json, Value};
-
-fn ns() -> edge_core::Namespace {
-    edge_core::Namespace::new("edge")
-}
-const T0: u64 = 1_700_000_000_000;
-const SECOND: u64 = 1_000;
-/// Idle TTL 100 s (slide slack 10 s), absolute 1000 s.
-const IDLE_S: u64 = 100;
-const ABSOLUTE_S: u64 = 1_000;
-
-fn settings() -> SessionSettings {
-    SessionSettings::new(b"flow-test-secret-flow-test-secret!!")
-        .unwrap()
-        .with_ttls(IDLE_S, ABSOLUTE_S)
-        .unwrap()
-        .with_max_bytes(64)
-        .unwrap()
-}
-
-/// A store whose round trips always fail, and which records that it was asked.
-struct DownStore {
-    calls: std::cell::Cell<usize>,
-}
-
-impl Store for DownStore {
-    fn kind(&self) -> StoreKind {
-        StoreKind::Upstash
-    }
-    async fn run(&self, _ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
-        self.calls.set(self.calls.get() + 1);
-        Err(StoreError::Timeout)
-    }
-    async fn atomic(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
-        self.run(ops).await
-    }
-}
-
-struct World<S: Store> {
-    store: S,
-    clock: ManualClock,
-    settings: SessionSettings,
-    /// The browser's session cookie value (`<id>.<mac>`), if it holds one.
-    jar: Option<String>,
-    /// Ops another request runs between this visit's lookup and its write.
-    meanwhile: Vec<Op>,
-}
-
-/// What one visit did, for the test to inspect.
-struct Visit {
-    lookup_ops: Vec<Op>,
-    state: SessionState,
-    origin_request: HeaderMap,
-    response: HeaderMap,
-    outcome: SessionOutcome,
-}
-
-fn world() -> World<MemoryStore<ManualClock>> {
-    let clock = ManualClock::at(T0);
-    World {
-        store: MemoryStore::with_clock(clock.clone()),
-        clock,
-        settings: settings(),
-        jar: None,
-        meanwhile: Vec::new(),
-    }
-}
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
-    }
-    map
-}
-
-impl<S: Store> World<S> {
-    /// One request: the browser's cookie plus `extra` request headers, the origin answering
-    /// with `origin_response` headers.
-    fn visit(&mut self, extra: &[(&str, &str)], origin_response: &[(&str, &str)]) -> Visit {
-        let mut request = headers(extra);
-        if let Some(value) = &self.jar {
-            request.append(
-                COOKIE,
-                HeaderValue::from_str(&format!("{}={value}", self.settings.cookie_name)).unwrap(),
-            );
-        }
-        self.visit_with(request, origin_response)
-    }
-
-    fn visit_with(&mut self, mut request: HeaderMap, origin_response: &[(&str, &str)]) -> Visit {
-        let now = self.clock.now_ms();
-        edge_core::session::strip_client_session_headers(&mut request);
-        let lookup = begin(&request, &self.settings, &ns());
-        let lookup_ops = lookup.ops();
-        let replies =
-            if lookup_ops.is_empty() { Ok(Vec::new()) } else { block_on(self.store.run(&lookup_ops)) };
-        let state = lookup.resolve(replies.as_ref().map(Vec::as_slice), now);
-        prepare_origin_request(&mut request, &state, &self.settings);
-        let mut response = headers(origin_response);
-        let mut outcome = apply(&state, &mut response, &self.settings, &ns(), now);
-        let meanwhile = std::mem::take(&mut self.meanwhile);
-        if !meanwhile.is_empty() {
-            block_on(self.store.run(&meanwhile)).unwrap();
-        }
-        if !outcome.store_ops.is_empty() {
-            if let Ok(replies) = block_on(self.store.run(&outcome.store_ops)) {
-                for reply in &replies {
-                    assert!(!matches!(reply, Reply::Error(_)), "{reply:?}");
-                }
-                if let Some(cookies) = outcome.after_write(&replies, &self.settings) {
-                    outcome.set_cookies = cookies;
-                }
-            }
-        }
-        for set_cookie in &outcome.set_cookies {
-            response.append(SET_COOKIE, HeaderValue::from_str(set_cookie).unwrap());
-            self.absorb(set_cookie);
-        }
-        Visit { lookup_ops, state, origin_request: request, response, outcome }
-    }
-
-    /// What a browser does with our `Set-Cookie`.
-    fn absorb(&mut self, set_cookie: &str) {
-        let cookie = cookie::Cookie::parse(set_cookie.to_owned()).unwrap();
-        assert_eq!(cookie.name(), self.settings.cookie_name);
-        if cookie.max_age() == Some(cookie::time::Duration::ZERO) {
-            self.jar = None;
-        } else {
-            self.jar = Some(cookie.value().to_owned());
-        }
-    }
-
-    fn advance_s(&self, seconds: u64) {
-        self.clock.advance(seconds * SECOND);
-    }
-}
-
-fn live_data(state: &SessionState) -> (String, Value, u64) {
-    match state {
-        SessionState::Live { id, record, .. } => {
-            (id.as_str().to_owned(), Value::Object(record.data.clone()), record.created_ms)
-        }
-        other => panic!("expected a live session, got {other:?}"),
-    }
-}
-
-fn is_clearing(set_cookie: &str) -> bool {
-    set_cookie.contains("Max-Age=0")
-}
-
-/// Logs in: the origin sets `data` on a cookie-less request.
-fn log_in<S: Store>(w: &mut World<S>, data: &str) -> Visit {
-    let visit = w.visit(&[], &[("edge-session-set", data)]);
-    assert!(w.jar.is_some(), "no cookie issued: {:?}", visit.outcome);
-    visit
-}
+use serde_json::json;
+use world::*;
 
 #[test]
 fn no_cookie_is_no_session_and_no_round_trip() {
@@ -179,7 +25,7 @@ fn no_cookie_is_no_session_and_no_round_trip() {
     assert!(visit.lookup_ops.is_empty());
     assert_eq!(visit.state, SessionState::None);
     assert_eq!(visit.state.session_id(), None);
-    assert!(visit.state.origin_headers().is_empty());
+    assert_eq!(visit.state.origin_headers().len(), 1, "the status alone: anonymous");
     assert_eq!(visit.outcome, SessionOutcome::default());
     // The Cookie header is untouched when ours is not in it.
     assert_eq!(visit.origin_request.get(COOKIE).unwrap(), "theme=dark");
@@ -205,6 +51,7 @@ fn forged_cookie_costs_no_lookup_and_is_cleared() {
     assert_eq!(visit.state, SessionState::Invalid(InvalidCookie::BadMac));
     assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
     assert!(visit.origin_request.get(EDGE_SESSION).is_none());
+    assert_eq!(visit.origin_request.get("edge-session-status").unwrap(), "invalid");
     assert_eq!(visit.outcome.set_cookies.len(), 1);
     assert!(is_clearing(&visit.outcome.set_cookies[0]));
     assert!(visit.outcome.store_ops.is_empty());
@@ -280,7 +127,9 @@ fn spoofed_headers_are_stripped_even_without_a_session() {
     // Skip the early strip: `prepare_origin_request` must strip on its own.
     let state = begin(&request, &w.settings, &ns()).resolve(Ok(&[]), T0);
     prepare_origin_request(&mut request, &state, &w.settings);
-    assert!(request.is_empty(), "{request:?}");
+    let names: Vec<&str> = request.keys().map(|name| name.as_str()).collect();
+    assert_eq!(names, ["edge-session-status"], "only the worker's own: {request:?}");
+    assert_eq!(request["edge-session-status"], "anonymous");
     // And through the whole flow, with a cookie-less request.
     let visit = w.visit(&[("edge-session-id", "forged")], &[]);
     assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
@@ -514,6 +363,7 @@ fn oversized_or_malformed_set_changes_nothing() {
 fn redis_down_means_no_session_and_no_writes() {
     let mut up = world();
     log_in(&mut up, r#"{"user":"ada"}"#);
+    let id = live_data(&up.visit(&[], &[]).state).0;
     let mut w = World {
         meanwhile: Vec::new(),
         store: DownStore { calls: std::cell::Cell::new(0) },
@@ -524,7 +374,10 @@ fn redis_down_means_no_session_and_no_writes() {
     let visit = w.visit(&[("edge-session-id", "forged")], &[]);
     assert!(matches!(visit.state, SessionState::Unavailable { .. }));
     assert_eq!(w.store.calls.get(), 1);
-    assert!(visit.origin_request.get(EDGE_SESSION_ID).is_none());
+    // Issue 18 item 1: the origin can tell "store unavailable" from "anonymous": the status,
+    // and the id the cookie's MAC proves (never the client's forged one); no data.
+    assert_eq!(visit.origin_request.get(EDGE_SESSION_ID).unwrap().to_str().unwrap(), id.as_str());
+    assert_eq!(visit.origin_request.get("edge-session-status").unwrap(), "unavailable");
     assert!(visit.origin_request.get(EDGE_SESSION).is_none());
     // The cookie is still removed from what the origin sees.
     assert!(visit.origin_request.get(COOKIE).is_none());
@@ -636,4 +489,19 @@ fn setting_data_on_an_empty_session_issues_a_new_id() {
     // A session that already held data keeps its id on a later Set.
     w.visit(&[], &[("edge-session-set", r#"{"user":"ada","theme":"dark"}"#)]);
     assert_eq!(live_data(&w.visit(&[], &[]).state).0, id);
+}
+
+/// Issue 18 item 1: every forwarded request says what the worker knows of the session.
+#[test]
+fn the_origin_is_told_the_session_status_on_every_request() {
+    let mut w = world();
+    let status = |visit: &Visit| {
+        visit.origin_request.get("edge-session-status").map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(status(&w.visit(&[("edge-session-status", "active")], &[])).as_deref(), Some("anonymous"));
+    log_in(&mut w, r#"{"user":"ada"}"#);
+    assert_eq!(status(&w.visit(&[], &[])).as_deref(), Some("active"));
+    let jar = w.jar.clone();
+    w.jar = jar.map(|cookie| format!("{}x", &cookie[..cookie.len() - 1]));
+    assert_eq!(status(&w.visit(&[], &[])).as_deref(), Some("invalid"));
 }
