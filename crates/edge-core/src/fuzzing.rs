@@ -102,8 +102,13 @@ pub fn cache_control(data: &[u8]) {
     ];
     for rule in &rules {
         let _ = request_decision(&http::Method::GET, &headers, rule.as_ref());
-        for now_secs in [0, 1_800_000_000, u64::MAX] {
-            let Ok(freshness) = response_decision(200, &headers, rule.as_ref(), u64::MAX, now_secs) else {
+        // Heuristic freshness (`CACHE_HEURISTIC_PERCENT`) off and at its largest.
+        for (now_secs, heuristic_percent) in
+            [0, 1_800_000_000, u64::MAX].into_iter().flat_map(|now| [(now, 0), (now, 100)])
+        {
+            let Ok(freshness) =
+                response_decision(200, &headers, rule.as_ref(), u64::MAX, now_secs, heuristic_percent)
+            else {
                 continue;
             };
             assert!(
@@ -318,7 +323,7 @@ fn check_rules(rules: &CacheRules) {
             assert!(!tag.is_empty() && !tag.contains(|c: char| c == ',' || c.is_whitespace()), "tag {tag:?}");
         }
         let _ = request_decision(&http::Method::GET, &headers, Some(rule));
-        if let Ok(freshness) = response_decision(200, &headers, Some(rule), u64::MAX, 1_800_000_000) {
+        if let Ok(freshness) = response_decision(200, &headers, Some(rule), u64::MAX, 1_800_000_000, 10) {
             assert!(freshness.stale_copy_ttl() > 0, "{freshness:?}");
         }
     }

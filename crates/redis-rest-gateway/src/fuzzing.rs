@@ -7,20 +7,24 @@ use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
-use crate::command::{parse_batch, parse_single, parse_url_form, refusal, Command};
+use crate::auth::Access;
+use crate::command::{parse_batch, parse_single, parse_url_form, Command};
+use crate::command_flags::CommandFlags;
 use crate::encoding::{error_object, item_object, Encoding};
+use crate::policy::Policy;
 use crate::resp::{encode_command, parse_reply, Reply};
 
 /// Request decoding: the JSON command, the JSON pipeline, the URL form; then what the gateway
-/// does with a decoded command (the refusal policy, RESP encoding) and the JSON it writes back.
+/// does with a decoded command (the refusal policy for full and read-only tokens, RESP encoding) and the JSON it writes back.
 ///
 /// Input: byte 0 picks the form (mod 3); the rest is the JSON body, or for the URL form
 /// `path \n query \n body` (a missing query is none; the body may hold newlines).
 pub fn gateway_request(data: &[u8]) {
     let Some((&form, rest)) = data.split_first() else { return };
+    let body = Bytes::copy_from_slice(rest);
     let parsed = match form % 3 {
-        0 => parse_single(rest).map(|command| vec![command]),
-        1 => parse_batch(rest),
+        0 => parse_single(&body).map(|command| vec![command]),
+        1 => parse_batch(&body),
         _ => {
             let mut parts = rest.splitn(3, |&b| b == b'\n');
             let path = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
@@ -45,7 +49,12 @@ pub fn gateway_request(data: &[u8]) {
     }
     for command in &commands {
         assert!(!command.args.is_empty());
-        let _ = refusal(command);
+        for allow_admin_commands in [false, true] {
+            let policy = Policy { allow_admin_commands, flags: None };
+            let _ = policy.refusal(command, Access::Full);
+            // Without Redis's command flags a read-only token may run nothing.
+            assert!(policy.refusal(command, Access::ReadOnly).is_some());
+        }
         // Sent to Redis as RESP: reads back as the same arguments.
         let mut wire = Vec::new();
         encode_command(&command.args, &mut wire);
@@ -84,7 +93,8 @@ fn check_json_strings(body: &[u8], commands: &[Command]) {
     }
 }
 
-/// The RESP reply reader (bytes from Redis), and the JSON each reply becomes.
+/// The RESP reply reader (bytes from Redis), the JSON each reply becomes, and each reply read
+/// as Redis's `COMMAND` table ([`CommandFlags::from_reply`]).
 ///
 /// Input: the bytes Redis sent. Byte 0 also picks where the stream is cut in two: reading it in
 /// two reads gives what reading it at once gives.
@@ -95,6 +105,13 @@ pub fn gateway_resp(data: &[u8]) {
     assert_eq!(read_all(&[first, second]), whole, "cut at {cut}");
     for reply in whole.0 {
         check_json_reply(&reply);
+        // A reply read as Redis's `COMMAND` table (read at start-up for read-only tokens).
+        if let Ok(flags) = CommandFlags::from_reply(&reply) {
+            let command = Command { args: vec![Bytes::from_static(b"get"), Bytes::from_static(b"k")] };
+            let _ = flags.is_read_only(&command);
+            let policy = Policy { allow_admin_commands: false, flags: Some(flags) };
+            let _ = policy.refusal(&command, Access::ReadOnly);
+        }
     }
 }
 
