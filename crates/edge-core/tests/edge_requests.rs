@@ -5,12 +5,10 @@
 
 mod support;
 
-use std::rc::Rc;
-
-use edge_core::{Config, Edge, EdgeRequest, MemoryStore, Served, ServedBody};
-use http::{HeaderMap, Method};
-use support::host::{Received, Reply, TestHost};
-use support::{local, settle, TestClock, TestRuntime};
+use http::Method;
+use support::host::{Received, Reply};
+use support::site::{body, header, header_of, path_of, request, Site};
+use support::{local, settle};
 
 const SECRET: &str = "a-session-secret-of-at-least-32-bytes!!";
 const ADMIN: &str = "admin-token";
@@ -19,8 +17,7 @@ const ADMIN: &str = "admin-token";
 /// is cacheable and writable.
 fn site(req: &Received) -> Reply {
     let session = req.headers.get("edge-session-id").and_then(|v| v.to_str().ok()).unwrap_or("anon");
-    let path =
-        req.url.split_once("://").map_or("", |(_, rest)| &rest[rest.find('/').unwrap_or(rest.len())..]);
+    let path = path_of(req);
     match (req.method.as_str(), path) {
         ("GET", "/login") => (
             200,
@@ -74,68 +71,12 @@ fn site(req: &Received) -> Reply {
     }
 }
 
-fn header_of(req: &Received, name: &str) -> String {
-    req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
-}
-
-struct Site {
-    edge: Edge<MemoryStore<TestClock>>,
-    host: TestHost,
-}
-
 fn site_with(vars: &[(&str, &str)]) -> Site {
-    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-        .expect("config");
-    let clock = TestClock::new();
-    let edge = Edge::new(Rc::new(config), MemoryStore::with_clock(clock.clone()));
-    Site { edge, host: TestHost::new(TestRuntime { clock }, site) }
+    Site::new(vars, site)
 }
 
 fn plain_site() -> Site {
     site_with(&[("SESSION_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN)])
-}
-
-fn request(
-    method: Method,
-    url: &str,
-    headers: &[(&'static str, &str)],
-    body: Option<Vec<u8>>,
-) -> EdgeRequest<Vec<u8>> {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        map.append(*name, value.parse().expect("header"));
-    }
-    EdgeRequest { method, url: url.to_string(), headers: map, body }
-}
-
-impl Site {
-    async fn send(&self, method: Method, path: &str, headers: &[(&'static str, &str)]) -> Served<Vec<u8>> {
-        let url = format!("https://shop.example{path}");
-        let served = self.edge.handle(&self.host, request(method, &url, headers, None)).await;
-        settle().await;
-        served
-    }
-
-    /// Logs in and answers the `Cookie` header value that carries the session.
-    async fn login(&self) -> String {
-        let served = self.send(Method::GET, "/login", &[]).await;
-        let set_cookie = header(&served, "set-cookie");
-        set_cookie.split(';').next().expect("a cookie").to_string()
-    }
-}
-
-fn header(served: &Served<Vec<u8>>, name: &str) -> String {
-    served.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
-}
-
-fn body(served: &Served<Vec<u8>>) -> String {
-    match &served.body {
-        ServedBody::Bytes(b) | ServedBody::Stream(b) | ServedBody::Upgraded(b) => {
-            String::from_utf8_lossy(b).into_owned()
-        }
-        ServedBody::Empty => String::new(),
-    }
 }
 
 #[test]

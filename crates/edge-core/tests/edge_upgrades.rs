@@ -5,12 +5,11 @@
 
 mod support;
 
-use std::rc::Rc;
-
-use edge_core::{Config, Edge, EdgeRequest, MemoryStore, Served, ServedBody};
-use http::{HeaderMap, Method};
-use support::host::{Received, Reply, TestHost};
-use support::{local, settle, TestClock, TestRuntime};
+use edge_core::ServedBody;
+use http::Method;
+use support::host::{Received, Reply};
+use support::local;
+use support::site::{header, header_of, path_of, Site};
 
 const SECRET: &str = "a-session-secret-of-at-least-32-bytes!!";
 const ADMIN: &str = "admin-token";
@@ -18,8 +17,7 @@ const ADMIN: &str = "admin-token";
 /// An origin with a WebSocket at `/socket` (it switches only when asked to), one that refuses
 /// at `/refused`, a login, and a cacheable page.
 fn site(req: &Received) -> Reply {
-    let path =
-        req.url.split_once("://").map_or("", |(_, rest)| &rest[rest.find('/').unwrap_or(rest.len())..]);
+    let path = path_of(req);
     let asks_websocket = header_of(req, "upgrade") == "websocket";
     match (req.method.as_str(), path) {
         ("GET", "/login") => (200, vec![("edge-session-set", r#"{"user":"alice"}"#.into())], b"in".to_vec()),
@@ -42,42 +40,8 @@ fn site(req: &Received) -> Reply {
     }
 }
 
-fn header_of(req: &Received, name: &str) -> String {
-    req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
-}
-
-struct Site {
-    edge: Edge<MemoryStore<TestClock>>,
-    host: TestHost,
-}
-
 fn plain_site() -> Site {
-    let vars = [("SESSION_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN)];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
-            .expect("config");
-    let clock = TestClock::new();
-    let edge = Edge::new(Rc::new(config), MemoryStore::with_clock(clock.clone()));
-    Site { edge, host: TestHost::new(TestRuntime { clock }, site) }
-}
-
-impl Site {
-    async fn send(&self, method: Method, path: &str, headers: &[(&'static str, &str)]) -> Served<Vec<u8>> {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.append(*name, value.parse().expect("header"));
-        }
-        let url = format!("https://shop.example{path}");
-        let request = EdgeRequest { method, url, headers: map, body: None };
-        let served = self.edge.handle(&self.host, request).await;
-        settle().await;
-        served
-    }
-
-    async fn login(&self) -> String {
-        let served = self.send(Method::GET, "/login", &[]).await;
-        header(&served, "set-cookie").split(';').next().expect("a cookie").to_string()
-    }
+    Site::new(&[("SESSION_SECRET", SECRET), ("ADMIN_TOKEN", ADMIN)], site)
 }
 
 /// A browser's handshake, plus `extra`.
@@ -93,10 +57,6 @@ fn handshake<'a>(extra: &[(&'static str, &'a str)]) -> Vec<(&'static str, &'a st
     ];
     headers.extend_from_slice(extra);
     headers
-}
-
-fn header(served: &Served<Vec<u8>>, name: &str) -> String {
-    served.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
 fn sent(received: &Received, name: &str) -> Vec<String> {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod host;
+pub mod site;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
