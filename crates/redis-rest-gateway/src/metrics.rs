@@ -110,16 +110,29 @@ pub struct Metrics {
     pub tls_reload_failures: Counter,
 }
 
-pub static METRICS: Metrics = Metrics {
-    requests: [const { [const { Counter::new() }; OUTCOMES.len()] }; ENDPOINTS.len()],
-    latency: [const { Histogram::new() }; ENDPOINTS.len()],
-    redis_reconnects: Counter::new(),
-    redis_connect_failures: Counter::new(),
-    redis_primary_changes: Counter::new(),
-    in_flight_batches: Gauge::new(),
-    tls_reloads: Counter::new(),
-    tls_reload_failures: Counter::new(),
-};
+pub static METRICS: Metrics = Metrics::new();
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Every count at zero (a `const fn`, so the process-wide instance is a plain static).
+    pub const fn new() -> Metrics {
+        Metrics {
+            requests: [const { [const { Counter::new() }; OUTCOMES.len()] }; ENDPOINTS.len()],
+            latency: [const { Histogram::new() }; ENDPOINTS.len()],
+            redis_reconnects: Counter::new(),
+            redis_connect_failures: Counter::new(),
+            redis_primary_changes: Counter::new(),
+            in_flight_batches: Gauge::new(),
+            tls_reloads: Counter::new(),
+            tls_reload_failures: Counter::new(),
+        }
+    }
+}
 
 impl Metrics {
     /// Counts one finished request. `endpoint` indexes [`ENDPOINTS`]; `outcome` is `ok` or an
@@ -214,16 +227,7 @@ mod tests {
 
     #[test]
     fn histogram_buckets_are_cumulative_in_the_exposition() {
-        let metrics = Metrics {
-            requests: [const { [const { Counter::new() }; OUTCOMES.len()] }; ENDPOINTS.len()],
-            latency: [const { Histogram::new() }; ENDPOINTS.len()],
-            redis_reconnects: Counter::new(),
-            redis_connect_failures: Counter::new(),
-            redis_primary_changes: Counter::new(),
-            in_flight_batches: Gauge::new(),
-            tls_reloads: Counter::new(),
-            tls_reload_failures: Counter::new(),
-        };
+        let metrics = Metrics::new();
         metrics.record(2, "ok", Duration::from_micros(300));
         metrics.record(2, "ok", Duration::from_millis(3));
         metrics.record(2, "redis-timeout", Duration::from_secs(11));
