@@ -93,6 +93,14 @@ async fn metrics_on_their_own_listener_count_reconnects() {
 
     redis.stop();
     assert_eq!(client.command(r#"["PING"]"#).await.status, 503);
+    // Let a reconnect attempt fail while Redis is down before bringing it back: otherwise the
+    // first attempt may already find it up, and no failure is there to count.
+    for _ in 0..50 {
+        if sample(&scrape().await, "redis_rest_gateway_redis_connect_failures_total") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     redis.restart();
     let mut answered = false;
     for _ in 0..50 {
