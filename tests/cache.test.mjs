@@ -340,19 +340,32 @@ describe("never stored", () => {
     });
   }
 
-  it("a request with Authorization bypasses lookup and store", async () => {
+  it("a request with Authorization takes and stores only what the origin marked shareable", async () => {
+    // RFC 9111 §3.5: public, s-maxage or must-revalidate make it shareable, both ways.
+    serve("/c/auth-public", { "cache-control": "public, max-age=60" }, "shared");
+    const filled = await stack.request("/c/auth-public", { headers: { authorization: "Bearer x" } });
+    assert.equal(xc(filled), "MISS");
+    await settle();
+    assert.equal(xc(await stack.request("/c/auth-public")), "HIT");
+    assert.equal(xc(await stack.request("/c/auth-public", { headers: { authorization: "Bearer y" } })), "HIT");
+    assert.equal(stack.origin.count("/c/auth-public"), 1);
+
     serve("/c/auth", { "cache-control": "max-age=60" }, "secret stuff");
     const first = await stack.request("/c/auth", { headers: { authorization: "Bearer x" } });
-    assert.equal(xc(first), "BYPASS");
-    assert.equal(cs(first), "edge-cache; fwd=bypass; detail=authorization");
+    assert.equal(xc(first), "MISS");
+    assert.match(cs(first), /detail=authorization$/);
+    assert.equal(stack.origin.last("/c/auth").headers.authorization, "Bearer x");
     await settle();
-    // Not stored by the authorized request: an anonymous request goes to the origin.
+    // Not stored by the authorized request, and no hit-for-pass: an anonymous request fills.
     const anonymous = await stack.request("/c/auth");
     assert.equal(xc(anonymous), "MISS");
+    assert.match(cs(anonymous), /^edge-cache; fwd=uri-miss(; ttl=\d+)?; stored$/);
     await settle();
-    // Not looked up either: an authorized request after the entry exists still goes to the origin.
+    assert.equal(xc(await stack.request("/c/auth")), "HIT");
+    // The anonymous entry is not marked shareable: an authorized request goes to the origin.
     const again = await stack.request("/c/auth", { headers: { authorization: "Bearer x" } });
     assert.equal(xc(again), "BYPASS");
+    assert.equal(cs(again), "edge-cache; fwd=bypass; detail=authorization");
     assert.equal(stack.origin.count("/c/auth"), 3);
   });
 

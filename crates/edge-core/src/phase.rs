@@ -13,7 +13,8 @@ pub enum NoCacheReason {
     // ---- request side: no lookup ----
     /// The method is not `GET` or `HEAD`.
     Method,
-    /// The request carries `Authorization`.
+    /// The request carries `Authorization` and the entry, or the origin's answer, is not marked
+    /// `public`, `s-maxage` or `must-revalidate` (RFC 9111 §3.5).
     Authorization,
     /// The request carries `Range`. Partial responses (206) are not stored, and a stored full
     /// response is not cut into ranges, so such requests go straight to the origin.

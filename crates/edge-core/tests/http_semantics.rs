@@ -141,3 +141,44 @@ fn heuristic_freshness_applies_only_when_on_and_never_to_personal_requests() {
         assert_eq!(default.phase, CachePhase::MissUnstored(NoCacheReason::NoFreshness), "off by default");
     });
 }
+
+/// Issue 10 item 8 (RFC 9111 §3.5): a request with `Authorization` shares only what the origin
+/// marked shareable for it (`public`, `s-maxage`, `must-revalidate`), both ways; anything else
+/// passes and stores nothing, without marking the URL hit-for-pass for anonymous requests.
+#[test]
+fn authorization_shares_only_what_the_origin_marked_shareable() {
+    local(async {
+        let authorized = |url: &str| {
+            let mut req = get(url);
+            req.headers.insert("authorization", "Bearer alice".parse().expect("header value"));
+            req
+        };
+        for cache_control in ["public, max-age=60", "s-maxage=60", "max-age=60, must-revalidate"] {
+            let w = world(settings(2_000, "[]"));
+            let origin = TestOrigin::new(Answer::ok(cache_control, "shared"));
+            let url = "https://example.com/auth/shared";
+            // Stored from the authorized request, and reused by anyone.
+            assert_eq!(request(&w.cache, &authorized(url), &origin).await.phase, CachePhase::Miss);
+            settle().await;
+            assert_eq!(request(&w.cache, &get(url), &origin).await.phase, CachePhase::Hit, "{cache_control}");
+            assert_eq!(request(&w.cache, &authorized(url), &origin).await.phase, CachePhase::Hit);
+            assert_eq!(origin.count(), 1, "{cache_control}");
+        }
+
+        let w = world(settings(2_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=60", "mine"));
+        let url = "https://example.com/auth/plain";
+        let first = request(&w.cache, &authorized(url), &origin).await;
+        assert_eq!(first.phase, CachePhase::MissUnstored(NoCacheReason::Authorization));
+        settle().await;
+        // Not stored, and no hit-for-pass: the anonymous request fills the entry...
+        assert_eq!(request(&w.cache, &get(url), &origin).await.phase, CachePhase::Miss);
+        settle().await;
+        assert_eq!(request(&w.cache, &get(url), &origin).await.phase, CachePhase::Hit);
+        // ...which an authorized request may not take: the origin did not mark it shareable.
+        let again = request(&w.cache, &authorized(url), &origin).await;
+        assert_eq!(again.phase, CachePhase::Bypass(NoCacheReason::Authorization));
+        assert_eq!(body(&again), b"mine#3".to_vec());
+        assert_eq!(origin.count(), 3);
+    });
+}

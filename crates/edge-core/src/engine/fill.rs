@@ -15,13 +15,15 @@ use super::revalidate::validators_of;
 use super::served::{
     from_entry, origin_error_response, passed, set_cache_headers, stale_for_error_status, Served,
 };
-use super::{Cache, CacheRequest, SharedEntry};
+use super::{authorized, may_answer, Cache, CacheRequest, SharedEntry};
 use crate::cache_control::CacheControl;
 use crate::entry::{storable_headers, CacheEntry};
 use crate::hygiene::{carries_session_directive, is_reserved};
 use crate::key::{normalized_path, vary_names, CacheKeys};
 use crate::phase::{CachePhase, NoCacheReason};
-use crate::policy::{has_explicit_freshness, origin_age, response_decision, Freshness};
+use crate::policy::{
+    has_explicit_freshness, origin_age, response_decision, reusable_with_authorization, Freshness,
+};
 use crate::purge::{index_ops, indexed_prefixes, prune_index_sample};
 use crate::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
 use crate::stats::Counter;
@@ -57,6 +59,9 @@ where
         let attempt = self.try_lock(&lookup.keys, stale.as_ref().map(|e| e.stored_at_ms)).await;
         let served = match attempt {
             Err(_) => self.pass(origin, false, NoCacheReason::RedisUnavailable).await,
+            Ok(LockAttempt::AlreadyFilled(entry)) if !may_answer(req, &entry) => {
+                self.pass(origin, false, NoCacheReason::Authorization).await
+            }
             Ok(LockAttempt::AlreadyFilled(entry)) => {
                 self.stats.add(Counter::Hit);
                 from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms())
@@ -65,6 +70,9 @@ where
             Ok(LockAttempt::Held) => {
                 self.stats.add(Counter::LockWait);
                 match self.wait_for_holder(lookup, deadline).await {
+                    PollOutcome::Ready(entry) if !may_answer(req, &entry) => {
+                        self.pass(origin, false, NoCacheReason::Authorization).await
+                    }
                     PollOutcome::Ready(entry) => {
                         self.stats.add(Counter::Hit);
                         from_entry(&entry, CachePhase::Collapsed, false, self.rt.now_ms())
@@ -199,11 +207,11 @@ where
     ) -> Served<O::Body> {
         let (freshness, names) = match self.storable(req, &response) {
             Ok(storable) => storable,
-            Err(NoCacheReason::PerSession) => {
+            Err(reason) if reason == NoCacheReason::PerSession || authorized(req) => {
                 // Says nothing about what the URL answers anyone else: no hit-for-pass.
                 self.spawn_ops(finally);
                 self.isolate.polls.publish(&lookup.keys.lock, self.rt.now_ms(), PollOutcome::LookAgain);
-                return passed(response, CachePhase::MissUnstored(NoCacheReason::PerSession));
+                return passed(response, CachePhase::MissUnstored(reason));
             }
             Err(reason) => return self.mark_hit_for_pass(lookup, response, reason, finally),
         };
@@ -261,10 +269,11 @@ where
         served
     }
 
-    /// `CACHE_HEURISTIC_PERCENT`, except for a request that carried a session or cookies: a
-    /// guess at freshness never applies to what may be personal.
+    /// `CACHE_HEURISTIC_PERCENT`, except for a request that carried a session, cookies or
+    /// `Authorization`: a guess at freshness never applies to what may be personal.
     pub(super) fn heuristic_for(&self, req: &CacheRequest) -> u64 {
-        let personal = req.session_id.is_some() || req.headers.contains_key(http::header::COOKIE);
+        let personal =
+            req.session_id.is_some() || req.headers.contains_key(http::header::COOKIE) || authorized(req);
         if personal {
             0
         } else {
@@ -282,6 +291,9 @@ where
         let now_secs = self.rt.now_ms() / 1_000;
         if req.session_unconfirmed {
             return Err(NoCacheReason::PerSession);
+        }
+        if authorized(req) && !reusable_with_authorization(&response.headers) {
+            return Err(NoCacheReason::Authorization);
         }
         let heuristic = self.heuristic_for(req);
         let freshness = response_decision(

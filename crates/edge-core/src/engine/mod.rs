@@ -40,7 +40,7 @@ use crate::entry::CacheEntry;
 use crate::key::{cache_keys, normalized_path, vary_values, CacheKeys};
 use crate::keyspace::Namespace;
 use crate::phase::{CachePhase, NoCacheReason};
-use crate::policy::{request_decision, RequestDecision};
+use crate::policy::{request_decision, reusable_with_authorization, RequestDecision};
 use crate::rules::{CacheRules, Rule};
 use crate::runtime::{Origin, Runtime};
 use crate::stats::{Counter, Stats};
@@ -158,7 +158,7 @@ where
     }
 
     /// Whether the request is looked up at all (method, rules, reserved paths, and the
-    /// client's own `Authorization` and `Upgrade: websocket`; a `Range` is looked up).
+    /// client's own `Upgrade: websocket`; a `Range` and an `Authorization` are looked up).
     pub fn decide(&self, req: &CacheRequest, client_headers: &HeaderMap) -> RequestDecision {
         if req.uri.path().starts_with("/__edge/") {
             return RequestDecision::Bypass(NoCacheReason::Admin);
@@ -187,6 +187,9 @@ where
             let stale = match lookup.found.clone() {
                 Found::Unavailable(_) => {
                     return self.pass(&origin, head_only, NoCacheReason::RedisUnavailable).await;
+                }
+                Found::Fresh(entry) | Found::Stale(entry) if !may_answer(req, &entry) => {
+                    return self.pass(&origin, head_only, NoCacheReason::Authorization).await;
                 }
                 Found::Fresh(entry) => {
                     self.stats.add(Counter::Hit);
@@ -227,6 +230,9 @@ where
         let now = self.rt.now_ms();
         let head_only = req.method == Method::HEAD;
         match lookup.found {
+            Found::Fresh(entry) | Found::Stale(entry) if !may_answer(req, &entry) => {
+                self.pass(&origin, head_only, NoCacheReason::Authorization).await
+            }
             Found::Fresh(entry) => {
                 self.stats.add(Counter::Hit);
                 from_entry(&entry, CachePhase::Hit, head_only, now)
@@ -279,3 +285,14 @@ where
 
 /// A stored entry shared between the phases of a request (and the isolate's waiters).
 type SharedEntry = Rc<CacheEntry>;
+
+/// Whether `entry` may answer `req`: always, except that a request with `Authorization` takes
+/// only what the origin marked shareable for it (RFC 9111 §3.5, docs §2.1).
+fn may_answer(req: &CacheRequest, entry: &CacheEntry) -> bool {
+    !authorized(req) || reusable_with_authorization(&entry.header_map())
+}
+
+/// The request carries the client's `Authorization` (forwarded to the origin as it came).
+fn authorized(req: &CacheRequest) -> bool {
+    req.headers.contains_key(http::header::AUTHORIZATION)
+}

@@ -3,6 +3,9 @@
 //!
 //! Decisions a caller should know:
 //! - Request `Cache-Control`/`Pragma` are ignored: clients cannot force an origin fetch.
+//! - A request with `Authorization` is looked up, but shares only what the origin marked
+//!   shareable for it (RFC 9111 §3.5): `public`, `s-maxage` or `must-revalidate`, both ways
+//!   ([`reusable_with_authorization`]).
 //! - A request with `Upgrade: websocket` bypasses the cache (101 is never stored); any other
 //!   `Upgrade` is ignored. A `Range` request is looked up: a stored copy answers it (206),
 //!   anything else is passed on and fills nothing.
@@ -59,7 +62,8 @@ fn never_stored(status: u16) -> bool {
 
 /// Decides whether a request is looked up. The reserved `/__edge/` path is the caller's to
 /// check (it is never forwarded at all). Checks, in order: method (only `GET`/`HEAD`), a rule
-/// with `cache: false`, `Authorization`, `Upgrade: websocket`.
+/// with `cache: false`, `Upgrade: websocket`. `Authorization` is looked up: what it may be
+/// answered with and what its answer may be stored as is [`reusable_with_authorization`]'s.
 pub fn request_decision(
     method: &http::Method,
     headers: &http::HeaderMap,
@@ -69,8 +73,6 @@ pub fn request_decision(
         Some(NoCacheReason::Method)
     } else if rule.is_some_and(|rule| !rule.cache) {
         Some(NoCacheReason::RuleNoCache)
-    } else if headers.contains_key(http::header::AUTHORIZATION) {
-        Some(NoCacheReason::Authorization)
     } else if crate::hygiene::is_websocket_upgrade(headers) {
         Some(NoCacheReason::Upgrade)
     } else {
@@ -80,6 +82,17 @@ pub fn request_decision(
         Some(reason) => RequestDecision::Bypass(reason),
         None => RequestDecision::Lookup,
     }
+}
+
+/// Whether a response may answer, or be stored from, a request with `Authorization` (RFC 9111
+/// §3.5): only when the origin said a shared cache may keep it — `public`, `s-maxage` or
+/// `must-revalidate`, read from `CDN-Cache-Control` when it is valid (docs §2.1). The test is
+/// the same both ways, so a stored entry needs no note of how it was obtained: one fetched for
+/// an authorized request passed it before it was stored, and one fetched anonymously answers an
+/// authorized request only if the origin marked it so.
+pub fn reusable_with_authorization(headers: &http::HeaderMap) -> bool {
+    let cc = CacheControl::for_this_cache(headers);
+    cc.public || cc.s_maxage.is_some() || cc.must_revalidate
 }
 
 /// How long a stored response is fresh, and how long its stale copy may serve, in seconds from

@@ -45,7 +45,8 @@ fn request_decision_table() {
         (M::OPTIONS, vec![], None, RequestDecision::Bypass(Method)),
         (M::PATCH, vec![], None, RequestDecision::Bypass(Method)),
         (M::from_bytes(b"PURGE").unwrap(), vec![], None, RequestDecision::Bypass(Method)),
-        (M::GET, vec![("authorization", "Bearer x")], None, RequestDecision::Bypass(Authorization)),
+        // Looked up: what may answer it is reusable_with_authorization's (engine).
+        (M::GET, vec![("authorization", "Bearer x")], None, RequestDecision::Lookup),
         (M::GET, vec![], Some(&no_cache_rule), RequestDecision::Bypass(RuleNoCache)),
         // A range is answered from a stored copy, or passed on (engine serve_range).
         (M::GET, vec![("range", "bytes=0-10")], None, RequestDecision::Lookup),
@@ -71,7 +72,7 @@ fn request_decision_table() {
         ),
         // Cookies alone do not bypass (Vary: Cookie handles per-session content).
         (M::GET, vec![("cookie", "a=b")], None, RequestDecision::Lookup),
-        // Method is reported first, then the rule, then Authorization.
+        // Method is reported first, then the rule.
         (M::POST, vec![("authorization", "x")], Some(&no_cache_rule), RequestDecision::Bypass(Method)),
         (M::GET, vec![("authorization", "x")], Some(&no_cache_rule), RequestDecision::Bypass(RuleNoCache)),
     ];
@@ -81,6 +82,27 @@ fn request_decision_table() {
             expected,
             "{method} {pairs:?} {rule:?}"
         );
+    }
+}
+
+#[test]
+fn what_an_authorized_request_may_share() {
+    // (response headers, reusable for a request with Authorization)
+    let table = [
+        (vec![("cache-control", "public, max-age=60")], true),
+        (vec![("cache-control", "s-maxage=60")], true),
+        (vec![("cache-control", "max-age=60, must-revalidate")], true),
+        (vec![("cache-control", "max-age=60")], false),
+        (vec![("cache-control", "max-age=60, proxy-revalidate")], false),
+        (vec![("cache-control", "private, max-age=60")], false),
+        (vec![("expires", "Thu, 01 Jan 2099 00:00:00 GMT")], false),
+        (vec![], false),
+        // A valid CDN-Cache-Control is what this cache obeys, both ways.
+        (vec![("cache-control", "public, max-age=60"), ("cdn-cache-control", "max-age=60")], false),
+        (vec![("cache-control", "max-age=60"), ("cdn-cache-control", "public, max-age=60")], true),
+    ];
+    for (pairs, expected) in table {
+        assert_eq!(reusable_with_authorization(&headers(&pairs)), expected, "{pairs:?}");
     }
 }
 
