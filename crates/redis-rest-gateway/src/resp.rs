@@ -84,11 +84,33 @@ fn line_end(buf: &[u8], start: usize) -> Option<usize> {
     Some(start + pos)
 }
 
+/// RESP's integers: an optional `-` and one or more ASCII digits, nothing else (`str::parse`
+/// would also take a leading `+`, which Redis never sends: a stream that has one is out of step).
 fn parse_int(line: &[u8]) -> Result<i64, ProtocolError> {
+    let digits = line.strip_prefix(b"-").unwrap_or(line);
+    let well_formed = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
     std::str::from_utf8(line)
         .ok()
+        .filter(|_| well_formed)
         .and_then(|s| s.parse::<i64>().ok())
         .ok_or_else(|| ProtocolError(format!("bad integer {:?}", String::from_utf8_lossy(line))))
+}
+
+/// Redis's own ceiling on a bulk string (`proto-max-bulk-len`, 512 MiB by default): a longer
+/// length is a stream out of step, not a reply to wait for.
+const MAX_LEN: usize = 512 * 1024 * 1024;
+
+/// A bulk string's or an array's length: -1 is nil (`None`); any other negative, or anything
+/// over [`MAX_LEN`], is an error.
+fn parse_len(line: &[u8]) -> Result<Option<usize>, ProtocolError> {
+    match parse_int(line)? {
+        -1 => Ok(None),
+        n => usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= MAX_LEN)
+            .map(Some)
+            .ok_or_else(|| ProtocolError(format!("bad length {n}"))),
+    }
 }
 
 /// Length in bytes of the complete reply starting at `start`, or `None` if it is
@@ -107,21 +129,21 @@ fn measure(buf: &[u8], start: usize, depth: usize) -> Result<Option<usize>, Prot
     match kind {
         b'+' | b'-' | b':' => Ok(Some(after_line - start)),
         b'$' => {
-            let n = parse_int(&buf[start + 1..eol])?;
-            if n < 0 {
+            let Some(n) = parse_len(&buf[start + 1..eol])? else {
                 return Ok(Some(after_line - start));
-            }
-            let end = after_line.saturating_add(n as usize).saturating_add(2);
-            if buf.len() < end {
-                Ok(None)
-            } else {
-                Ok(Some(end - start))
+            };
+            let end = after_line.saturating_add(n).saturating_add(2);
+            match buf.get(end - 2..end) {
+                None => Ok(None),
+                // The data is followed by CRLF; anything else means the length lied.
+                Some(b"\r\n") => Ok(Some(end - start)),
+                Some(_) => Err(ProtocolError(format!("bulk string of {n} bytes not followed by CRLF"))),
             }
         }
         b'*' => {
-            let n = parse_int(&buf[start + 1..eol])?;
+            let n = parse_len(&buf[start + 1..eol])?.unwrap_or(0);
             let mut pos = after_line;
-            for _ in 0..n.max(0) {
+            for _ in 0..n {
                 match measure(buf, pos, depth + 1)? {
                     None => return Ok(None),
                     Some(len) => pos += len,
@@ -146,21 +168,18 @@ fn build(frame: &Bytes, cursor: &mut usize) -> Result<Reply, ProtocolError> {
         b'-' => Ok(Reply::Error(line)),
         b':' => Ok(Reply::Integer(parse_int(&line)?)),
         b'$' => {
-            let n = parse_int(&line)?;
-            if n < 0 {
+            let Some(n) = parse_len(&line)? else {
                 return Ok(Reply::Nil);
-            }
-            let n = n as usize;
+            };
             let data = frame.slice(*cursor..*cursor + n);
             *cursor += n + 2;
             Ok(Reply::Bulk(data))
         }
         b'*' => {
-            let n = parse_int(&line)?;
-            if n < 0 {
+            let Some(n) = parse_len(&line)? else {
                 return Ok(Reply::Nil);
-            }
-            let mut items = Vec::with_capacity((n as usize).min(1024));
+            };
+            let mut items = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
                 items.push(build(frame, cursor)?);
             }
@@ -224,5 +243,25 @@ mod tests {
         assert!(parse_reply(&mut buf).is_err());
         let mut buf = BytesMut::from(&b"$x\r\n"[..]);
         assert!(parse_reply(&mut buf).is_err());
+    }
+
+    #[test]
+    fn rejects_replies_redis_never_sends() {
+        for bad in [
+            &b":+5\r\n"[..], // a sign Redis never writes
+            b": 5\r\n",      // nor a space
+            b":\r\n",        // nor an empty integer
+            b"$-2\r\n",      // the only negative length is -1 (nil)
+            b"*-3\r\n",
+            b"$3\r\nabcXY", // the data is not followed by CRLF: the length lied
+            b"$3\r\nabcd\r\n",
+            b"*1\r\n$1\r\nab\r\n", // the same inside an array
+            b"$9999999999\r\n",    // over proto-max-bulk-len: not worth waiting for
+        ] {
+            let mut buf = BytesMut::from(bad);
+            assert!(parse_reply(&mut buf).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        // Still accepted: what Redis does send.
+        assert_eq!(parse_all(b":-0\r\n$0\r\n\r\n"), vec![Reply::Integer(0), Reply::Bulk(Bytes::new())]);
     }
 }

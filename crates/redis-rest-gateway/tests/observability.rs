@@ -94,8 +94,10 @@ async fn metrics_on_their_own_listener_count_reconnects() {
     redis.stop();
     assert_eq!(client.command(r#"["PING"]"#).await.status, 503);
     // Let a reconnect attempt fail while Redis is down before bringing it back: otherwise the
-    // first attempt may already find it up, and no failure is there to count.
+    // first attempt may already find it up, and no failure is there to count. The gateway
+    // connects on demand, so each round sends a request to make it try.
     for _ in 0..50 {
+        let _ = client.command(r#"["PING"]"#).await;
         if sample(&scrape().await, "redis_rest_gateway_redis_connect_failures_total") >= 1.0 {
             break;
         }
