@@ -315,10 +315,15 @@ fn check_rules(rules: &CacheRules) {
     headers.append(http::header::AGE, HeaderValue::from_static("99999999999"));
     for rule in rules.rules() {
         let path = match &rule.path {
-            PathPattern::Exact(path) | PathPattern::Prefix(path) => path,
+            PathPattern::Exact(path) | PathPattern::Prefix(path) => path.as_str(),
+            PathPattern::Glob(glob) => glob.as_str(),
         };
         assert!(path.starts_with('/'), "rule path {path:?}");
-        assert!(rules.matching(path).is_some(), "no rule matches {path:?}, the path of a rule");
+        // A glob's own text matches it (each star stands for one)... unless a rule on a host
+        // or with other conditions, which `matching` leaves out, came first.
+        if rule.hosts.is_empty() && rule.headers.is_empty() && rule.cookies.is_empty() {
+            assert!(rules.matching(path).is_some(), "no rule matches {path:?}, the path of a rule");
+        }
         for tag in &rule.tags {
             assert!(!tag.is_empty() && !tag.contains(|c: char| c == ',' || c.is_whitespace()), "tag {tag:?}");
         }
