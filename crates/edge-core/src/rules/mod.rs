@@ -20,9 +20,9 @@ mod tests;
 
 use std::fmt;
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, Method, Uri};
 
-pub use self::cache_key::{KeySpec, QueryKey};
+pub use self::cache_key::KeySpec;
 pub use self::glob::Glob;
 pub use self::matching::{HostPattern, PathPattern, Presence, RequestView};
 pub use self::status_ttl::StatusTtl;
@@ -141,9 +141,13 @@ impl Rule {
     }
 }
 
-/// The parsed `CACHE_RULES`, in order.
+/// The parsed `CACHE_RULES`, in order, and `CACHE_KEEP_MARKETING_PARAMS`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CacheRules(Vec<Rule>);
+pub struct CacheRules {
+    rules: Vec<Rule>,
+    /// Marketing parameters stay in keys (off by default, docs §3.6).
+    keep_marketing: bool,
+}
 
 /// Why `CACHE_RULES` was refused; `Display` gives the whole reason, e.g.
 /// "rule 0: `path` must start with / (got \"api\")".
@@ -167,17 +171,58 @@ impl std::error::Error for RulesError {}
 
 impl CacheRules {
     pub fn new(rules: Vec<Rule>) -> CacheRules {
-        CacheRules(rules)
+        CacheRules { rules, keep_marketing: false }
     }
 
     /// Parses the `CACHE_RULES` value. An empty or all-whitespace string means no rules.
     pub fn parse(json: &str) -> Result<CacheRules, RulesError> {
-        parse::parse_rules(json).map(CacheRules)
+        parse::parse_rules(json).map(CacheRules::new)
+    }
+
+    /// `CACHE_KEEP_MARKETING_PARAMS`: keep `utm_*`, `fbclid`, … in keys.
+    pub fn keeping_marketing_params(mut self, keep: bool) -> CacheRules {
+        self.keep_marketing = keep;
+        self
+    }
+
+    /// The URL as it enters the key under `rule` (no rule: the defaults): normalised, with the
+    /// query parameters the rule keeps and the host if it keeps it (docs §3.6).
+    pub fn key_url(&self, rule: Option<&Rule>, uri: &Uri) -> String {
+        let default = KeySpec::default();
+        let spec = rule.map_or(&default, |rule| &rule.key);
+        crate::key::normalized_url_with(uri, &|name| spec.keeps_param(name, self.keep_marketing), spec.host)
+    }
+
+    /// Every `url_id` a `GET` of `uri` may have stored entries under (one per rule that could
+    /// govern it, [`CacheRules::candidates`]): what a URL purge and a write's invalidation
+    /// delete, so that they find what lookups stored whatever the request's headers were.
+    pub fn url_ids(&self, uri: &Uri) -> Vec<String> {
+        let host = uri.host().unwrap_or("").to_ascii_lowercase();
+        let path = crate::key::normalized_path(uri.path());
+        let mut ids: Vec<String> = self
+            .candidates(&host, &path)
+            .into_iter()
+            .map(|rule| crate::key::url_id_of(&self.key_url(rule, uri)))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// The origin URL `target` for a request `rule` governs: without the query parameters the
+    /// key leaves out when the rule says `strip_query`, as it is otherwise.
+    pub fn origin_url(&self, rule: Option<&Rule>, target: &str) -> String {
+        match rule {
+            Some(rule) if rule.key.strip_query => {
+                cache_key::strip_query(target, |name| rule.key.keeps_param(name, self.keep_marketing))
+            }
+            _ => target.to_string(),
+        }
     }
 
     /// The first rule that matches `request`, with its index.
     pub fn first_match(&self, request: &RequestView<'_>) -> Option<(usize, &Rule)> {
-        self.0.iter().enumerate().find(|(_, rule)| rule.matches(request))
+        self.rules.iter().enumerate().find(|(_, rule)| rule.matches(request))
     }
 
     /// The first rule whose path matches `path`, for a `GET` with no headers on any host
@@ -185,7 +230,7 @@ impl CacheRules {
     pub fn matching(&self, path: &str) -> Option<&Rule> {
         let headers = HeaderMap::new();
         let request = RequestView { method: &Method::GET, host: "", path, headers: &headers };
-        self.0.iter().find(|rule| rule.hosts.is_empty() && rule.matches(&request))
+        self.rules.iter().find(|rule| rule.hosts.is_empty() && rule.matches(&request))
     }
 
     /// Every rule a `GET` of this host and path could be governed by, whatever its headers and
@@ -194,7 +239,7 @@ impl CacheRules {
     /// invalidations derive a key URL under each, so they find what lookups stored.
     pub fn candidates(&self, host: &str, path: &str) -> Vec<Option<&Rule>> {
         let mut found = Vec::new();
-        for rule in &self.0 {
+        for rule in &self.rules {
             let path_and_host = rule.path.matches(path)
                 && (rule.hosts.is_empty() || rule.hosts.iter().any(|h| h.matches(host)));
             let takes_get = rule.methods.is_empty() || rule.methods.contains(&Method::GET);
@@ -211,14 +256,14 @@ impl CacheRules {
     }
 
     pub fn rules(&self) -> &[Rule] {
-        &self.0
+        &self.rules
     }
 
     pub fn get(&self, index: usize) -> Option<&Rule> {
-        self.0.get(index)
+        self.rules.get(index)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.rules.is_empty()
     }
 }

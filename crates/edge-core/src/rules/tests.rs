@@ -2,6 +2,7 @@
 
 use http::{HeaderMap, Method};
 
+use super::cache_key::QueryKey;
 use super::*;
 
 fn parse(json: &str) -> CacheRules {
