@@ -321,3 +321,49 @@ fn error_carries_rule_index() {
     let error = CacheRules::parse("7").unwrap_err();
     assert_eq!(error.rule, None);
 }
+
+#[test]
+fn key_derivation() {
+    let rules = parse(
+        r#"[{"path":"/inc","query":{"include":["page","utm_campaign"]}},
+            {"path":"/exc","query":{"exclude":["ref*"]}},
+            {"path":"/ign","query":"ignore","key_host":false}]"#,
+    );
+    let key_url = |url: &str| {
+        let uri: http::Uri = url.parse().unwrap();
+        let host = uri.host().unwrap().to_string();
+        let path = crate::key::normalized_path(uri.path());
+        let headers = HeaderMap::new();
+        let view = RequestView { method: &Method::GET, host: &host, path: &path, headers: &headers };
+        rules.key_url(rules.first_match(&view).map(|(_, rule)| rule), &uri)
+    };
+    let table = [
+        ("https://A.example/p?utm_source=x&b=2&fbclid=y&a=1&gclid=z&mc_eid=1", "https://a.example/p?a=1&b=2"),
+        ("https://a.example/p?utm_source=x", "https://a.example/p"),
+        (
+            "https://a.example/inc?sort=1&utm_campaign=c&page=2&utm_source=s",
+            "https://a.example/inc?page=2&utm_campaign=c",
+        ),
+        ("https://a.example/exc?b=1&ref=x&referrer=y&utm_medium=m", "https://a.example/exc?b=1"),
+        ("https://a.example:8443/ign?x=1", "https://*/ign"),
+    ];
+    for (url, expected) in table {
+        assert_eq!(key_url(url), expected, "{url}");
+    }
+    let kept = parse("[]").keeping_marketing_params(true);
+    assert_eq!(kept.key_url(None, &"https://a/p?utm_source=x".parse().unwrap()), "https://a/p?utm_source=x");
+
+    // Without parts the hash is the one every earlier version computed: an upgrade keeps the
+    // entries of URLs without marketing parameters.
+    let ns = crate::keyspace::Namespace::new("edge");
+    let uri: http::Uri = "https://a.example/p?b=1".parse().unwrap();
+    let plain = crate::key::cache_keys(&ns, 1, &uri, &[]);
+    assert_eq!(crate::key::cache_keys_for(&ns, 1, &parse("[]").key_url(None, &uri), &[], &[]), plain);
+    let eur = [("cookie:currency".to_string(), "=EUR".to_string())];
+    let usd = [("cookie:currency".to_string(), "=USD".to_string())];
+    let with_eur = crate::key::cache_keys_for(&ns, 1, "https://a.example/p?b=1", &eur, &[]);
+    let with_usd = crate::key::cache_keys_for(&ns, 1, "https://a.example/p?b=1", &usd, &[]);
+    assert_ne!(with_eur.fresh, plain.fresh);
+    assert_ne!(with_eur.fresh, with_usd.fresh);
+    assert_eq!(with_eur.url_id, plain.url_id, "parts are variants of one URL, purged together");
+}
