@@ -65,6 +65,7 @@ fn directive_name(directive: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // table rows are tuples
 mod tests {
     use super::*;
 

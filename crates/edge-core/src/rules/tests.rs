@@ -157,6 +157,7 @@ fn first_match_wins() {
 }
 
 #[test]
+#[allow(clippy::type_complexity)] // table rows are tuples
 fn conditions_on_host_path_method_headers_and_cookies() {
     let rules = parse(
         r#"[{"path":"/api/*","host":"a.example.com","ttl":1},
