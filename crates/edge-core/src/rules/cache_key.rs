@@ -135,10 +135,19 @@ pub fn preferred_language(value: &str) -> String {
     best.map(|(_, range)| range.to_ascii_lowercase()).unwrap_or_default()
 }
 
-/// An RFC 9110 `qvalue` in thousandths; `None` when it does not parse.
+/// An RFC 9110 `qvalue` (`0`, `0.8`, `1.000`) in thousandths; `None` when it does not parse.
+/// By hand: float parsing would cost the wasm more than this whole module.
 fn quality(text: &str) -> Option<u32> {
-    let value: f64 = text.trim().parse().ok()?;
-    (0.0..=1.0).contains(&value).then(|| (value * 1000.0).round() as u32)
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{fraction:0<3}").parse::<u32>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 /// `url` with the query parameters `keep` refuses removed (in their order otherwise), for the
@@ -211,6 +220,8 @@ mod tests {
             ("de;q=0, en;q=0.001", "en"),
             ("da, en-gb;q=0.8, en;q=0.7", "da"),
             ("fr;q=abc, it", "fr"),
+            ("fr;q=0.333, it;q=0.334", "it"),
+            ("fr;q=1.0, it;q=1.5", "fr"),
             ("", ""),
             (" , ;", ""),
         ] {
