@@ -117,8 +117,9 @@ impl<S: Store + Clone + 'static> Edge<S> {
         };
 
         // A rule with `strip_query` keeps what its key leaves out of the query from the origin.
-        let target = match cache.rule(&cache_request) {
-            rule @ Some(_) if cacheable_method => config.rules.origin_url(rule, &target),
+        let target = match decision {
+            RequestDecision::Bypass(NoCacheReason::UnparsableUrl) => target,
+            _ if cacheable_method => config.rules.origin_url(cache.rule(&cache_request), &target),
             _ => target,
         };
 
