@@ -287,6 +287,24 @@ fn errors_are_precise() {
         (r#"[{"path":"/x","host":"https://a.com"}]"#, "rule 0: `host` must be a host name or *.name"),
         (r#"[{"path":"/x","host":["a.com",""]}]"#, "rule 0: `host[1]` is empty"),
         (r#"[{"path":"/x","host":["a.com:80"]}]"#, "rule 0: `host` must be a host name or *.name"),
+        (r#"[{"path":"/x","host":["a.com",1]}]"#, "rule 0: `host[1]` must be a string"),
+        (r#"[{"path":"/x","methods":[""]}]"#, "rule 0: `methods[0]` is empty"),
+        (r#"[{"path":"/x","bypass_cookies":[""]}]"#, "rule 0: `bypass_cookies[0]` is empty"),
+        (
+            &format!(r#"[{{"path":"/x","bypass_cookies":["{}"]}}]"#, "a".repeat(300)),
+            "rule 0: `bypass_cookies[0]` is longer than 256 characters",
+        ),
+        (
+            &format!(r#"[{{"path":"/x","headers":{{"x":"{}"}}}}]"#, "a".repeat(300)),
+            "rule 0: `headers[\"x\"]` is longer than 256 characters",
+        ),
+        (
+            &format!(
+                r#"[{{"path":"/x","headers":{{{}}}}}]"#,
+                (0..65).map(|i| format!(r#""x-{i}":true"#)).collect::<Vec<_>>().join(",")
+            ),
+            "rule 0: `headers` has more than 64 entries",
+        ),
         (r#"[{"path":"/x","methods":"GET"}]"#, "rule 0: `methods` must be an array of strings"),
         (r#"[{"path":"/x","methods":["G E T"]}]"#, "rule 0: `methods` entry \"G E T\" is not a method name"),
         (r#"[{"path":"/x","headers":["x"]}]"#, "rule 0: `headers` must be an object of names"),
