@@ -210,13 +210,17 @@ fn conditions_and_key_settings_make_key_parts() {
     let lang = headers(&[("accept-language", "de-CH,de;q=0.9"), ("cookie", "theme=")]);
     assert_eq!(
         rules.rules()[1].key_parts(1, &lang),
-        vec![part("cookie:theme", "="), part("header:accept-language", "=de-ch")]
+        vec![part("header:accept-language", "=de-ch"), part("cookie:theme", "=")]
     );
     assert_eq!(
         rules.rules()[1].key_parts(1, &HeaderMap::new()),
-        vec![part("cookie:theme", "absent"), part("header:accept-language", "absent")],
+        vec![part("header:accept-language", "absent"), part("cookie:theme", "absent")],
         "absent is not the same as empty"
     );
+    // A header both keyed and conditioned on is one part.
+    let both = parse(r#"[{"path":"/*","key_headers":["X-A"],"headers":{"x-a":true}}]"#);
+    let parts = both.rules()[0].key_parts(0, &headers(&[("x-a", "1")]));
+    assert_eq!(parts, vec![part("header:x-a", "=1"), part("rule", "0")]);
     assert_eq!(rules.rules()[2].key_parts(2, &HeaderMap::new()), vec![part("rule", "2")]);
     assert_eq!(rules.rules()[3].key_parts(3, &HeaderMap::new()), vec![part("rule", "3")]);
 }
