@@ -83,9 +83,9 @@ mod tests {
 
     #[test]
     fn saving_every_request_resends_the_cookie_once_per_tenth() {
-        let s = settings(); // idle 100 s, absolute 1000 s, slack 10 s
-                            // Simulate: every request sets the record's TTL to the idle TTL; the browser's cookie
-                            // expires idle seconds after it was last sent.
+        // idle 100 s, absolute 1000 s, slack 10 s. Simulate: every request sets the record's
+        // TTL to the idle TTL; the browser's cookie expires idle seconds after it was last sent.
+        let s = settings();
         let mut record_expiry = T0 + 100 * S;
         let mut cookie_expiry = T0 + 100 * S;
         let mut now = T0;
