@@ -131,6 +131,7 @@ impl Config {
             None => CacheRules::default(),
             Some(json) => CacheRules::parse(&json).map_err(|e| err("CACHE_RULES", e.to_string()))?,
         };
+        let rules = rules.keeping_marketing_params(flag(&get, "CACHE_KEEP_MARKETING_PARAMS")?);
 
         let origin_timeout_ms = number(&get, "ORIGIN_TIMEOUT_MS", DEFAULT_ORIGIN_TIMEOUT_MS, 1)?;
         let redis_timeout_ms = number(&get, "REDIS_TIMEOUT_MS", DEFAULT_REDIS_TIMEOUT_MS, 1)?;
@@ -152,10 +153,23 @@ impl Config {
                 let idle_ttl_s = number(&get, "SESSION_TTL", DEFAULT_SESSION_TTL_S, 1)?;
                 let absolute_ttl_s = number(&get, "SESSION_ABSOLUTE_TTL", DEFAULT_SESSION_ABSOLUTE_TTL_S, 1)?;
                 let max_bytes = number(&get, "SESSION_MAX_BYTES", DEFAULT_SESSION_MAX_BYTES as u64, 2)?;
+                let expire_at_browser_close = flag(&get, "SESSION_EXPIRE_AT_BROWSER_CLOSE")?;
+                let save_every_request = flag(&get, "SESSION_SAVE_EVERY_REQUEST")?;
+                let same_site = get("SESSION_COOKIE_SAMESITE");
+                let domain = get("SESSION_COOKIE_DOMAIN");
                 let settings = SessionSettings::new(secret.as_bytes())
                     .and_then(|s| s.with_cookie_name(&cookie_name))
                     .and_then(|s| s.with_ttls(idle_ttl_s, absolute_ttl_s))
                     .and_then(|s| s.with_max_bytes(usize::try_from(max_bytes).unwrap_or(usize::MAX)))
+                    .and_then(|s| match &same_site {
+                        Some(text) => s.with_same_site(text),
+                        None => Ok(s),
+                    })
+                    .and_then(|s| match &domain {
+                        Some(text) => s.with_domain(text),
+                        None => Ok(s),
+                    })
+                    .map(|s| s.with_lifetime_model(expire_at_browser_close, save_every_request))
                     // The session module's errors name the variable and never quote the secret.
                     .map_err(|e| err(e.variable(), e.to_string()))?;
                 Some(settings)
@@ -195,6 +209,17 @@ fn number(
         return Err(err(variable, format!("{value} is below the minimum of {min}")));
     }
     Ok(value)
+}
+
+/// A yes/no variable: `true`/`false` or `1`/`0`, in any case (a TOML boolean in `[vars]`
+/// arrives as its JSON text, `true`); unset is `false`.
+fn flag(get: &impl Fn(&str) -> Option<String>, variable: &'static str) -> Result<bool, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(false) };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(err(variable, format!("{raw:?} must be true or false"))),
+    }
 }
 
 /// `scheme://host[:port]` with an optional trailing slash; no path, query or credentials.
@@ -351,6 +376,69 @@ mod tests {
         );
         assert_eq!(config(&[("CACHE_NAMESPACE", "a:b")]).unwrap_err().variable, "CACHE_NAMESPACE");
         assert_eq!(config(&[("CACHE_NAMESPACE", "prod-eu_1")]).unwrap().namespace.as_str(), "prod-eu_1");
+    }
+
+    #[test]
+    fn rule_and_session_settings_of_issue_15() {
+        let secret = ("SESSION_SECRET", "0123456789abcdef0123456789abcdef");
+        let defaults = config(&[secret]).unwrap();
+        let s = defaults.session.unwrap();
+        assert_eq!(
+            (s.same_site, s.domain, s.expire_at_browser_close, s.save_every_request),
+            (crate::session::SameSitePolicy::Lax, None, false, false)
+        );
+        let url: http::Uri = "https://a.example/p?utm_source=x&b=1".parse().unwrap();
+        assert_eq!(defaults.rules.key_url(None, &url), "https://a.example/p?b=1");
+        let keep = config(&[("CACHE_KEEP_MARKETING_PARAMS", "true")]).unwrap();
+        assert_eq!(keep.rules.key_url(None, &url), "https://a.example/p?b=1&utm_source=x");
+        let c = config(&[
+            secret,
+            ("SESSION_COOKIE_NAME", "__Secure-sid"),
+            ("SESSION_COOKIE_SAMESITE", "Strict"),
+            ("SESSION_COOKIE_DOMAIN", "example.com"),
+            ("SESSION_EXPIRE_AT_BROWSER_CLOSE", "TRUE"),
+            ("SESSION_SAVE_EVERY_REQUEST", "1"),
+        ])
+        .unwrap();
+        let s = c.session.unwrap();
+        assert_eq!(
+            (s.same_site, s.domain.as_deref(), s.expire_at_browser_close, s.save_every_request),
+            (crate::session::SameSitePolicy::Strict, Some("example.com"), true, true)
+        );
+        for (vars, variable, words) in [
+            (
+                vec![("CACHE_KEEP_MARKETING_PARAMS", "yes please")],
+                "CACHE_KEEP_MARKETING_PARAMS",
+                "must be true or false",
+            ),
+            (
+                vec![secret, ("SESSION_COOKIE_SAMESITE", "sometimes")],
+                "SESSION_COOKIE_SAMESITE",
+                "Lax, Strict or None",
+            ),
+            (vec![secret, ("SESSION_COOKIE_DOMAIN", "example.com")], "SESSION_COOKIE_DOMAIN", "__Host-"),
+            (
+                vec![secret, ("SESSION_COOKIE_NAME", "sid"), ("SESSION_COOKIE_DOMAIN", "http://x")],
+                "SESSION_COOKIE_DOMAIN",
+                "host name",
+            ),
+            (
+                vec![secret, ("SESSION_EXPIRE_AT_BROWSER_CLOSE", "2")],
+                "SESSION_EXPIRE_AT_BROWSER_CLOSE",
+                "true or false",
+            ),
+            (
+                vec![secret, ("SESSION_SAVE_EVERY_REQUEST", "on")],
+                "SESSION_SAVE_EVERY_REQUEST",
+                "true or false",
+            ),
+        ] {
+            let e = config(&vars).unwrap_err();
+            assert_eq!(e.variable, variable, "{vars:?}");
+            assert!(e.to_string().contains(words), "{e}");
+        }
+        // Without SESSION_SECRET the session variables are not read.
+        assert!(config(&[("SESSION_COOKIE_SAMESITE", "sometimes")]).is_ok());
     }
 
     #[test]

@@ -35,15 +35,28 @@ pub struct CacheKeys {
 }
 
 /// The keys for `uri` (absolute, as the client requested it) with the given vary values
-/// (from [`vary_values`]; their order does not matter).
+/// (from [`vary_values`]; their order does not matter), the whole URL in the key. Requests go
+/// through [`cache_keys_for`], with the URL and parts their rule derives.
+#[cfg(test)]
 pub fn cache_keys(
     namespace: &Namespace,
     version: u64,
     uri: &http::Uri,
     vary: &[(String, String)],
 ) -> CacheKeys {
-    let url = normalized_url(uri);
-    let url_id = hex_sha256(&url_id_input(&url));
+    cache_keys_for(namespace, version, &normalized_url(uri), &[], vary)
+}
+
+/// The keys for the key URL `url` (a [`normalized_url_with`] of the request, as its rule
+/// shapes it), the rule's extra `parts` (docs §3.6) and the vary values.
+pub fn cache_keys_for(
+    namespace: &Namespace,
+    version: u64,
+    url: &str,
+    parts: &[(String, String)],
+    vary: &[(String, String)],
+) -> CacheKeys {
+    let url_id = url_id_of(url);
 
     let mut vary: Vec<(String, &str)> =
         vary.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.as_str())).collect();
@@ -57,30 +70,59 @@ pub fn cache_keys(
         push_field(&mut input, name.as_bytes());
         push_field(&mut input, value.as_bytes());
     }
+    // Only when there are any, so that a key without rule parts hashes as it always has (an
+    // upgrade keeps its entries): a longer list of length-prefixed fields never collides.
+    if !parts.is_empty() {
+        push_field(&mut input, b"parts");
+        push_field(&mut input, parts.len().to_string().as_bytes());
+        for (name, value) in parts {
+            push_field(&mut input, name.as_bytes());
+            push_field(&mut input, value.as_bytes());
+        }
+    }
     let hash = hex_sha256(&input);
     let VariantKeys { fresh, stale, lock } = namespace.variant(version, &hash);
     CacheKeys { fresh, stale, lock, url_id }
 }
 
-/// The `url_id` of `uri`, as in [`CacheKeys::url_id`] (e.g. for a purge of one URL).
+/// The `url_id` of `uri`, as in [`CacheKeys::url_id`], the whole URL in the key.
+#[cfg(test)]
 pub fn url_id(uri: &http::Uri) -> String {
-    hex_sha256(&url_id_input(&normalized_url(uri)))
+    url_id_of(&normalized_url(uri))
+}
+
+/// The `url_id` of a key URL.
+pub fn url_id_of(url: &str) -> String {
+    hex_sha256(&url_id_input(url))
 }
 
 /// The URL as it enters the hash: scheme and host lower-cased, default port (80 for http, 443
 /// for https) dropped, path as is (empty ⇒ `/`), query parameters sorted by name (stable: equal
 /// names keep their order), empty parameters (`a=1&&b=2`, a trailing `&`) dropped, and an empty
 /// query the same as none. Names and values are compared as sent (still percent-encoded).
+#[cfg(test)]
 pub fn normalized_url(uri: &http::Uri) -> String {
+    normalized_url_with(uri, &|_| true, true)
+}
+
+/// [`normalized_url`] with only the query parameters `keep_param` accepts (by name, as sent),
+/// and without host and port when `with_host` is false (written `scheme://*`, which no real
+/// host can spell): the key URL a rule derives (docs §3.6).
+pub fn normalized_url_with(uri: &http::Uri, keep_param: &dyn Fn(&str) -> bool, with_host: bool) -> String {
     let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
-    let host = uri.host().unwrap_or("").to_ascii_lowercase();
+    let host = if with_host { uri.host().unwrap_or("").to_ascii_lowercase() } else { "*".to_string() };
     let port = match (uri.port_u16(), scheme.as_str()) {
+        _ if !with_host => String::new(),
         (Some(80), "http") | (Some(443), "https") | (None, _) => String::new(),
         (Some(port), _) => format!(":{port}"),
     };
     let path = normalized_path(uri.path());
-    let mut params: Vec<&str> =
-        uri.query().unwrap_or("").split('&').filter(|param| !param.is_empty()).collect();
+    let mut params: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|param| !param.is_empty() && keep_param(param_name(param)))
+        .collect();
     params.sort_by(|a, b| param_name(a).cmp(param_name(b)));
     let query = if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) };
     format!("{scheme}://{host}{port}{path}{query}")

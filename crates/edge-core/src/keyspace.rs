@@ -15,9 +15,10 @@
 //! | `{ns}:sess:{sha(id)}` | a session record (JSON) | SESSION_TTL, sliding |
 //! | `{ns}:stats:{counter}` | a request counter | none |
 //!
-//! `{h}` hashes the normalised URL, the version and the variant's vary values
-//! ([`crate::key::cache_keys`]); `{url}` hashes the normalised URL alone
-//! ([`crate::key::url_id`]). No raw request text ever becomes part of a key.
+//! `{h}` hashes the key URL (the normalised URL as the request's rule shapes it, docs §3.6),
+//! the version, the variant's vary values and the rule's key parts
+//! ([`crate::key::cache_keys_for`]); `{url}` hashes the key URL alone
+//! ([`crate::key::url_id_of`]). No raw request text ever becomes part of a key.
 
 use std::fmt;
 

@@ -24,6 +24,8 @@ pub enum NoCacheReason {
     Upgrade,
     /// The matching `CACHE_RULES` rule says `"cache": false`.
     RuleNoCache,
+    /// The request carries a cookie the matching rule's `bypass_cookies` names.
+    RuleBypassCookie,
     /// The path is under the reserved `/__edge/` prefix.
     Admin,
     /// The request URL does not parse as an absolute URI: no key can be derived from it.
@@ -65,12 +67,13 @@ pub enum NoCacheReason {
 
 impl NoCacheReason {
     /// Every variant, in declaration order (for tests, docs and metrics registration).
-    pub const ALL: [NoCacheReason; 21] = [
+    pub const ALL: [NoCacheReason; 22] = [
         NoCacheReason::Method,
         NoCacheReason::Authorization,
         NoCacheReason::Range,
         NoCacheReason::Upgrade,
         NoCacheReason::RuleNoCache,
+        NoCacheReason::RuleBypassCookie,
         NoCacheReason::Admin,
         NoCacheReason::UnparsableUrl,
         NoCacheReason::NoStore,
@@ -97,6 +100,7 @@ impl NoCacheReason {
             NoCacheReason::Range => "range",
             NoCacheReason::Upgrade => "upgrade",
             NoCacheReason::RuleNoCache => "rule-no-cache",
+            NoCacheReason::RuleBypassCookie => "rule-bypass-cookie",
             NoCacheReason::Admin => "admin",
             NoCacheReason::UnparsableUrl => "unparsable-url",
             NoCacheReason::NoStore => "no-store",
@@ -243,6 +247,7 @@ mod tests {
             (NoCacheReason::Range, "range"),
             (NoCacheReason::Upgrade, "upgrade"),
             (NoCacheReason::RuleNoCache, "rule-no-cache"),
+            (NoCacheReason::RuleBypassCookie, "rule-bypass-cookie"),
             (NoCacheReason::Admin, "admin"),
             (NoCacheReason::NoStore, "no-store"),
             (NoCacheReason::Private, "private"),

@@ -23,8 +23,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::hygiene::EDGE_PURGE_TAGS;
-use crate::key::{url_id, CacheKeys};
+use crate::key::CacheKeys;
 use crate::keyspace::{fresh_key_of, Namespace};
+use crate::rules::CacheRules;
 use crate::store::{Op, Reply, Store, StoreError};
 use crate::tags::tag_index_ops;
 
@@ -217,10 +218,23 @@ pub async fn prune_index_sample<S: Store>(store: &S, set_key: &str) -> Result<u6
     Ok(removed)
 }
 
-/// Runs a purge.
+/// Runs a purge with no `CACHE_RULES`: a URL is its whole normalised URL, marketing
+/// parameters aside.
 pub async fn purge<S: Store>(
     store: &S,
     namespace: &Namespace,
+    req: &PurgeRequest,
+    now_ms: u64,
+) -> Result<PurgeReport, StoreError> {
+    purge_with_rules(store, namespace, &CacheRules::default(), req, now_ms).await
+}
+
+/// Runs a purge. A URL is found through the same key derivation as lookups: under every rule
+/// that could govern a `GET` of it ([`CacheRules::url_ids`]).
+pub async fn purge_with_rules<S: Store>(
+    store: &S,
+    namespace: &Namespace,
+    rules: &CacheRules,
     req: &PurgeRequest,
     now_ms: u64,
 ) -> Result<PurgeReport, StoreError> {
@@ -251,7 +265,8 @@ pub async fn purge<S: Store>(
         PurgeTarget::Urls(urls) => (
             urls.iter()
                 .filter_map(|u| u.parse::<http::Uri>().ok())
-                .map(|uri| namespace.url_set(&url_id(&uri)))
+                .flat_map(|uri| rules.url_ids(&uri))
+                .map(|url_id| namespace.url_set(&url_id))
                 .collect(),
             None,
         ),

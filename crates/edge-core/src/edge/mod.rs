@@ -26,8 +26,9 @@ use crate::conditional;
 use crate::config::{Config, OriginUrl};
 use crate::engine::{Cache, CacheRequest, CacheSettings, IsolateCache, Served};
 use crate::hygiene::{forwarded_headers, is_websocket_upgrade, strip_conditionals};
-use crate::phase::NoCacheReason;
+use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::RequestDecision;
+use crate::rules;
 use crate::session;
 use crate::stats::Stats;
 use crate::store::Store;
@@ -105,6 +106,7 @@ impl<S: Store + Clone + 'static> Edge<S> {
             headers: forwarded.clone(),
             session_id: None,
             session_unconfirmed: false,
+            rule: Default::default(),
         };
         // A WebSocket handshake is forwarded as one, whatever else the request carries.
         let websocket = request.method == Method::GET && is_websocket_upgrade(&request.headers);
@@ -112,6 +114,13 @@ impl<S: Store + Clone + 'static> Edge<S> {
             Some(_) if websocket => RequestDecision::Bypass(NoCacheReason::Upgrade),
             Some(_) => cache.decide(&cache_request, &request.headers),
             None => RequestDecision::Bypass(NoCacheReason::UnparsableUrl),
+        };
+
+        // A rule with `strip_query` keeps what its key leaves out of the query from the origin.
+        let target = match decision {
+            RequestDecision::Bypass(NoCacheReason::UnparsableUrl) => target,
+            _ if cacheable_method => config.rules.origin_url(cache.rule(&cache_request), &target),
+            _ => target,
         };
 
         // One round trip: the cache entry and the session together; then the state machine.
@@ -164,6 +173,14 @@ impl<S: Store + Clone + 'static> Edge<S> {
         let mut served = served;
         if served.phase.served_from_cache() {
             conditional::answer_from_entry(&cache_request.method, &request.headers, &mut served);
+        }
+
+        // A rule's browser TTL, on what the cache served or stored (docs §3.7).
+        let browser_ttl = cache.rule(&cache_request).and_then(|rule| rule.browser_ttl);
+        if let Some(ttl) =
+            browser_ttl.filter(|_| served.phase.served_from_cache() || served.phase == CachePhase::Miss)
+        {
+            rules::browser::apply_browser_ttl(&mut served.headers, ttl);
         }
 
         // The origin's session directives (stripped from the response in every case).

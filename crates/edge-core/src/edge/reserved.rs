@@ -14,7 +14,7 @@ use super::{BodyRead, Edge, EdgeRequest, Host, LogLevel};
 use crate::admin::{admin_access, AdminAccess};
 use crate::engine::{Served, ServedBody};
 use crate::phase::{CachePhase, NoCacheReason};
-use crate::purge::{parse_purge_request, purge};
+use crate::purge::{parse_purge_request, purge_with_rules};
 use crate::stats::{read_counts, read_ops};
 use crate::store::Store;
 
@@ -102,7 +102,15 @@ impl<S: Store + Clone + 'static> Edge<S> {
             Ok(parsed) => parsed,
             Err(reason) => return own_json(400, &json!({ "error": reason })),
         };
-        match purge(&self.store, &self.config.namespace, &purge_request, host.now_ms()).await {
+        match purge_with_rules(
+            &self.store,
+            &self.config.namespace,
+            &self.config.rules,
+            &purge_request,
+            host.now_ms(),
+        )
+        .await
+        {
             Ok(report) => own_json(200, &report.to_json()),
             Err(e) => {
                 host.log(LogLevel::Error, &format!("edge-cache: purge failed: {e}"));

@@ -8,7 +8,9 @@ use super::{Edge, Host, LogLevel, OriginRequest};
 use crate::engine::{origin_error_response, set_cache_headers, Served, ServedBody};
 use crate::hygiene::strip_tag_headers;
 use crate::phase::{CachePhase, NoCacheReason};
-use crate::purge::{invalidation_after_write, purge, purge_tags_header, PurgeRequest, PurgeTarget};
+use crate::purge::{
+    invalidation_after_write, purge_tags_header, purge_with_rules, PurgeRequest, PurgeTarget,
+};
 use crate::stats::Counter;
 use crate::store::Store;
 
@@ -48,7 +50,9 @@ impl<S: Store + Clone + 'static> Edge<S> {
         let now = host.now_ms();
         for target in invalidations(&method, uri, response.status, &response.headers) {
             let request = PurgeRequest { target, soft: false };
-            if let Err(e) = purge(&self.store, &self.config.namespace, &request, now).await {
+            if let Err(e) =
+                purge_with_rules(&self.store, &self.config.namespace, &self.config.rules, &request, now).await
+            {
                 host.log(LogLevel::Error, &format!("edge-cache: invalidation after a write failed: {e}"));
             }
         }

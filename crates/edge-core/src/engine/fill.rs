@@ -22,7 +22,7 @@ use crate::hygiene::{carries_session_directive, is_reserved};
 use crate::key::{normalized_path, vary_names, CacheKeys};
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{
-    has_explicit_freshness, origin_age, response_decision, reusable_with_authorization, Freshness,
+    error_status_passes, origin_age, response_decision, reusable_with_authorization, Freshness,
 };
 use crate::purge::{index_ops, indexed_prefixes, prune_index_sample};
 use crate::runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
@@ -177,9 +177,10 @@ where
                 count(Counter::Stale);
                 return stale_for_error_status(&stale, response.status, now);
             }
-            // Without freshness of its own it is transient: no hit-for-pass, the next request
-            // (or waiter) tries again. With it, it is stored like any answer.
-            if !has_explicit_freshness(&response.headers) {
+            // Without freshness of its own (or a rule's status_ttl) it is transient: no
+            // hit-for-pass, the next request (or waiter) tries again. With it, it is stored like
+            // any answer.
+            if error_status_passes(response.status, &response.headers, self.rule(req)) {
                 self.spawn_ops(vec![release]);
                 count(Counter::Miss);
                 return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
@@ -229,7 +230,7 @@ where
         };
         let now = self.rt.now_ms();
         let mut tags = tags_from_headers(&headers);
-        if let Some(rule) = self.rule_for(&req.uri) {
+        if let Some(rule) = self.rule(req) {
             tags.extend(rule.tags.iter().cloned());
         }
         tags.sort();
@@ -287,7 +288,7 @@ where
         req: &CacheRequest,
         response: &OriginResponse<B>,
     ) -> Result<(Freshness, Vec<String>), NoCacheReason> {
-        let rule = self.rule_for(&req.uri);
+        let rule = self.rule(req);
         let now_secs = self.rt.now_ms() / 1_000;
         if req.session_unconfirmed {
             return Err(NoCacheReason::PerSession);

@@ -8,7 +8,7 @@ use base64::Engine as _;
 
 use super::{Cache, CacheRequest, SharedEntry, MAX_ROUNDS};
 use crate::entry::CacheEntry;
-use crate::key::{url_id, CacheKeys};
+use crate::key::CacheKeys;
 use crate::runtime::Runtime;
 use crate::store::{Op, Reply, Store, StoreError};
 
@@ -86,7 +86,7 @@ where
     /// pipeline. Only when the namespace version or the URL's `Vary` names turned out different
     /// from this isolate's hints does it look again (without the extras).
     pub async fn lookup(&self, req: &CacheRequest, extra: &[Op]) -> Lookup {
-        let url = url_id(&req.uri);
+        let url = self.url_id_for(req);
         let namespace = &self.settings.namespace;
         let mut version = self.isolate.version.get();
         let mut vary = self.vary_hint(&url);

@@ -37,11 +37,11 @@ use http::{HeaderMap, Method, Uri};
 
 use crate::config::Config;
 use crate::entry::CacheEntry;
-use crate::key::{cache_keys, normalized_path, vary_values, CacheKeys};
+use crate::key::{cache_keys_for, normalized_path, url_id_of, vary_values, CacheKeys};
 use crate::keyspace::Namespace;
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{request_decision, reusable_with_authorization, RequestDecision};
-use crate::rules::{CacheRules, Rule};
+use crate::rules::{CacheRules, RequestView, Rule};
 use crate::runtime::{Origin, Runtime};
 use crate::stats::{Counter, Stats};
 use crate::store::{Op, Store};
@@ -97,7 +97,14 @@ pub struct CacheRequest {
     /// The request names a session the store could not be read for: the origin was told who
     /// it is, so what it answers may be theirs, and nothing from it is stored.
     pub session_unconfirmed: bool,
+    /// The `CACHE_RULES` rule governing the request, matched on first use ([`Cache::rule`]).
+    pub rule: MatchedRule,
 }
+
+/// The index of the rule a request matched, remembered after the first match: the key, the
+/// policy and the tags all ask, and the answer cannot change during the request.
+#[derive(Clone, Debug, Default)]
+pub struct MatchedRule(Cell<Option<Option<usize>>>);
 
 /// Per-isolate cache state: hints that save round trips, and waiters' shared polls.
 #[derive(Default)]
@@ -152,9 +159,22 @@ where
         &self.settings
     }
 
-    /// The rule for `uri`, matched on the same normalised path as the key (docs §3.2).
-    pub fn rule_for(&self, uri: &Uri) -> Option<&Rule> {
-        self.settings.rules.matching(&normalized_path(uri.path()))
+    /// The rule governing `req` (docs §3.2): matched on its host, its normalised path (the
+    /// key's), its method and its headers as forwarded, once per request.
+    pub fn rule(&self, req: &CacheRequest) -> Option<&Rule> {
+        let index = match req.rule.0.get() {
+            Some(index) => index,
+            None => {
+                let host = req.uri.host().unwrap_or("").to_ascii_lowercase();
+                let path = normalized_path(req.uri.path());
+                let view =
+                    RequestView { method: &req.method, host: &host, path: &path, headers: &req.headers };
+                let index = self.settings.rules.first_match(&view).map(|(index, _)| index);
+                req.rule.0.set(Some(index));
+                index
+            }
+        };
+        index.and_then(|index| self.settings.rules.get(index))
     }
 
     /// Whether the request is looked up at all (method, rules, reserved paths, and the
@@ -163,12 +183,25 @@ where
         if req.uri.path().starts_with("/__edge/") {
             return RequestDecision::Bypass(NoCacheReason::Admin);
         }
-        request_decision(&req.method, client_headers, self.rule_for(&req.uri))
+        request_decision(&req.method, client_headers, self.rule(req))
     }
 
+    /// The variant's keys: the key URL and parts the request's rule derives (docs §3.6), and
+    /// the values of the `Vary` names.
     fn keys_for(&self, req: &CacheRequest, version: u64, vary: &[String]) -> CacheKeys {
         let values = vary_values(&req.headers, vary, req.session_id.as_deref());
-        cache_keys(&self.settings.namespace, version, &req.uri, &values)
+        let rule = self.rule(req);
+        let url = self.settings.rules.key_url(rule, &req.uri);
+        let parts = match (req.rule.0.get().flatten(), rule) {
+            (Some(index), Some(rule)) => rule.key_parts(index, &req.headers),
+            _ => Vec::new(),
+        };
+        cache_keys_for(&self.settings.namespace, version, &url, &parts, &values)
+    }
+
+    /// The request's `url_id`: its key URL's, which URL purges derive the same way.
+    fn url_id_for(&self, req: &CacheRequest) -> String {
+        url_id_of(&self.settings.rules.key_url(self.rule(req), &req.uri))
     }
 
     /// Answers a request that is looked up, from what `lookup` found, going to `origin` as the

@@ -51,7 +51,7 @@ where
                 merged.append(name, value);
             }
         }
-        let rule = self.rule_for(&req.uri);
+        let rule = self.rule(req);
         let decision = response_decision(
             stale.status,
             &merged,

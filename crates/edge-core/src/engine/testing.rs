@@ -107,6 +107,7 @@ impl Harness {
             headers: HeaderMap::new(),
             session_id: None,
             session_unconfirmed: false,
+            rule: Default::default(),
         }
     }
 

@@ -62,8 +62,10 @@ fn never_stored(status: u16) -> bool {
 
 /// Decides whether a request is looked up. The reserved `/__edge/` path is the caller's to
 /// check (it is never forwarded at all). Checks, in order: method (only `GET`/`HEAD`), a rule
-/// with `cache: false`, `Upgrade: websocket`. `Authorization` is looked up: what it may be
-/// answered with and what its answer may be stored as is [`reusable_with_authorization`]'s.
+/// with `cache: false`, a cookie the rule's `bypass_cookies` names (in the client's own
+/// `Cookie`, the session's included), `Upgrade: websocket`. `Authorization` is looked up: what
+/// it may be answered with and what its answer may be stored as is
+/// [`reusable_with_authorization`]'s.
 pub fn request_decision(
     method: &http::Method,
     headers: &http::HeaderMap,
@@ -73,6 +75,8 @@ pub fn request_decision(
         Some(NoCacheReason::Method)
     } else if rule.is_some_and(|rule| !rule.cache) {
         Some(NoCacheReason::RuleNoCache)
+    } else if rule.is_some_and(|rule| rule.bypass_cookie(headers).is_some()) {
+        Some(NoCacheReason::RuleBypassCookie)
     } else if crate::hygiene::is_websocket_upgrade(headers) {
         Some(NoCacheReason::Upgrade)
     } else {
@@ -136,13 +140,16 @@ pub fn response_decision(
     }
     let cc = CacheControl::for_this_cache(headers);
     let explicit = explicit_lifetime(&cc, headers, now_secs);
+    // The rule's TTL for this status: its `status_ttl` entry, else its `ttl` (docs §3.4).
+    let rule_ttl = rule.and_then(|rule| rule.ttl_for_status(status));
+    // A status the rule's status_ttl names with a TTL is one the operator chose to store.
+    let chosen_by_rule = rule.and_then(|rule| rule.status_ttl.get(status)).is_some_and(|ttl| ttl > 0);
     // A rule's ttl beats a heuristic; a heuristic only for the statuses that allow one.
-    let rule_has_ttl = rule.is_some_and(|rule| rule.ttl.is_some());
-    let heuristic = (explicit.is_none() && !rule_has_ttl && status_understood(status))
+    let heuristic = (explicit.is_none() && rule_ttl.is_none() && status_understood(status))
         .then(|| heuristic_lifetime(headers, now_secs, heuristic_percent))
         .flatten();
     let origin_lifetime = explicit.or(heuristic);
-    if never_stored(status) || (!status_understood(status) && explicit.is_none()) {
+    if never_stored(status) || (!status_understood(status) && explicit.is_none() && !chosen_by_rule) {
         return Err(NoCacheReason::Status);
     }
     if cc.must_understand && !status_understood(status) {
@@ -174,7 +181,7 @@ pub fn response_decision(
         // §5.2.2.4), which a 304 answers without a body.
         return Ok(Freshness::default());
     }
-    let freshness = freshness(&cc, origin_lifetime, origin_age(headers, now_secs), rule)?;
+    let freshness = freshness(&cc, origin_lifetime, origin_age(headers, now_secs), rule, rule_ttl)?;
     if freshness.stale_copy_ttl() == 0 {
         return Err(NoCacheReason::ZeroTtl);
     }
@@ -218,6 +225,18 @@ fn date(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<u64
 pub fn has_explicit_freshness(headers: &http::HeaderMap) -> bool {
     let cc = CacheControl::for_this_cache(headers);
     cc.s_maxage.or(cc.max_age).is_some() || headers.contains_key(http::header::EXPIRES)
+}
+
+/// Whether an origin 5xx is passed on unstored, without hit-for-pass (docs §4.8): when it has
+/// no freshness of its own and the rule's `status_ttl` gives it none either, or when an
+/// overriding rule's `status_ttl` says 0 for it.
+pub fn error_status_passes(status: u16, headers: &http::HeaderMap, rule: Option<&Rule>) -> bool {
+    let status_ttl = rule.and_then(|rule| rule.status_ttl.get(status));
+    match status_ttl {
+        Some(0) if rule.is_some_and(|rule| rule.override_origin) => true,
+        Some(ttl) if ttl > 0 => false,
+        _ => !has_explicit_freshness(headers),
+    }
 }
 
 /// The longest a heuristic makes a response fresh.
@@ -266,9 +285,9 @@ fn freshness(
     origin_lifetime: Option<u32>,
     age: u32,
     rule: Option<&Rule>,
+    rule_ttl: Option<u32>,
 ) -> Result<Freshness, NoCacheReason> {
     let override_origin = rule.is_some_and(|rule| rule.override_origin);
-    let rule_ttl = rule.and_then(|rule| rule.ttl);
     let rule_swr = rule.and_then(|rule| rule.swr);
     let rule_sie = rule.and_then(|rule| rule.sie);
 

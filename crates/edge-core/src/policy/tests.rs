@@ -349,3 +349,42 @@ fn content_length_conflicts_are_ignored() {
     let h = headers(&[("cache-control", "max-age=1"), ("content-length", "500"), ("content-length", "500")]);
     assert_eq!(response_decision(200, &h, None, 10, NOW, 0), Err(NoCacheReason::TooLarge));
 }
+
+/// Issue 15 item 4: `status_ttl` fills in (or with `override` replaces) the TTL by status, may
+/// store a status a plain `ttl` cannot, and an overriding 0 keeps a 5xx out without
+/// hit-for-pass (docs §3.4).
+#[test]
+fn status_ttl_table() {
+    use NoCacheReason::*;
+    let ruled = |json: &str| crate::rules::CacheRules::parse(json).unwrap().rules()[0].clone();
+    let with_404 = ruled(r#"[{"path":"/*","ttl":300,"status_ttl":{"404":10}}]"#);
+    let redirects = ruled(r#"[{"path":"/*","status_ttl":{"3xx":30}}]"#);
+    let no_errors = ruled(r#"[{"path":"/*","status_ttl":{"5xx":0}}]"#);
+    let no_errors_over = ruled(r#"[{"path":"/*","status_ttl":{"5xx":0},"override":true}]"#);
+    let plain = rule();
+    let table: Vec<(u16, &[(&str, &str)], &Rule, Result<Freshness, NoCacheReason>)> = vec![
+        (404, &[], &with_404, fresh(10, 0, 0)),
+        (200, &[], &with_404, fresh(300, 0, 0)),
+        (404, &[("cache-control", "max-age=60")], &with_404, fresh(60, 0, 0)),
+        (302, &[], &redirects, fresh(30, 0, 0)),
+        (307, &[], &plain, Err(Status)),
+        (304, &[], &redirects, Err(Status)),
+        (503, &[("cache-control", "max-age=60")], &no_errors, fresh(60, 0, 0)),
+        (503, &[("cache-control", "max-age=60")], &no_errors_over, Err(ZeroTtl)),
+        (500, &[], &no_errors, Err(Status)),
+    ];
+    for (status, pairs, rule, expected) in table {
+        assert_eq!(
+            response_decision(status, &headers(pairs), Some(rule), MAX, NOW, 0),
+            expected,
+            "{status} {pairs:?}"
+        );
+    }
+    let h = |pairs: &[(&str, &str)]| headers(pairs);
+    assert!(error_status_passes(500, &h(&[]), Some(&no_errors)));
+    assert!(!error_status_passes(503, &h(&[("cache-control", "max-age=60")]), Some(&no_errors)));
+    assert!(error_status_passes(503, &h(&[("cache-control", "max-age=60")]), Some(&no_errors_over)));
+    let errors_kept = ruled(r#"[{"path":"/*","status_ttl":{"5xx":60}}]"#);
+    assert!(!error_status_passes(500, &h(&[]), Some(&errors_kept)));
+    assert_eq!(response_decision(500, &h(&[]), Some(&errors_kept), MAX, NOW, 0), fresh(60, 0, 0));
+}

@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 
 use super::id::{SessionId, SESSION_ID_CHARS};
-use super::settings::SessionSettings;
+use super::settings::{SameSitePolicy, SessionSettings};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -182,17 +182,19 @@ fn our_value<'a>(piece: &'a [u8], cookie_name: &str) -> Candidate<'a> {
 }
 
 /// `Set-Cookie` value issuing `id`:
-/// `<name>=<id>.<mac>; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=<idle_ttl_s>`
-/// (attribute order is the `cookie` crate's; order carries no meaning). Send it whenever the
-/// session is created, rotated or its TTL slides, so the browser's expiry slides too.
+/// `<name>=<id>.<mac>; HttpOnly; SameSite=<policy>; Secure; Path=/; [Domain=<domain>;]
+/// Max-Age=<idle_ttl_s>` (attribute order is the `cookie` crate's; order carries no meaning),
+/// without `Max-Age` under `SESSION_EXPIRE_AT_BROWSER_CLOSE`. Send it whenever the session is
+/// created, rotated or its expiry needs refreshing, so the browser's expiry slides too.
 pub fn set_cookie_header(id: &SessionId, settings: &SessionSettings) -> String {
-    session_cookie(settings, cookie_value(id, settings), settings.idle_ttl_s).to_string()
+    let max_age = (!settings.expire_at_browser_close).then_some(settings.idle_ttl_s);
+    session_cookie(settings, cookie_value(id, settings), max_age).to_string()
 }
 
 /// `Set-Cookie` value that deletes the cookie: same name and attributes, empty value,
 /// `Max-Age=0` and `Expires` at the Unix epoch (for clients that ignore `Max-Age`).
 pub fn clear_cookie_header(settings: &SessionSettings) -> String {
-    let cookie = session_cookie(settings, String::new(), 0);
+    let cookie = session_cookie(settings, String::new(), Some(0));
     let mut expired = cookie.clone();
     expired.set_expires(OffsetDateTime::UNIX_EPOCH);
     // Only the date can fail to format, and a fixed date cannot; without it Max-Age=0 still
@@ -204,15 +206,25 @@ pub fn clear_cookie_header(settings: &SessionSettings) -> String {
     }
 }
 
-fn session_cookie(settings: &SessionSettings, value: String, max_age_s: u64) -> Cookie<'static> {
-    let max_age = Duration::seconds(i64::try_from(max_age_s).unwrap_or(i64::MAX));
-    Cookie::build((settings.cookie_name.clone(), value))
+fn session_cookie(settings: &SessionSettings, value: String, max_age_s: Option<u64>) -> Cookie<'static> {
+    let same_site = match settings.same_site {
+        SameSitePolicy::Lax => SameSite::Lax,
+        SameSitePolicy::Strict => SameSite::Strict,
+        SameSitePolicy::None => SameSite::None,
+    };
+    let mut cookie = Cookie::build((settings.cookie_name.clone(), value))
         .path("/")
         .secure(true)
         .http_only(true)
-        .same_site(SameSite::Lax)
-        .max_age(max_age)
-        .build()
+        .same_site(same_site)
+        .build();
+    if let Some(seconds) = max_age_s {
+        cookie.set_max_age(Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX)));
+    }
+    if let Some(domain) = &settings.domain {
+        cookie.set_domain(domain.clone());
+    }
+    cookie
 }
 
 /// The `Cookie` header to forward to the origin: every `Cookie` header joined into one
@@ -309,6 +321,41 @@ mod tests {
         );
         let huge = SessionSettings { idle_ttl_s: u64::MAX, ..s };
         assert!(set_cookie_header(&id, &huge).ends_with(&format!("Max-Age={}", i64::MAX)));
+    }
+
+    #[test]
+    fn samesite_domain_and_browser_close_shape_the_cookie() {
+        let id = new_session_id().unwrap();
+        let s = settings()
+            .with_cookie_name("__Secure-session")
+            .unwrap()
+            .with_same_site("None")
+            .unwrap()
+            .with_domain("example.com")
+            .unwrap();
+        assert_eq!(
+            set_cookie_header(&id, &s),
+            format!(
+                "__Secure-session={}; HttpOnly; SameSite=None; Secure; Path=/; Domain=example.com; Max-Age=1209600",
+                cookie_value(&id, &s)
+            )
+        );
+        assert_eq!(
+            clear_cookie_header(&s),
+            "__Secure-session=; HttpOnly; SameSite=None; Secure; Path=/; Domain=example.com; Max-Age=0; \
+             Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            "the clearing cookie names the same Domain, or the browser would keep the first"
+        );
+        let strict = settings().with_same_site("strict").unwrap().with_lifetime_model(true, false);
+        assert_eq!(
+            set_cookie_header(&id, &strict),
+            format!(
+                "__Host-session={}; HttpOnly; SameSite=Strict; Secure; Path=/",
+                cookie_value(&id, &strict)
+            ),
+            "expire at browser close: no Max-Age, no Expires"
+        );
+        assert!(clear_cookie_header(&strict).contains("Max-Age=0"), "clearing still expires it");
     }
 
     #[test]

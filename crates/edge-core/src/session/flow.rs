@@ -21,10 +21,11 @@ use crate::keyspace::Namespace;
 use crate::store::{Op, Reply, StoreError};
 
 use super::{
-    clear_cookie_header, cookie_header_without_session, forward_headers, new_session_id, read_cookie,
-    read_directives, set_cookie_header, should_slide, strip_client_session_headers, strip_directive_headers,
-    ttl_ms, CookieCheck, InvalidCookie, SessionDirective, SessionError, SessionId, SessionRecord,
-    SessionSettings, EDGE_SESSION_ID, EDGE_SESSION_STATUS,
+    clear_cookie_header, cookie_header_without_session, cookie_needs_refresh, forward_headers,
+    new_session_id, read_cookie, read_directives, set_cookie_header, should_slide,
+    strip_client_session_headers, strip_directive_headers, ttl_ms, CookieCheck, InvalidCookie,
+    SessionDirective, SessionError, SessionId, SessionRecord, SessionSettings, EDGE_SESSION_ID,
+    EDGE_SESSION_STATUS,
 };
 
 /// What the request's cookie says, before Redis has been asked. Built by [`begin`].
@@ -68,9 +69,17 @@ impl SessionLookup {
     }
 
     /// `[GET key, PTTL key]` for a cookie whose MAC verified; empty otherwise, so a missing or
-    /// forged cookie costs no Redis work at all.
+    /// forged cookie costs no Redis work at all. Under `SESSION_SAVE_EVERY_REQUEST` a
+    /// `PEXPIRE key <idle TTL>` follows: the slide rides in the same round trip (after the
+    /// `PTTL`, which still reads the time the previous request left). The absolute lifetime is
+    /// checked on every read, so a record it outlives is refused and deleted.
     pub fn ops(&self) -> Vec<Op> {
         match &self.key {
+            Some(key) if self.settings.save_every_request => vec![
+                Op::Get(key.clone()),
+                Op::PTtl(key.clone()),
+                Op::PExpire { key: key.clone(), ttl_ms: self.settings.idle_ttl_ms() },
+            ],
             Some(key) => vec![Op::Get(key.clone()), Op::PTtl(key.clone())],
             None => Vec::new(),
         }
@@ -334,11 +343,19 @@ fn housekeeping(
             outcome.set_cookies.push(clear_cookie_header(settings));
         }
         SessionState::Live { id, record, pttl_ms } => {
-            if !should_slide(*pttl_ms, now_ms, record.created_ms, settings) {
-                return;
-            }
-            if let Some(ttl_ms) = ttl_ms(now_ms, record.created_ms, settings) {
+            let Some(ttl_ms) = ttl_ms(now_ms, record.created_ms, settings) else { return };
+            // Saved on every request: the lookup's PEXPIRE slid it; only the cookie may lag.
+            let (slide, resend) = if settings.save_every_request {
+                (false, cookie_needs_refresh(*pttl_ms, now_ms, record.created_ms, settings))
+            } else {
+                let slide = should_slide(*pttl_ms, now_ms, record.created_ms, settings);
+                (slide, slide)
+            };
+            if slide {
                 outcome.store_ops.push(Op::PExpire { key: namespace.session(id), ttl_ms });
+            }
+            // Without Max-Age (expire at browser close) there is nothing to refresh.
+            if resend && !settings.expire_at_browser_close {
                 outcome.set_cookies.push(set_cookie_header(id, settings));
             }
         }

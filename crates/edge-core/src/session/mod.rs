@@ -40,8 +40,8 @@ pub use self::forward::{
 };
 pub use self::id::{new_session_id, SessionId};
 pub use self::record::SessionRecord;
-pub use self::settings::{SessionConfigError, SessionSettings};
-pub use self::ttl::{should_slide, slide_slack_ms, ttl_ms};
+pub use self::settings::{SameSitePolicy, SessionConfigError, SessionSettings};
+pub use self::ttl::{cookie_needs_refresh, should_slide, slide_slack_ms, ttl_ms};
 
 use std::fmt;
 

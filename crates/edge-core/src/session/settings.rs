@@ -29,6 +29,29 @@ pub struct SessionSettings {
     pub absolute_ttl_s: u64,
     /// `SESSION_MAX_BYTES`: session data over this (as compact JSON) is refused.
     pub max_bytes: usize,
+    /// `SESSION_COOKIE_SAMESITE`.
+    pub same_site: SameSitePolicy,
+    /// `SESSION_COOKIE_DOMAIN`, lower-case; `None`: a host-only cookie.
+    pub domain: Option<String>,
+    /// `SESSION_EXPIRE_AT_BROWSER_CLOSE`: the cookie has no `Max-Age` (the idle and absolute
+    /// limits still hold at the edge).
+    pub expire_at_browser_close: bool,
+    /// `SESSION_SAVE_EVERY_REQUEST`: the idle TTL slides on every request, in the lookup's
+    /// round trip, rather than once past a tenth of it.
+    pub save_every_request: bool,
+}
+
+/// The session cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SameSitePolicy {
+    /// Sent on top-level navigations from other sites, not on their subrequests (the default).
+    #[default]
+    Lax,
+    /// Never sent on requests another site starts.
+    Strict,
+    /// Sent on every request, cross-site included (the cookie is always `Secure`, which
+    /// browsers require of `SameSite=None`).
+    None,
 }
 
 impl SessionSettings {
@@ -44,7 +67,49 @@ impl SessionSettings {
             idle_ttl_s: DEFAULT_IDLE_TTL_S,
             absolute_ttl_s: DEFAULT_ABSOLUTE_TTL_S,
             max_bytes: DEFAULT_MAX_BYTES,
+            same_site: SameSitePolicy::Lax,
+            domain: None,
+            expire_at_browser_close: false,
+            save_every_request: false,
         })
+    }
+
+    /// `SESSION_COOKIE_SAMESITE`: `Lax`, `Strict` or `None`, in any case.
+    pub fn with_same_site(mut self, text: &str) -> Result<Self, SessionConfigError> {
+        self.same_site = match text.trim().to_ascii_lowercase().as_str() {
+            "lax" => SameSitePolicy::Lax,
+            "strict" => SameSitePolicy::Strict,
+            "none" => SameSitePolicy::None,
+            _ => return Err(SessionConfigError::BadSameSite),
+        };
+        Ok(self)
+    }
+
+    /// `SESSION_COOKIE_DOMAIN`: a host name (a leading `.` is dropped, as browsers do). Refused
+    /// while the cookie's name has the `__Host-` prefix, which browsers reject with a Domain:
+    /// call it after [`SessionSettings::with_cookie_name`].
+    pub fn with_domain(mut self, text: &str) -> Result<Self, SessionConfigError> {
+        let domain = text.trim().trim_start_matches('.').to_ascii_lowercase();
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(label_ok) {
+            return Err(SessionConfigError::BadDomain);
+        }
+        if self.cookie_name.starts_with("__Host-") {
+            return Err(SessionConfigError::DomainWithHostPrefix);
+        }
+        self.domain = Some(domain);
+        Ok(self)
+    }
+
+    /// `SESSION_EXPIRE_AT_BROWSER_CLOSE` and `SESSION_SAVE_EVERY_REQUEST`.
+    pub fn with_lifetime_model(mut self, expire_at_browser_close: bool, save_every_request: bool) -> Self {
+        self.expire_at_browser_close = expire_at_browser_close;
+        self.save_every_request = save_every_request;
+        self
     }
 
     /// `SESSION_COOKIE_NAME`: a non-empty RFC 6265 token (no spaces, separators or controls).
@@ -103,6 +168,10 @@ impl fmt::Debug for SessionSettings {
             .field("idle_ttl_s", &self.idle_ttl_s)
             .field("absolute_ttl_s", &self.absolute_ttl_s)
             .field("max_bytes", &self.max_bytes)
+            .field("same_site", &self.same_site)
+            .field("domain", &self.domain)
+            .field("expire_at_browser_close", &self.expire_at_browser_close)
+            .field("save_every_request", &self.save_every_request)
             .finish()
     }
 }
@@ -124,6 +193,12 @@ pub enum SessionConfigError {
     ZeroTtl { variable: &'static str },
     /// `SESSION_MAX_BYTES` is zero.
     ZeroMaxBytes,
+    /// `SESSION_COOKIE_SAMESITE` is not `Lax`, `Strict` or `None`.
+    BadSameSite,
+    /// `SESSION_COOKIE_DOMAIN` is not a host name.
+    BadDomain,
+    /// `SESSION_COOKIE_DOMAIN` is set while the cookie's name starts with `__Host-`.
+    DomainWithHostPrefix,
 }
 
 impl SessionConfigError {
@@ -134,6 +209,10 @@ impl SessionConfigError {
             SessionConfigError::BadCookieName(_) => "SESSION_COOKIE_NAME",
             SessionConfigError::ZeroTtl { variable } => variable,
             SessionConfigError::ZeroMaxBytes => "SESSION_MAX_BYTES",
+            SessionConfigError::BadSameSite => "SESSION_COOKIE_SAMESITE",
+            SessionConfigError::BadDomain | SessionConfigError::DomainWithHostPrefix => {
+                "SESSION_COOKIE_DOMAIN"
+            }
         }
     }
 }
@@ -151,6 +230,17 @@ impl fmt::Display for SessionConfigError {
             SessionConfigError::ZeroMaxBytes => {
                 f.write_str("SESSION_MAX_BYTES must be a positive number of bytes")
             }
+            SessionConfigError::BadSameSite => {
+                f.write_str("SESSION_COOKIE_SAMESITE must be Lax, Strict or None")
+            }
+            SessionConfigError::BadDomain => f.write_str(
+                "SESSION_COOKIE_DOMAIN must be a host name such as example.com (no scheme, port or path)",
+            ),
+            SessionConfigError::DomainWithHostPrefix => f.write_str(
+                "SESSION_COOKIE_DOMAIN cannot be used while SESSION_COOKIE_NAME starts with __Host- \
+                 (browsers refuse a __Host- cookie with a Domain): set SESSION_COOKIE_NAME too, \
+                 e.g. to __Secure-session",
+            ),
         }
     }
 }
@@ -204,6 +294,40 @@ mod tests {
             let err = s.clone().with_cookie_name(bad).unwrap_err();
             assert_eq!(err.variable(), "SESSION_COOKIE_NAME", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn cookie_attributes_and_lifetime_model() {
+        let s = SessionSettings::new(SECRET).unwrap();
+        assert_eq!(
+            (s.same_site, s.domain.clone(), s.expire_at_browser_close, s.save_every_request),
+            (SameSitePolicy::Lax, None, false, false),
+            "defaults unchanged"
+        );
+        for (text, policy) in [
+            ("Lax", SameSitePolicy::Lax),
+            ("strict", SameSitePolicy::Strict),
+            (" NONE ", SameSitePolicy::None),
+        ] {
+            assert_eq!(s.clone().with_same_site(text).unwrap().same_site, policy, "{text}");
+        }
+        let err = s.clone().with_same_site("none-ish").unwrap_err();
+        assert_eq!(
+            (err.variable(), err.to_string().as_str()),
+            ("SESSION_COOKIE_SAMESITE", "SESSION_COOKIE_SAMESITE must be Lax, Strict or None")
+        );
+        // The __Host- prefix forbids a Domain: refused with a reason that says what to change.
+        let err = s.clone().with_domain("example.com").unwrap_err();
+        assert_eq!(err, SessionConfigError::DomainWithHostPrefix);
+        assert_eq!(err.variable(), "SESSION_COOKIE_DOMAIN");
+        assert!(err.to_string().contains("__Host-"), "{err}");
+        let named = s.clone().with_cookie_name("__Secure-session").unwrap();
+        assert_eq!(named.clone().with_domain(".Example.COM").unwrap().domain.as_deref(), Some("example.com"));
+        for bad in ["", ".", "https://example.com", "example.com:443", "a..b", "a b", "example.com/x"] {
+            assert_eq!(named.clone().with_domain(bad).unwrap_err(), SessionConfigError::BadDomain, "{bad:?}");
+        }
+        let model = s.with_lifetime_model(true, true);
+        assert!(model.expire_at_browser_close && model.save_every_request);
     }
 
     #[test]

@@ -51,9 +51,63 @@ pub fn should_slide(
     }
 }
 
+/// Under `SESSION_SAVE_EVERY_REQUEST`, whether to re-send the cookie so that the browser's
+/// `Max-Age` keeps up with the record's TTL, which every request pushes back to the idle TTL
+/// (the `PEXPIRE` rides in the lookup's round trip, after the `PTTL` that gives
+/// `remaining_pttl_ms`). The `PTTL` therefore tells when the previous request came: the
+/// cookie is re-sent on the first request of each tenth of the idle TTL since creation, so
+/// the browser never drops it more than [`slide_slack_ms`] before Redis would drop the record
+/// (as with the default model), and an active session costs one `Set-Cookie` per tenth.
+pub fn cookie_needs_refresh(
+    remaining_pttl_ms: i64,
+    now_ms: u64,
+    created_ms: u64,
+    settings: &SessionSettings,
+) -> bool {
+    if ttl_ms(now_ms, created_ms, settings).is_none() {
+        return false;
+    }
+    let Ok(remaining) = u64::try_from(remaining_pttl_ms) else {
+        // -1: no TTL (never written so): refresh both; -2: gone.
+        return remaining_pttl_ms == -1;
+    };
+    let slack = slide_slack_ms(settings).max(1);
+    let previous_ms = now_ms.saturating_sub(settings.idle_ttl_ms().saturating_sub(remaining));
+    let window = |at: u64| at.saturating_sub(created_ms) / slack;
+    window(previous_ms) != window(now_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saving_every_request_resends_the_cookie_once_per_tenth() {
+        // idle 100 s, absolute 1000 s, slack 10 s. Simulate: every request sets the record's
+        // TTL to the idle TTL; the browser's cookie expires idle seconds after it was last sent.
+        let s = settings();
+        let mut record_expiry = T0 + 100 * S;
+        let mut cookie_expiry = T0 + 100 * S;
+        let mut now = T0;
+        let mut resent = 0;
+        for step in 0..300u64 {
+            now += (step * 7_919) % (30 * S); // irregular gaps under 30 s
+            if now >= T0 + 1000 * S {
+                break;
+            }
+            let remaining = record_expiry.saturating_sub(now) as i64;
+            if cookie_needs_refresh(remaining, now, T0, &s) {
+                cookie_expiry = now + 100 * S;
+                resent += 1;
+            }
+            record_expiry = now + 100 * S;
+            assert!(cookie_expiry + 10 * S >= record_expiry, "at {now}: the cookie would go first");
+        }
+        assert!(resent <= 100 && resent > 5, "{resent} re-sends");
+        assert!(cookie_needs_refresh(-1, T0, T0, &s));
+        assert!(!cookie_needs_refresh(-2, T0, T0, &s));
+        assert!(!cookie_needs_refresh(50_000, T0 + 1000 * S, T0, &s), "dead: nothing to refresh");
+    }
 
     const S: u64 = 1000; // ms per second
     const T0: u64 = 1_700_000_000_000;

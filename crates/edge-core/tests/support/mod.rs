@@ -257,6 +257,7 @@ pub fn get(url: &str) -> CacheRequest {
         headers: HeaderMap::new(),
         session_id: None,
         session_unconfirmed: false,
+        rule: Default::default(),
     }
 }
 
