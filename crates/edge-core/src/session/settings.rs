@@ -11,6 +11,8 @@ pub const DEFAULT_IDLE_TTL_S: u64 = 1_209_600;
 pub const DEFAULT_ABSOLUTE_TTL_S: u64 = 2_592_000;
 /// Default `SESSION_MAX_BYTES`: largest session data (compact JSON) accepted from the origin.
 pub const DEFAULT_MAX_BYTES: usize = 16_384;
+/// Default `SESSION_FALLBACK_TTL`: a session carried in the cookie is trusted 15 minutes.
+pub const DEFAULT_FALLBACK_TTL_S: u64 = 900;
 /// `SESSION_SECRET` must be at least this long: 256 bits, the HMAC-SHA256 output size.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -29,6 +31,12 @@ pub struct SessionSettings {
     pub absolute_ttl_s: u64,
     /// `SESSION_MAX_BYTES`: session data over this (as compact JSON) is refused.
     pub max_bytes: usize,
+    /// `SESSION_FALLBACK_TTL`: how long after it was issued a session carried in the cookie
+    /// (the store was down) is accepted, in seconds; 0 turns the fallback cookie off.
+    pub fallback_ttl_s: u64,
+    /// The AES-256-GCM key of the fallback cookie, derived from the secret under its own label
+    /// ([`super::fallback::derive_key`]), so it is never the HMAC key itself. Never printed.
+    pub fallback_key: [u8; 32],
 }
 
 impl SessionSettings {
@@ -44,6 +52,8 @@ impl SessionSettings {
             idle_ttl_s: DEFAULT_IDLE_TTL_S,
             absolute_ttl_s: DEFAULT_ABSOLUTE_TTL_S,
             max_bytes: DEFAULT_MAX_BYTES,
+            fallback_ttl_s: DEFAULT_FALLBACK_TTL_S,
+            fallback_key: super::fallback::derive_key(secret),
         })
     }
 
@@ -84,6 +94,17 @@ impl SessionSettings {
         Ok(self)
     }
 
+    /// `SESSION_FALLBACK_TTL`, in seconds; 0 turns the fallback cookie off.
+    pub fn with_fallback_ttl(mut self, fallback_ttl_s: u64) -> Self {
+        self.fallback_ttl_s = fallback_ttl_s;
+        self
+    }
+
+    /// `SESSION_FALLBACK_TTL` in milliseconds (saturating).
+    pub fn fallback_ttl_ms(&self) -> u64 {
+        self.fallback_ttl_s.saturating_mul(1000)
+    }
+
     /// Idle lifetime in milliseconds (saturating).
     pub fn idle_ttl_ms(&self) -> u64 {
         self.idle_ttl_s.saturating_mul(1000)
@@ -103,6 +124,8 @@ impl fmt::Debug for SessionSettings {
             .field("idle_ttl_s", &self.idle_ttl_s)
             .field("absolute_ttl_s", &self.absolute_ttl_s)
             .field("max_bytes", &self.max_bytes)
+            .field("fallback_ttl_s", &self.fallback_ttl_s)
+            .field("fallback_key", &"<redacted>")
             .finish()
     }
 }
