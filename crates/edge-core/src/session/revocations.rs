@@ -149,6 +149,9 @@ mod tests {
             ]
         );
         let off = settings.with_fallback_ttl(0);
-        assert_eq!(revocation_ops(std::slice::from_ref(&id), &ns, &off), vec![Op::Del(vec![ns.session(&id)])]);
+        assert_eq!(
+            revocation_ops(std::slice::from_ref(&id), &ns, &off),
+            vec![Op::Del(vec![ns.session(&id)])]
+        );
     }
 }

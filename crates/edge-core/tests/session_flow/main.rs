@@ -2,6 +2,10 @@
 //! "browser" keeps the cookie the worker sets, each visit goes begin → one round trip →
 //! resolve → origin request → apply → store ops, exactly as the worker will run it.
 
+#[path = "../support/mod.rs"]
+mod support;
+
+mod outage;
 mod world;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
