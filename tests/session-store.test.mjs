@@ -1,0 +1,188 @@
+// Sessions on a store of their own (issue 14 item 4, docs §5.10): the hazard and the cure with
+// two real redis-servers, each behind its own gateway. The cache's is small and runs
+// `allkeys-lru`, as a cache Redis under memory pressure does: filling it with cache entries
+// evicts the sessions that share it (users logged out). With SESSION_REDIS_REST_URL on a second
+// Redis (`noeviction`), the same fill leaves every session alive. Also: a hit with a session
+// costs one request per store, sent together, and /__edge/health reports both stores.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+
+import { startStack } from "./support/harness.mjs";
+import { startRedisProxy } from "./support/redis-proxy.mjs";
+import { startGateway, startRedis } from "./support/services.mjs";
+import { settle, xc } from "./support/cache-helpers.mjs";
+
+const SECRET = "store-session-secret-0123456789-abcdefghij";
+const NAME = "__Host-session";
+const USERS = 20;
+const ENTRIES = 150; // × ~64 KB of incompressible body: several times the cache Redis's 3 MB
+
+let stack;
+let sessionRedis;
+let sessionGateway;
+const cleanups = [];
+
+before(async () => {
+  stack = await startStack({ redis: false });
+  cleanups.push(() => stack.stop());
+  const cacheRedis = await startRedis({ args: ["--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru"] });
+  cleanups.push(() => cacheRedis.stop());
+  const cacheGateway = await startGateway({ redisUrl: cacheRedis.url });
+  cleanups.push(() => cacheGateway.stop());
+  stack.baseVars.UPSTASH_REDIS_REST_URL = cacheGateway.url;
+  stack.baseVars.UPSTASH_REDIS_REST_TOKEN = cacheGateway.token;
+  stack.baseVars.SESSION_SECRET = SECRET;
+  sessionRedis = await startRedis({ args: ["--maxmemory-policy", "noeviction"] });
+  cleanups.push(() => sessionRedis.stop());
+  sessionGateway = await startGateway({ redisUrl: sessionRedis.url });
+  cleanups.push(() => sessionGateway.stop());
+
+  stack.origin.route("/login", ({ req, res }) => {
+    const user = new URL(req.url, "http://o").searchParams.get("user");
+    res.writeHead(200, { "edge-session-set": JSON.stringify({ user }) });
+    res.end("in");
+  });
+  stack.origin.route("/whoami", ({ req, res }) => {
+    res.writeHead(200, { "cache-control": "no-store" });
+    res.end(req.headers["edge-session-status"] ?? "none");
+  });
+  // Cache entries that do not compress: the fill that puts the cache Redis under pressure.
+  for (let i = 0; i < ENTRIES; i++) {
+    const body = randomBytes(48 * 1024).toString("base64");
+    stack.origin.route(`/blob/${i}`, ({ res }) => {
+      res.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=3600" });
+      res.end(body);
+    });
+  }
+  // One page shared by everyone, for the hit with a session.
+  stack.origin.route("/shared", ({ res }) => {
+    res.writeHead(200, { "cache-control": "public, max-age=3600" });
+    res.end("shared");
+  });
+});
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+});
+
+async function logInEveryone() {
+  const cookies = [];
+  for (let i = 0; i < USERS; i++) {
+    const res = await stack.request(`/login?user=u${i}`);
+    const line = (res.headers["set-cookie"] ?? []).find((c) => c.startsWith(`${NAME}=`));
+    assert.ok(line, "logged in");
+    cookies.push(line.split(";")[0]);
+  }
+  return cookies;
+}
+
+async function fillTheCache() {
+  for (let i = 0; i < ENTRIES; i++) {
+    const res = await stack.request(`/blob/${i}`);
+    assert.equal(res.status, 200);
+  }
+  await settle();
+}
+
+async function stillLoggedIn(cookies) {
+  let alive = 0;
+  for (const cookie of cookies) {
+    const res = await stack.request("/whoami", { headers: { cookie } });
+    if (res.text() === "active") alive++;
+  }
+  return alive;
+}
+
+describe("sessions and cache entries on one small allkeys-lru Redis", () => {
+  it("the hazard: filling the cache evicts sessions (users are logged out)", async (t) => {
+    await stack.restartWorker({});
+    const cookies = await logInEveryone();
+    assert.equal(await stillLoggedIn(cookies), USERS, "everyone is logged in before the fill");
+    await fillTheCache();
+    const alive = await stillLoggedIn(cookies);
+    t.diagnostic(`one store: ${alive} of ${USERS} sessions survived the fill`);
+    assert.ok(alive <= USERS / 2, `most sessions were evicted (${alive} of ${USERS} survived)`);
+  });
+});
+
+describe("sessions on a store of their own (SESSION_REDIS_REST_URL)", () => {
+  it("the cure: the same fill leaves every session alive", async (t) => {
+    await stack.restartWorker({
+      SESSION_REDIS_REST_URL: sessionGateway.url,
+      SESSION_REDIS_REST_TOKEN: sessionGateway.token,
+      CACHE_NAMESPACE: "cure", // fresh cache keys: the fill starts over
+    });
+    const cookies = await logInEveryone();
+    await fillTheCache();
+    const alive = await stillLoggedIn(cookies);
+    t.diagnostic(`two stores: ${alive} of ${USERS} sessions survived the fill`);
+    assert.equal(alive, USERS);
+  });
+
+  it("a hit with a session costs one request to each store, sent together", async () => {
+    const cacheProxy = await startRedisProxy(stack.baseVars.UPSTASH_REDIS_REST_URL);
+    const sessionProxy = await startRedisProxy(sessionGateway.url);
+    try {
+      await stack.restartWorker({
+        UPSTASH_REDIS_REST_URL: cacheProxy.url,
+        SESSION_REDIS_REST_URL: sessionProxy.url,
+        SESSION_REDIS_REST_TOKEN: sessionGateway.token,
+      });
+      const [cookie] = await logInEveryone();
+      await stack.request("/shared", { headers: { cookie } });
+      await settle();
+      assert.equal(xc(await stack.request("/shared", { headers: { cookie } })), "HIT");
+      await settle();
+      cacheProxy.reset();
+      sessionProxy.reset();
+      // Hold the cache's answer back: the session request must arrive while it is held.
+      cacheProxy.fault({ delayMs: 1_000 });
+      const hit = await stack.request("/shared", { headers: { cookie } });
+      cacheProxy.fault(null);
+      assert.equal(xc(hit), "HIT");
+      // (Counters may be flushed to the cache store in the background: only lookups count.)
+      const lookups = cacheProxy.requests().filter((r) => r.body.includes('"MGET"'));
+      assert.equal(lookups.length, 1, "one request to the cache store");
+      assert.equal(sessionProxy.total(), 1, "one request to the session store");
+      const [cacheRequest] = lookups;
+      const [sessionRequest] = sessionProxy.requests();
+      assert.ok(!cacheProxy.requests().some((r) => r.body.includes(":sess:")), "no session op on the cache store");
+      assert.ok(sessionRequest.body.includes(":sess:"), "the session read went to the session store");
+      assert.ok(!cacheRequest.body.includes(":sess:"), "and not to the cache store");
+      assert.ok(
+        sessionRequest.at < cacheRequest.at + 1_000,
+        "sent while the cache request was still unanswered (in parallel, not after it)",
+      );
+    } finally {
+      await cacheProxy.stop();
+      await sessionProxy.stop();
+    }
+  });
+
+  it("/__edge/health reports both stores", async () => {
+    const sessionProxy = await startRedisProxy(sessionGateway.url);
+    try {
+      await stack.restartWorker({
+        SESSION_REDIS_REST_URL: sessionProxy.url,
+        SESSION_REDIS_REST_TOKEN: sessionGateway.token,
+      });
+      const ok = (await stack.request("/__edge/health")).json();
+      assert.deepEqual(ok, {
+        status: "ok",
+        store: "upstash",
+        redis: "ok",
+        sessions: { store: "upstash", redis: "ok" },
+      });
+      sessionProxy.fault({ status: 500 });
+      const degraded = (await stack.request("/__edge/health")).json();
+      assert.deepEqual(degraded, {
+        status: "degraded",
+        store: "upstash",
+        redis: "ok",
+        sessions: { store: "upstash", redis: "unreachable" },
+      });
+    } finally {
+      await sessionProxy.stop();
+    }
+  });
+});
