@@ -51,6 +51,6 @@ pub async fn aes_gcm(
 }
 
 fn subtle() -> Option<SubtleCrypto> {
-    let scope: WorkerGlobalScope = js_sys::global().dyn_into().ok()?;
+    let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     Some(scope.crypto().ok()?.subtle())
 }
