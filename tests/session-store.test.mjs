@@ -21,6 +21,7 @@ const ENTRIES = 150; // × ~64 KB of incompressible body: several times the cach
 let stack;
 let sessionRedis;
 let sessionGateway;
+let fullGateway;
 const cleanups = [];
 
 before(async () => {
@@ -37,6 +38,11 @@ before(async () => {
   cleanups.push(() => sessionRedis.stop());
   sessionGateway = await startGateway({ redisUrl: sessionRedis.url });
   cleanups.push(() => sessionGateway.stop());
+  // The one-store alternative: small, and `noeviction`.
+  const fullRedis = await startRedis({ args: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"] });
+  cleanups.push(() => fullRedis.stop());
+  fullGateway = await startGateway({ redisUrl: fullRedis.url });
+  cleanups.push(() => fullGateway.stop());
 
   stack.origin.route("/login", ({ req, res }) => {
     const user = new URL(req.url, "http://o").searchParams.get("user");
@@ -102,6 +108,28 @@ describe("sessions and cache entries on one small allkeys-lru Redis", () => {
     const alive = await stillLoggedIn(cookies);
     t.diagnostic(`one store: ${alive} of ${USERS} sessions survived the fill`);
     assert.ok(alive <= USERS / 2, `most sessions were evicted (${alive} of ${USERS} survived)`);
+  });
+});
+
+describe("the one-store alternative: a small noeviction Redis", () => {
+  it("the fill fails open (every response served), sessions survive, and a login on the full store is carried in the cookie", async (t) => {
+    await stack.restartWorker({
+      UPSTASH_REDIS_REST_URL: fullGateway.url,
+      UPSTASH_REDIS_REST_TOKEN: fullGateway.token,
+    });
+    stack.worker.clearLogs();
+    const cookies = await logInEveryone();
+    await fillTheCache(); // asserts every response is a 200
+    const alive = await stillLoggedIn(cookies);
+    t.diagnostic(`noeviction: ${alive} of ${USERS} sessions survived the fill`);
+    assert.equal(alive, USERS);
+    // The store is full: a new session's write is refused (OOM) and travels in the cookie.
+    const res = await stack.request("/login?user=late");
+    const line = (res.headers["set-cookie"] ?? []).find((c) => c.startsWith(`${NAME}=`));
+    const cookie = line.split(";")[0];
+    assert.ok(cookie.length > NAME.length + 1 + 66, "a fallback cookie");
+    assert.equal((await stack.request("/whoami", { headers: { cookie } })).text(), "active");
+    assert.ok(stack.worker.logs().some((l) => l.includes("session write failed") && l.includes("OOM")));
   });
 });
 

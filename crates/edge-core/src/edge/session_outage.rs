@@ -54,6 +54,12 @@ impl<S: Store + Clone + 'static> Edge<S> {
             // A record appeared between the lookup and the write: it is the truth; the next
             // request reads it (the cookie is kept meanwhile).
             Ok(Some(Reply::Int(2))) => SessionState::Unavailable { id },
+            // The store refused the write (e.g. `OOM` from a full `noeviction` Redis): the
+            // cookie still carries the session; a later request tries again.
+            Ok(Some(Reply::Error(text))) => {
+                host.log(LogLevel::Warn, &format!("edge-cache: session: write-back refused: {text}"));
+                SessionState::Carried { id, record }
+            }
             Ok(_) => SessionState::Unavailable { id },
             Err(error) => {
                 host.log(LogLevel::Warn, &format!("edge-cache: session: write-back failed: {error}"));

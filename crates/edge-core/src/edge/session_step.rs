@@ -230,7 +230,17 @@ impl<S: Store + Clone + 'static> Edge<S> {
         }
         if outcome.must_await {
             // The origin changed the session: the client's next request must see it.
-            match self.sessions().run(&outcome.store_ops).await {
+            // A per-op error (e.g. `OOM` from a full `noeviction` Redis) is a failed write too.
+            let written = self.sessions().run(&outcome.store_ops).await.and_then(|replies| {
+                match replies.iter().find_map(|reply| match reply {
+                    Reply::Error(text) => Some(text.clone()),
+                    _ => None,
+                }) {
+                    Some(text) => Err(StoreError::Malformed(format!("the store refused a write: {text}"))),
+                    None => Ok(replies),
+                }
+            });
+            match written {
                 Ok(replies) => {
                     if let Some(cookies) = outcome.after_write(&replies, settings) {
                         host.log(LogLevel::Info, "edge-cache: session: not rewritten: destroyed meanwhile");
