@@ -50,15 +50,25 @@ impl<S: Store + Clone + 'static> Edge<S> {
         request: &CacheRequest,
         session_ops: &[crate::store::Op],
     ) -> (Lookup, Result<Vec<Reply>, StoreError>, bool) {
-        match &self.session_store {
-            Some(sessions) if !session_ops.is_empty() => {
-                let (lookup, replies) = futures::join!(cache.lookup(request, &[]), sessions.run(session_ops));
+        // On a shared store the session ops ride in the lookup's pipeline; on their own store
+        // they go in a request of their own, polled together with the lookup.
+        let own_store = self.session_store.as_ref().filter(|_| !session_ops.is_empty());
+        let riding = if self.session_store.is_some() { &[][..] } else { session_ops };
+        let own_read = async {
+            match own_store {
+                Some(sessions) => Some(sessions.run(session_ops).await),
+                None => None,
+            }
+        };
+        let (lookup, own_replies) = futures::join!(cache.lookup(request, riding), own_read);
+        match own_replies {
+            Some(replies) => {
                 let answered = replies.is_ok();
                 (lookup, replies, answered)
             }
-            Some(_) => (cache.lookup(request, &[]).await, Ok(Vec::new()), false),
+            // Sessions on their own store, but no cookie to read: nothing was asked.
+            None if self.session_store.is_some() => (lookup, Ok(Vec::new()), false),
             None => {
-                let lookup = cache.lookup(request, session_ops).await;
                 let answered = !matches!(lookup.found, Found::Unavailable(_));
                 let replies = lookup.extra.clone();
                 (lookup, replies, answered)
