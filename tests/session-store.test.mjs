@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 
 import { startStack } from "./support/harness.mjs";
 import { startRedisProxy } from "./support/redis-proxy.mjs";
-import { startGateway, startRedis } from "./support/services.mjs";
+import { redisCommand, startGateway, startRedis } from "./support/services.mjs";
 import { settle, xc } from "./support/cache-helpers.mjs";
 
 const SECRET = "store-session-secret-0123456789-abcdefghij";
@@ -22,6 +22,7 @@ let stack;
 let sessionRedis;
 let sessionGateway;
 let fullGateway;
+let fullRedis;
 const cleanups = [];
 
 before(async () => {
@@ -39,7 +40,7 @@ before(async () => {
   sessionGateway = await startGateway({ redisUrl: sessionRedis.url });
   cleanups.push(() => sessionGateway.stop());
   // The one-store alternative: small, and `noeviction`.
-  const fullRedis = await startRedis({ args: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"] });
+  fullRedis = await startRedis({ args: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"] });
   cleanups.push(() => fullRedis.stop());
   fullGateway = await startGateway({ redisUrl: fullRedis.url });
   cleanups.push(() => fullGateway.stop());
@@ -123,6 +124,9 @@ describe("the one-store alternative: a small noeviction Redis", () => {
     const alive = await stillLoggedIn(cookies);
     t.diagnostic(`noeviction: ${alive} of ${USERS} sessions survived the fill`);
     assert.equal(alive, USERS);
+    // Whatever the fill left, the store is now over its maxmemory: every write is refused
+    // (a big entry refused earlier may have left room for small writes).
+    assert.equal(await redisCommand(fullRedis.port, "CONFIG SET maxmemory 1mb"), "+OK");
     // The store is full: a new session's write is refused (OOM) and travels in the cookie.
     const res = await stack.request("/login?user=late");
     const line = (res.headers["set-cookie"] ?? []).find((c) => c.startsWith(`${NAME}=`));

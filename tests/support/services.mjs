@@ -95,7 +95,7 @@ async function stopChild(child, graceMs = 3000) {
 }
 
 /** Sends one inline command over a fresh socket; resolves with the first reply line. */
-function redisCommand(port, line, timeoutMs = 500) {
+export function redisCommand(port, line, timeoutMs = 500) {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: "127.0.0.1", port });
     let data = "";
