@@ -25,7 +25,12 @@ pub fn get(config: Rc<Config>, host: &WorkerHost) -> Rc<Edge<AnyStore>> {
                     "edge-cache: no UPSTASH_REDIS_REST_URL: using the embedded in-memory store (per isolate, not shared)",
                 );
             }
-            Rc::new(Edge::new(config, store))
+            let edge = Edge::new(config.clone(), store);
+            // SESSION_REDIS_REST_URL: sessions on a store of their own (docs §5.10).
+            Rc::new(match AnyStore::for_sessions(&config) {
+                Some(sessions) => edge.with_session_store(sessions),
+                None => edge,
+            })
         })
         .clone()
     })

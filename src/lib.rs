@@ -5,6 +5,7 @@
 //! `ctx.wait_until`) and keeps the per-isolate state. Nothing here unwraps or panics: a
 //! failure becomes a response (500 config error, 502, 504) and a log line.
 
+mod aead;
 mod body;
 mod env_config;
 mod headers;

@@ -5,7 +5,9 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use edge_core::{BodyRead, Collected, Host, LogLevel, OriginError, OriginRequest, OriginResponse, Runtime};
+use edge_core::{
+    BodyRead, Collected, CryptoError, Host, LogLevel, OriginError, OriginRequest, OriginResponse, Runtime,
+};
 use futures::future::LocalBoxFuture;
 use web_sys::{ReadableStream, Response};
 use worker::Context;
@@ -74,5 +76,25 @@ impl Host for WorkerHost {
             LogLevel::Warn => worker::console_warn!("{message}"),
             LogLevel::Error => worker::console_error!("{message}"),
         }
+    }
+
+    async fn seal(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        crate::aead::aes_gcm(crate::aead::Direction::Seal, key, nonce, aad, plaintext).await
+    }
+
+    async fn open(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        crate::aead::aes_gcm(crate::aead::Direction::Open, key, nonce, aad, ciphertext).await
     }
 }

@@ -95,7 +95,7 @@ async function stopChild(child, graceMs = 3000) {
 }
 
 /** Sends one inline command over a fresh socket; resolves with the first reply line. */
-function redisCommand(port, line, timeoutMs = 500) {
+export function redisCommand(port, line, timeoutMs = 500) {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: "127.0.0.1", port });
     let data = "";
@@ -126,9 +126,10 @@ function redisServerBinary() {
 
 /**
  * Starts a throwaway redis-server (no persistence) on a spare port and waits until it answers PING.
- * `stop()` ends it; `start()` starts it again on the same port (an empty database).
+ * `stop()` ends it; `start()` starts it again on the same port (an empty database). `args` are
+ * added to redis-server's command line (e.g. `["--maxmemory", "2mb"]`).
  */
-export async function startRedis() {
+export async function startRedis({ args = [] } = {}) {
   const port = await freePort();
   let child = null;
 
@@ -140,6 +141,7 @@ export async function startRedis() {
       "--save", "",
       "--appendonly", "no",
       "--daemonize", "no",
+      ...args,
     ]);
     const deadline = Date.now() + 10_000;
     for (;;) {

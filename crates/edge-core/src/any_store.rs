@@ -30,6 +30,17 @@ impl AnyStore {
             )),
         }
     }
+
+    /// The sessions' own store, when `SESSION_REDIS_REST_URL` is set (docs §5.10); `None`:
+    /// sessions share the cache's store.
+    pub fn for_sessions(config: &Config) -> Option<Self> {
+        let redis = config.session_redis.as_ref()?;
+        Some(AnyStore::Upstash(UpstashStore::new(
+            &redis.url,
+            &redis.token,
+            Duration::from_millis(config.redis_timeout_ms),
+        )))
+    }
 }
 
 impl Store for AnyStore {

@@ -21,6 +21,8 @@ pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1_048_576;
 /// Heuristic freshness is off unless `CACHE_HEURISTIC_PERCENT` is set.
 pub const DEFAULT_HEURISTIC_PERCENT: u64 = 0;
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 16_384;
+/// How long a session carried in the cookie during a store outage is trusted (docs §5.11).
+pub const DEFAULT_SESSION_FALLBACK_TTL_S: u64 = 900;
 
 /// A configuration variable that is present but wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub struct Config {
     pub origin: OriginUrl,
     /// `None`: the embedded memory store.
     pub redis: Option<RedisRest>,
+    /// `SESSION_REDIS_REST_URL`/`_TOKEN`: sessions on their own store. `None`: on `redis`'s.
+    pub session_redis: Option<RedisRest>,
     pub namespace: Namespace,
     pub rules: CacheRules,
     /// Present when `SESSION_SECRET` is set.
@@ -86,31 +90,9 @@ impl Config {
             }
         };
 
-        let redis = match (get("UPSTASH_REDIS_REST_URL"), get("UPSTASH_REDIS_REST_TOKEN")) {
-            (None, _) => None,
-            (Some(_), None) => {
-                return Err(err(
-                    "UPSTASH_REDIS_REST_TOKEN",
-                    "is required when UPSTASH_REDIS_REST_URL is set".into(),
-                ))
-            }
-            (Some(url), Some(token)) => {
-                // The URL may be kept as a secret: the error does not repeat it.
-                let url = parse_http_url(&url).map_err(|_| {
-                    err(
-                        "UPSTASH_REDIS_REST_URL",
-                        "must be an absolute http(s) URL without credentials or query".into(),
-                    )
-                })?;
-                if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                    return Err(err(
-                        "UPSTASH_REDIS_REST_TOKEN",
-                        "contains whitespace or control characters".into(),
-                    ));
-                }
-                Some(RedisRest { url, token })
-            }
-        };
+        let redis = redis_rest(&get, "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN")?;
+        // Sessions on a store of their own (docs §5.10), so cache pressure cannot evict them.
+        let session_redis = redis_rest(&get, "SESSION_REDIS_REST_URL", "SESSION_REDIS_REST_TOKEN")?;
 
         let namespace = match get("CACHE_NAMESPACE") {
             None => Namespace::new(DEFAULT_NAMESPACE),
@@ -157,6 +139,7 @@ impl Config {
                 let save_every_request = flag(&get, "SESSION_SAVE_EVERY_REQUEST")?;
                 let same_site = get("SESSION_COOKIE_SAMESITE");
                 let domain = get("SESSION_COOKIE_DOMAIN");
+                let fallback_ttl_s = number(&get, "SESSION_FALLBACK_TTL", DEFAULT_SESSION_FALLBACK_TTL_S, 0)?;
                 let settings = SessionSettings::new(secret.as_bytes())
                     .and_then(|s| s.with_cookie_name(&cookie_name))
                     .and_then(|s| s.with_ttls(idle_ttl_s, absolute_ttl_s))
@@ -170,6 +153,7 @@ impl Config {
                         None => Ok(s),
                     })
                     .map(|s| s.with_lifetime_model(expire_at_browser_close, save_every_request))
+                    .map(|s| s.with_fallback_ttl(fallback_ttl_s))
                     // The session module's errors name the variable and never quote the secret.
                     .map_err(|e| err(e.variable(), e.to_string()))?;
                 Some(settings)
@@ -179,6 +163,7 @@ impl Config {
         Ok(Config {
             origin,
             redis,
+            session_redis,
             namespace,
             rules,
             session,
@@ -189,6 +174,28 @@ impl Config {
             cache_max_bytes,
             heuristic_percent,
         })
+    }
+}
+
+/// A REST endpoint and its token: both or neither (the token alone is ignored). The URL may be
+/// kept as a secret: errors never repeat it.
+fn redis_rest(
+    get: &impl Fn(&str) -> Option<String>,
+    url_variable: &'static str,
+    token_variable: &'static str,
+) -> Result<Option<RedisRest>, ConfigError> {
+    match (get(url_variable), get(token_variable)) {
+        (None, _) => Ok(None),
+        (Some(_), None) => Err(err(token_variable, format!("is required when {url_variable} is set"))),
+        (Some(url), Some(token)) => {
+            let url = parse_http_url(&url).map_err(|_| {
+                err(url_variable, "must be an absolute http(s) URL without credentials or query".into())
+            })?;
+            if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(err(token_variable, "contains whitespace or control characters".into()));
+            }
+            Ok(Some(RedisRest { url, token }))
+        }
     }
 }
 
@@ -339,6 +346,46 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.redis, Some(RedisRest { url: "http://127.0.0.1:8079".into(), token: "t".into() }));
+    }
+
+    #[test]
+    fn sessions_may_have_a_store_of_their_own() {
+        assert_eq!(config(&[]).unwrap().session_redis, None);
+        let e = config(&[("SESSION_REDIS_REST_URL", "https://s.upstash.io")]).unwrap_err();
+        assert_eq!(e.variable, "SESSION_REDIS_REST_TOKEN");
+        let e = config(&[("SESSION_REDIS_REST_URL", "ftp://user:pw@x"), ("SESSION_REDIS_REST_TOKEN", "t")])
+            .unwrap_err();
+        assert_eq!(e.variable, "SESSION_REDIS_REST_URL");
+        assert!(!e.to_string().contains("pw"), "{e}");
+        let e = config(&[("SESSION_REDIS_REST_URL", "https://s.io"), ("SESSION_REDIS_REST_TOKEN", "a b")])
+            .unwrap_err();
+        assert_eq!(e.variable, "SESSION_REDIS_REST_TOKEN");
+        let c = config(&[
+            ("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079"),
+            ("UPSTASH_REDIS_REST_TOKEN", "t"),
+            ("SESSION_REDIS_REST_URL", "http://127.0.0.1:8080/"),
+            ("SESSION_REDIS_REST_TOKEN", "s"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.session_redis,
+            Some(RedisRest { url: "http://127.0.0.1:8080".into(), token: "s".into() })
+        );
+        assert_eq!(c.redis.map(|r| r.token), Some("t".into()));
+    }
+
+    #[test]
+    fn fallback_ttl_defaults_to_15_minutes_and_0_turns_it_off() {
+        let secret = ("SESSION_SECRET", "0123456789abcdef0123456789abcdef");
+        assert_eq!(config(&[secret]).unwrap().session.unwrap().fallback_ttl_s, 900);
+        let c = config(&[secret, ("SESSION_FALLBACK_TTL", "60")]).unwrap();
+        assert_eq!(c.session.unwrap().fallback_ttl_s, 60);
+        assert_eq!(
+            config(&[secret, ("SESSION_FALLBACK_TTL", "0")]).unwrap().session.unwrap().fallback_ttl_s,
+            0
+        );
+        let e = config(&[secret, ("SESSION_FALLBACK_TTL", "soon")]).unwrap_err();
+        assert_eq!(e.variable, "SESSION_FALLBACK_TTL");
     }
 
     #[test]

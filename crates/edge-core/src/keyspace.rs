@@ -13,6 +13,7 @@
 //! | `{ns}:p:{sha(prefix)}` | set: `"<stale key> <path>"` under a path prefix (prefix purge) | ≥ the stale copies |
 //! | `{ns}:tag:{sha(tag)}` | set: stale keys carrying a tag (tag purge) | ≥ the stale copies |
 //! | `{ns}:sess:{sha(id)}` | a session record (JSON) | SESSION_TTL, sliding |
+//! | `{ns}:sess-fb:{sha(id)}` | a fallback cookie used up: `w` written back, `r` revoked | SESSION_FALLBACK_TTL + 60 s |
 //! | `{ns}:stats:{counter}` | a request counter | none |
 //!
 //! `{h}` hashes the key URL (the normalised URL as the request's rule shapes it, docs §3.6),
@@ -84,6 +85,12 @@ impl Namespace {
     /// Hashed so that a leaked key list (`SCAN`, a log) names no session.
     pub fn session(&self, id: &SessionId) -> String {
         format!("{}:sess:{}", self.0, hex_sha256(id.as_str().as_bytes()))
+    }
+
+    /// Marks the session carried by a fallback cookie as used up (written back or revoked):
+    /// the cookie's copy is never written again (docs §5.11).
+    pub fn session_fallback_used(&self, id: &SessionId) -> String {
+        format!("{}:sess-fb:{}", self.0, hex_sha256(id.as_str().as_bytes()))
     }
 
     pub fn counter(&self, counter: Counter) -> String {

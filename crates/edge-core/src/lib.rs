@@ -43,7 +43,7 @@ pub use circuit_breaker::CircuitBreaker;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigError, OriginUrl};
 pub use edge::{
-    own_text, BodyRead, Edge, EdgeRequest, Host, HostOrigin, LogLevel, OriginRequest, RequestUrl,
+    own_text, BodyRead, CryptoError, Edge, EdgeRequest, Host, HostOrigin, LogLevel, OriginRequest, RequestUrl,
 };
 pub use engine::{
     origin_error_response, Cache, CacheRequest, CacheSettings, Found, IsolateCache, Lookup, Served,

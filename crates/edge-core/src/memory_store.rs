@@ -220,6 +220,25 @@ fn apply(state: &mut State, op: &Op, now: u64) -> Reply {
             note_write(state, now);
             Reply::Int(1)
         }
+        Op::WriteBackOnce { marker_key, marker_ttl_ms, key, value, ttl_ms } => {
+            if get_live(state, marker_key, now).is_some() {
+                return Reply::Int(0);
+            }
+            let marker_expiry = Some(now.saturating_add((*marker_ttl_ms).max(1)));
+            state.slots.insert(
+                marker_key.clone(),
+                Slot { value: Value::Str(b"w".to_vec()), expires_at_ms: marker_expiry },
+            );
+            note_write(state, now);
+            if get_live(state, key, now).is_some() {
+                return Reply::Int(2);
+            }
+            let expires_at_ms = Some(now.saturating_add((*ttl_ms).max(1)));
+            state
+                .slots
+                .insert(key.clone(), Slot { value: Value::Str(value.clone().into_bytes()), expires_at_ms });
+            Reply::Int(1)
+        }
         Op::CompareAndDelete { key, token } => {
             let matches = matches!(
                 get_live(state, key, now),

@@ -46,6 +46,11 @@ pub enum Op {
     /// `old_key` was gone: a session changed (or rotated) while another request destroyed it
     /// stays destroyed.
     ReplaceIfPresent { old_key: String, new_key: String, value: String, ttl_ms: u64 },
+    /// Writes back a session carried in a fallback cookie, once: if `marker_key` is absent, set
+    /// it to `w` (expiring after `marker_ttl_ms`) and `SET key value PX ttl_ms NX`, atomically
+    /// → [`Reply::Int`] 1 written, 2 marked but a record already existed (never overwritten),
+    /// 0 the marker was there (already written back, or revoked): nothing written.
+    WriteBackOnce { marker_key: String, marker_ttl_ms: u64, key: String, value: String, ttl_ms: u64 },
     /// `SADD key m…` → [`Reply::Int`] members added.
     SAdd { key: String, members: Vec<String> },
     /// `SSCAN key cursor COUNT count` → [`Reply::Array`] `[next cursor, [members…]]`; the
@@ -75,6 +80,7 @@ impl Op {
             Op::CompareAndDelete { .. } => "EVAL(compare-and-delete)",
             Op::CompareAndExtend { .. } => "EVAL(compare-and-extend)",
             Op::ReplaceIfPresent { .. } => "EVAL(replace-if-present)",
+            Op::WriteBackOnce { .. } => "EVAL(write-back-once)",
             Op::SAdd { .. } => "SADD",
             Op::SMembers(_) => "SMEMBERS",
             Op::SScan { .. } => "SSCAN",

@@ -35,6 +35,12 @@ pub const REPLACE_IF_PRESENT_SCRIPT: &str = "if redis.call('EXISTS', KEYS[1]) ==
      if KEYS[1] ~= KEYS[2] then redis.call('DEL', KEYS[1]) end \
      return 1 else return 0 end";
 
+/// KEYS[1] marker, KEYS[2] session record; ARGV marker TTL, record, record TTL.
+pub const WRITE_BACK_ONCE_SCRIPT: &str =
+    "if not redis.call('SET', KEYS[1], 'w', 'PX', ARGV[1], 'NX') then return 0 end \
+     if redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3], 'NX') then return 1 end \
+     return 2";
+
 /// A Redis REST endpoint. Clones share the HTTP client, the breaker and the request counter.
 #[derive(Clone)]
 pub struct UpstashStore<C: Clock = SystemClock> {
@@ -213,6 +219,16 @@ fn command_json(op: &Op) -> Value {
             Value::from(2),
             s(old_key),
             s(new_key),
+            s(value),
+            Value::from(*ttl_ms),
+        ],
+        Op::WriteBackOnce { marker_key, marker_ttl_ms, key, value, ttl_ms } => vec![
+            s("EVAL"),
+            s(WRITE_BACK_ONCE_SCRIPT),
+            Value::from(2),
+            s(marker_key),
+            s(key),
+            Value::from(*marker_ttl_ms),
             s(value),
             Value::from(*ttl_ms),
         ],

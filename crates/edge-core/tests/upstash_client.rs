@@ -289,6 +289,16 @@ async fn after_a_failure_the_breaker_fails_fast_then_lets_one_trial_through() {
     assert_eq!(c.requests_sent(), 2);
 }
 
+fn write_back(marker: &str, key: &str) -> Op {
+    Op::WriteBackOnce {
+        marker_key: marker.into(),
+        marker_ttl_ms: 60_000,
+        key: key.into(),
+        value: "carried".into(),
+        ttl_ms: 60_000,
+    }
+}
+
 #[tokio::test]
 async fn the_memory_store_and_redis_agree_on_the_same_script() {
     // The same ops against both backends give the same replies: the memory store is a
@@ -334,8 +344,24 @@ async fn the_memory_store_and_redis_agree_on_the_same_script() {
         Op::SScan { key: "absent".into(), cursor: "0".into(), count: 10 },
         Op::SRandMember { key: "s".into(), count: 5 },
         Op::SRandMember { key: "absent".into(), count: 5 },
+        // The fallback cookie's write-back: once, never over a record, never after a marker.
+        write_back("fb:1", "sess:1"),
+        Op::Get("sess:1".into()),
+        write_back("fb:1", "sess:1"),
+        set("sess:2", "newer", None, false),
+        write_back("fb:2", "sess:2"),
+        Op::MGet(vec!["sess:2".into(), "fb:2".into()]),
+        set("fb:3", "r", Some(60_000), false),
+        write_back("fb:3", "sess:3"),
+        Op::Exists(vec!["sess:3".into()]),
     ];
     let from_redis = redis.run(&ops).await.expect("redis");
     let from_memory = memory.run(&ops).await.expect("memory");
     assert_eq!(from_redis, from_memory);
+    let write_backs: Vec<_> = from_redis[from_redis.len() - 9..].to_vec();
+    assert_eq!(write_backs[0], Reply::Int(1), "written");
+    assert_eq!(write_backs[2], Reply::Int(0), "only once");
+    assert_eq!(write_backs[4], Reply::Int(2), "never over a newer record");
+    assert_eq!(write_backs[7], Reply::Int(0), "never after a revocation");
+    assert_eq!(write_backs[8], Reply::Int(0));
 }

@@ -25,6 +25,15 @@ pub enum BodyRead {
     Unreadable,
 }
 
+/// Why the platform's AEAD did not seal or open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CryptoError {
+    /// This host has no AEAD: the fallback cookie is off (docs §5.11).
+    Unsupported,
+    /// Sealing failed, or the ciphertext did not authenticate (tampered, another key).
+    Failed,
+}
+
 /// One request to the origin.
 pub struct OriginRequest<B> {
     pub method: Method,
@@ -60,6 +69,33 @@ pub trait Host: Runtime {
     fn read_request_body(&self, body: Self::RequestBody, limit: u64) -> impl Future<Output = BodyRead>;
 
     fn log(&self, level: LogLevel, message: &str);
+
+    /// AES-256-GCM encryption of `plaintext` (ciphertext with its 16-byte tag appended), for the
+    /// session fallback cookie (docs §5.11). The worker uses WebCrypto, so the wasm carries no
+    /// AES; a host without an AEAD keeps this default, which turns the fallback cookie off.
+    fn seal(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, CryptoError>> {
+        let _ = (key, nonce, aad, plaintext);
+        async { Err(CryptoError::Unsupported) }
+    }
+
+    /// The inverse of [`Host::seal`]: the plaintext, or [`CryptoError::Failed`] when the
+    /// ciphertext or `aad` were changed or another key sealed it.
+    fn open(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> impl Future<Output = Result<Vec<u8>, CryptoError>> {
+        let _ = (key, nonce, aad, ciphertext);
+        async { Err(CryptoError::Unsupported) }
+    }
 }
 
 /// The origin of one cacheable URL as the state machine sees it: a body-less GET (or HEAD)

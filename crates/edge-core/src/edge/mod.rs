@@ -9,6 +9,7 @@
 mod host;
 mod request_url;
 mod reserved;
+mod session_outage;
 mod session_step;
 mod upgrade;
 mod write;
@@ -18,7 +19,7 @@ use std::rc::Rc;
 use futures::FutureExt;
 use http::{HeaderMap, Method, Uri};
 
-pub use self::host::{BodyRead, Host, HostOrigin, LogLevel, OriginRequest};
+pub use self::host::{BodyRead, CryptoError, Host, HostOrigin, LogLevel, OriginRequest};
 pub use self::request_url::RequestUrl;
 pub use self::reserved::own_text;
 
@@ -47,9 +48,13 @@ pub struct EdgeRequest<B> {
 pub struct Edge<S> {
     pub config: Rc<Config>,
     pub store: S,
+    /// Sessions on a store of their own (`SESSION_REDIS_REST_URL`); `None`: on `store`.
+    pub session_store: Option<S>,
     pub cache_settings: Rc<CacheSettings>,
     pub cache_state: Rc<IsolateCache>,
     pub stats: Stats,
+    /// Sessions destroyed while their store was down, until it answers (docs §5.12).
+    pub revocations: Rc<session::Revocations>,
 }
 
 impl<S: Store + Clone + 'static> Edge<S> {
@@ -60,7 +65,20 @@ impl<S: Store + Clone + 'static> Edge<S> {
             store,
             cache_state: Rc::default(),
             stats: Stats::default(),
+            session_store: None,
+            revocations: Rc::default(),
         }
+    }
+
+    /// Puts sessions on `store` instead of the cache's (docs §5.10).
+    pub fn with_session_store(mut self, store: S) -> Self {
+        self.session_store = Some(store);
+        self
+    }
+
+    /// The store that holds sessions: their own, or the cache's.
+    pub fn sessions(&self) -> &S {
+        self.session_store.as_ref().unwrap_or(&self.store)
     }
 
     /// The cache for one request.
@@ -94,10 +112,14 @@ impl<S: Store + Clone + 'static> Edge<S> {
         let uri: Option<Uri> = url.as_str().parse().ok();
         let target = target_url(config, &url);
 
-        // The session cookie: a forged one costs no Redis lookup.
-        let session_lookup =
-            config.session.as_ref().map(|s| session::begin(&request.headers, s, &config.namespace));
+        // The session cookie: a forged one costs no Redis lookup (a fallback cookie is opened
+        // first, docs §5.11).
+        let session_lookup = match &config.session {
+            Some(s) => Some(session_step::begin(host, &request.headers, s, &config.namespace).await),
+            None => None,
+        };
         let session_ops = session_lookup.as_ref().map(|l| l.ops()).unwrap_or_default();
+        let carrying = session_lookup.as_ref().is_some_and(|l| l.carries());
 
         let cache = self.cache(host.clone());
         let mut cache_request = CacheRequest {
@@ -127,9 +149,9 @@ impl<S: Store + Clone + 'static> Edge<S> {
         let (served, session_state) = match decision {
             RequestDecision::Lookup => {
                 cache_request.session_id = session_lookup.as_ref().and_then(|l| l.candidate_id());
-                let lookup = cache.lookup(&cache_request, &session_ops).await;
-                let replies = lookup.extra.as_deref().map_err(Clone::clone);
-                let state = session_step::resolve(session_lookup, replies, host.now_ms());
+                let (lookup, replies, answered) =
+                    self.lookup_with_session(&cache, &cache_request, &session_ops).await;
+                let state = self.resolve_session(host, session_lookup, replies, answered).await;
                 let lookup =
                     session_step::confirm_variant(&cache, &mut cache_request, lookup, state.as_ref()).await;
                 session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
@@ -143,13 +165,13 @@ impl<S: Store + Clone + 'static> Edge<S> {
                 (cache.serve(&cache_request, lookup, origin).await, state)
             }
             RequestDecision::Bypass(reason) => {
-                let replies =
-                    if session_ops.is_empty() { Ok(Vec::new()) } else { self.store.run(&session_ops).await };
-                let state = session_step::resolve(
-                    session_lookup,
-                    replies.as_deref().map_err(Clone::clone),
-                    host.now_ms(),
-                );
+                let replies = if session_ops.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.sessions().run(&session_ops).await
+                };
+                let answered = !session_ops.is_empty() && replies.is_ok();
+                let state = self.resolve_session(host, session_lookup, replies, answered).await;
                 session_step::prepare_origin_headers(&mut forwarded, state.as_ref(), config);
                 let served = if websocket && reason == NoCacheReason::Upgrade {
                     self.forward_upgrade(host, target, &request.headers, forwarded).await
@@ -184,7 +206,7 @@ impl<S: Store + Clone + 'static> Edge<S> {
         }
 
         // The origin's session directives (stripped from the response in every case).
-        self.apply_session(host, &mut served, session_state.as_ref()).await;
+        self.apply_session(host, &mut served, session_state.as_ref(), carrying).await;
 
         // Counters go to Redis in the background, batched per isolate.
         self.flush_stats(host, false);

@@ -46,16 +46,24 @@ impl<S: Store + Clone + 'static> Edge<S> {
         }
     }
 
+    /// With sessions on a store of their own, both are pinged together and the answer gains
+    /// `"sessions": {"store", "redis"}`; either unreachable makes the status `degraded`.
     async fn health<H: Host>(&self, host: &H) -> Served<H::Body> {
-        let redis = match self.store.ping().await {
-            Ok(()) => "ok",
-            Err(error) => {
-                host.log(LogLevel::Warn, &format!("edge-cache: health: {error}"));
-                "unreachable"
+        let (redis, sessions) = match &self.session_store {
+            None => (ping(host, &self.store, "cache").await, None),
+            Some(sessions) => {
+                let (cache, own) =
+                    futures::join!(ping(host, &self.store, "cache"), ping(host, sessions, "sessions"));
+                (cache, Some((sessions.kind().as_str(), own)))
             }
         };
-        let status = if redis == "ok" { "ok" } else { "degraded" };
-        own_json(200, &json!({ "status": status, "store": self.store.kind().as_str(), "redis": redis }))
+        let all_ok = redis == "ok" && sessions.is_none_or(|(_, answer)| answer == "ok");
+        let status = if all_ok { "ok" } else { "degraded" };
+        let mut body = json!({ "status": status, "store": self.store.kind().as_str(), "redis": redis });
+        if let (Some((kind, answer)), Some(fields)) = (sessions, body.as_object_mut()) {
+            fields.insert("sessions".into(), json!({ "store": kind, "redis": answer }));
+        }
+        own_json(200, &body)
     }
 
     /// `None` when access is allowed; otherwise the 404/401 to answer.
@@ -143,6 +151,17 @@ impl<S: Store + Clone + 'static> Edge<S> {
                 own_json(200, &Value::Object(body))
             }
             Err(e) => own_json(503, &json!({ "error": format!("stats unavailable: {e}") })),
+        }
+    }
+}
+
+/// `"ok"` or `"unreachable"` (logged as `which` store's failure).
+async fn ping<H: Host, T: Store>(host: &H, store: &T, which: &str) -> &'static str {
+    match store.ping().await {
+        Ok(()) => "ok",
+        Err(error) => {
+            host.log(LogLevel::Warn, &format!("edge-cache: health: {which} store: {error}"));
+            "unreachable"
         }
     }
 }

@@ -24,6 +24,10 @@ const MAC_CHARS: usize = 43;
 /// Length of every cookie value we issue: id, `.`, MAC. Anything longer is refused unread.
 pub const COOKIE_VALUE_CHARS: usize = SESSION_ID_CHARS + 1 + MAC_CHARS;
 
+/// The longest value read as `<id>.<mac>.<sealed session>` (the fallback cookie, docs §5.11);
+/// every browser keeps 4096 bytes of a cookie, so nothing we issue is longer.
+pub const MAX_CARRYING_VALUE_CHARS: usize = 4096;
+
 /// What the request's `Cookie` headers say about the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CookieCheck {
@@ -51,6 +55,9 @@ pub enum InvalidCookie {
     BadId,
     /// Several cookies of our name that do not all verify to the same id; none is trusted.
     Ambiguous,
+    /// A fallback cookie whose sealed session does not open (tampered, or sealed with another
+    /// key): found by the session step, never by [`read_cookie`] (docs §5.11).
+    BadSeal,
 }
 
 impl InvalidCookie {
@@ -63,6 +70,7 @@ impl InvalidCookie {
             InvalidCookie::BadMac => "session-cookie-bad-mac",
             InvalidCookie::BadId => "session-cookie-bad-id",
             InvalidCookie::Ambiguous => "session-cookie-ambiguous",
+            InvalidCookie::BadSeal => "session-cookie-bad-seal",
         }
     }
 }
@@ -119,9 +127,11 @@ fn check_value(value: &str, settings: &SessionSettings) -> Result<SessionId, Inv
     if value.is_empty() {
         return Err(InvalidCookie::Empty);
     }
-    if value.len() > COOKIE_VALUE_CHARS {
-        return Err(InvalidCookie::TooLong);
-    }
+    let value = match split_carried(value) {
+        Some((signed, _)) => signed,
+        None if value.len() > COOKIE_VALUE_CHARS => return Err(InvalidCookie::TooLong),
+        None => value,
+    };
     let Some((id_text, mac_part)) = value.split_once('.') else {
         return Err(InvalidCookie::Malformed);
     };
@@ -139,6 +149,36 @@ fn check_value(value: &str, settings: &SessionSettings) -> Result<SessionId, Inv
         return Err(InvalidCookie::BadMac);
     }
     SessionId::from_signed_text(id_text).ok_or(InvalidCookie::BadId)
+}
+
+/// A fallback cookie's value, `<id>.<mac>.<sealed>`, split after the signed id: only the first
+/// part is a cookie as [`check_value`] reads it; the rest is opened (and bound to the id) by
+/// the session step.
+fn split_carried(value: &str) -> Option<(&str, &str)> {
+    let long = value.len() > COOKIE_VALUE_CHARS + 1 && value.len() <= MAX_CARRYING_VALUE_CHARS;
+    // Byte 66 is an ASCII '.', so both split points are character boundaries.
+    if long && value.as_bytes().get(COOKIE_VALUE_CHARS) == Some(&b'.') {
+        Some((&value[..COOKIE_VALUE_CHARS], &value[COOKIE_VALUE_CHARS + 1..]))
+    } else {
+        None
+    }
+}
+
+/// The sealed session a fallback cookie carries after its signed id, if our cookie is one.
+/// Only meaningful once [`read_cookie`] answered [`CookieCheck::Valid`]: the first such piece.
+pub fn carried_part(cookie_headers: &HeaderMap, settings: &SessionSettings) -> Option<String> {
+    cookie_pieces(cookie_headers).find_map(|piece| match our_value(piece, &settings.cookie_name) {
+        Candidate::Text(value) => split_carried(value).map(|(_, sealed)| sealed.to_string()),
+        _ => None,
+    })
+}
+
+/// `Set-Cookie` for a fallback cookie: the signed id, `.`, then `sealed` (base64url), with the
+/// same attributes as [`set_cookie_header`].
+pub fn carrying_cookie_header(id: &SessionId, sealed: &str, settings: &SessionSettings) -> String {
+    let value = format!("{}.{sealed}", cookie_value(id, settings));
+    let max_age = (!settings.expire_at_browser_close).then_some(settings.idle_ttl_s);
+    session_cookie(settings, value, max_age).to_string()
 }
 
 /// Every `name=value` piece of every `Cookie` header, as raw bytes, empty pieces skipped.
@@ -356,6 +396,15 @@ mod tests {
             "expire at browser close: no Max-Age, no Expires"
         );
         assert!(clear_cookie_header(&strict).contains("Max-Age=0"), "clearing still expires it");
+        // The fallback cookie of a store outage follows the same settings.
+        assert_eq!(
+            carrying_cookie_header(&id, "c2VhbGVk", &strict),
+            format!(
+                "__Host-session={}.c2VhbGVk; HttpOnly; SameSite=Strict; Secure; Path=/",
+                cookie_value(&id, &strict)
+            )
+        );
+        assert!(carrying_cookie_header(&id, "c2VhbGVk", &s).contains("Domain=example.com; Max-Age=1209600"));
     }
 
     #[test]
@@ -443,6 +492,25 @@ mod tests {
             );
         }
         assert_eq!(check(&[&format!("__Host-session={}", id.as_str())]), invalid(InvalidCookie::Malformed));
+    }
+
+    #[test]
+    fn a_carrying_cookie_is_its_signed_id_then_the_sealed_part() {
+        let s = settings();
+        let id = new_session_id().unwrap();
+        let line = carrying_cookie_header(&id, "c2VhbGVk", &s);
+        let pair = line.split(';').next().unwrap().to_string();
+        assert_eq!(check(&[&pair]), CookieCheck::Valid(id.clone()));
+        assert_eq!(carried_part(&headers(&[pair.as_bytes()]), &s).as_deref(), Some("c2VhbGVk"));
+        // A short cookie carries nothing; the id part is still checked first.
+        assert_eq!(carried_part(&headers(&[signed(&id).as_bytes()]), &s), None);
+        let forged = format!("__Host-session={}.c2VhbGVk", cookie_value(&id, &s).replace('.', "x"));
+        assert!(matches!(check(&[&forged]), CookieCheck::Invalid(_)));
+        let other = new_session_id().unwrap();
+        let spliced = format!("__Host-session={}.{}.c2VhbGVk", id.as_str(), mac_text(SECRET, other.as_str()));
+        assert_eq!(check(&[&spliced]), invalid(InvalidCookie::BadMac));
+        let too_long = format!("{pair}{}", "A".repeat(MAX_CARRYING_VALUE_CHARS));
+        assert_eq!(check(&[&too_long]), invalid(InvalidCookie::TooLong));
     }
 
     #[test]

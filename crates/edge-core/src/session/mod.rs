@@ -11,6 +11,9 @@
 //!   lifetime ([`ttl_ms`]).
 //! - `forward`: what the origin sees (`Edge-Session-Id`, `Edge-Session`), and the removal of
 //!   client-sent `Edge-Session*` headers.
+//! - `fallback`, `outage`, `revocations`: sessions through a store outage (docs §5.11, §5.12):
+//!   the session sealed in the cookie, written back once the store answers; destroys kept in
+//!   the isolate until they can be written.
 //! - `directive`: how the origin steers the session (`Edge-Session-Set`, `-Rotate`,
 //!   `-Destroy`), and the removal of those headers before the client sees the response.
 //!
@@ -19,27 +22,33 @@
 
 mod cookie;
 mod directive;
+pub mod fallback;
 mod flow;
 pub use flow::*;
 mod forward;
 mod id;
+mod outage;
 mod record;
+mod revocations;
 mod settings;
 mod ttl;
 
 pub use self::cookie::{
-    clear_cookie_header, cookie_header_without_session, cookie_value, read_cookie, set_cookie_header,
-    CookieCheck, InvalidCookie,
+    carried_part, carrying_cookie_header, clear_cookie_header, cookie_header_without_session, cookie_value,
+    read_cookie, set_cookie_header, CookieCheck, InvalidCookie,
 };
 pub use self::directive::{
     read_directives, strip_directive_headers, DirectiveError, SessionDirective, EDGE_SESSION_DESTROY,
     EDGE_SESSION_ROTATE, EDGE_SESSION_SET,
 };
+pub use self::fallback::CarriedSession;
 pub use self::forward::{
     forward_headers, strip_client_session_headers, EDGE_SESSION, EDGE_SESSION_ID, EDGE_SESSION_STATUS,
 };
 pub use self::id::{new_session_id, SessionId};
+pub use self::outage::FallbackPlan;
 pub use self::record::SessionRecord;
+pub use self::revocations::{fallback_marker_ttl_ms, revocation_ops, Revocations};
 pub use self::settings::{SameSitePolicy, SessionConfigError, SessionSettings};
 pub use self::ttl::{cookie_needs_refresh, should_slide, slide_slack_ms, ttl_ms};
 

@@ -9,7 +9,7 @@ use super::SessionError;
 
 /// A session as stored: the origin's data and when the session was created (for the absolute
 /// lifetime; the idle lifetime is the Redis TTL). `Debug` shows the shape, never the data.
-#[derive(Clone, PartialEq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct SessionRecord {
     /// The JSON object the origin set with `Edge-Session-Set`.
     pub data: Map<String, Value>,

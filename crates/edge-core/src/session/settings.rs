@@ -11,6 +11,8 @@ pub const DEFAULT_IDLE_TTL_S: u64 = 1_209_600;
 pub const DEFAULT_ABSOLUTE_TTL_S: u64 = 2_592_000;
 /// Default `SESSION_MAX_BYTES`: largest session data (compact JSON) accepted from the origin.
 pub const DEFAULT_MAX_BYTES: usize = 16_384;
+/// Default `SESSION_FALLBACK_TTL`: a session carried in the cookie is trusted 15 minutes.
+pub const DEFAULT_FALLBACK_TTL_S: u64 = 900;
 /// `SESSION_SECRET` must be at least this long: 256 bits, the HMAC-SHA256 output size.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -39,6 +41,12 @@ pub struct SessionSettings {
     /// `SESSION_SAVE_EVERY_REQUEST`: the idle TTL slides on every request, in the lookup's
     /// round trip, rather than once past a tenth of it.
     pub save_every_request: bool,
+    /// `SESSION_FALLBACK_TTL`: how long after it was issued a session carried in the cookie
+    /// (the store was down) is accepted, in seconds; 0 turns the fallback cookie off.
+    pub fallback_ttl_s: u64,
+    /// The AES-256-GCM key of the fallback cookie, derived from the secret under its own label
+    /// ([`super::fallback::derive_key`]), so it is never the HMAC key itself. Never printed.
+    pub fallback_key: [u8; 32],
 }
 
 /// The session cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`).
@@ -71,6 +79,8 @@ impl SessionSettings {
             domain: None,
             expire_at_browser_close: false,
             save_every_request: false,
+            fallback_ttl_s: DEFAULT_FALLBACK_TTL_S,
+            fallback_key: super::fallback::derive_key(secret),
         })
     }
 
@@ -149,6 +159,17 @@ impl SessionSettings {
         Ok(self)
     }
 
+    /// `SESSION_FALLBACK_TTL`, in seconds; 0 turns the fallback cookie off.
+    pub fn with_fallback_ttl(mut self, fallback_ttl_s: u64) -> Self {
+        self.fallback_ttl_s = fallback_ttl_s;
+        self
+    }
+
+    /// `SESSION_FALLBACK_TTL` in milliseconds (saturating).
+    pub fn fallback_ttl_ms(&self) -> u64 {
+        self.fallback_ttl_s.saturating_mul(1000)
+    }
+
     /// Idle lifetime in milliseconds (saturating).
     pub fn idle_ttl_ms(&self) -> u64 {
         self.idle_ttl_s.saturating_mul(1000)
@@ -172,6 +193,8 @@ impl fmt::Debug for SessionSettings {
             .field("domain", &self.domain)
             .field("expire_at_browser_close", &self.expire_at_browser_close)
             .field("save_every_request", &self.save_every_request)
+            .field("fallback_ttl_s", &self.fallback_ttl_s)
+            .field("fallback_key", &"<redacted>")
             .finish()
     }
 }

@@ -2,6 +2,10 @@
 //! "browser" keeps the cookie the worker sets, each visit goes begin → one round trip →
 //! resolve → origin request → apply → store ops, exactly as the worker will run it.
 
+#[path = "../support/mod.rs"]
+mod support;
+
+mod outage;
 mod world;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -384,22 +388,37 @@ fn redis_down_means_no_session_and_no_writes() {
     assert_eq!(visit.outcome, SessionOutcome::default());
     assert_eq!(w.jar, up.jar, "the cookie survives the outage");
 
-    for directive in [("edge-session-set", r#"{"user":"mallory"}"#), ("edge-session-rotate", "1")] {
-        let visit = w.visit(&[], &[directive]);
-        assert!(visit.outcome.store_ops.is_empty());
-        assert!(visit.outcome.set_cookies.is_empty());
-        assert_eq!(visit.outcome.log, ["session directive dropped: redis unavailable"]);
-        assert!(visit.response.get(directive.0).is_none());
-    }
+    // A Rotate alone needs the data, which nothing could read: dropped, with a log line.
+    let visit = w.visit(&[], &[("edge-session-rotate", "1")]);
+    assert!(visit.outcome.store_ops.is_empty() && visit.outcome.set_cookies.is_empty());
+    assert_eq!(visit.outcome.log, ["session directive dropped: redis unavailable, nothing to rotate"]);
+    assert!(visit.response.get("edge-session-rotate").is_none());
+    // A Set (issue 18 item 2) is not dropped: the new data goes under a new id, to be sealed
+    // into the cookie by the request's session step (fallback.rs); the old id is revoked then.
+    let visit = w.visit(&[], &[("edge-session-set", r#"{"user":"mallory"}"#)]);
+    assert!(visit.outcome.store_ops.is_empty() && visit.outcome.set_cookies.is_empty());
+    let plan = visit.outcome.fallback.clone().expect("a fallback cookie to seal");
+    assert_ne!(plan.id.as_str(), id);
+    assert_eq!(plan.replaces.as_ref().map(|r| r.as_str()), Some(id.as_str()));
+    assert_eq!(serde_json::Value::Object(plan.record.data.clone()), json!({"user": "mallory"}));
+    assert!(visit.response.get("edge-session-set").is_none());
+    // SESSION_FALLBACK_TTL=0 turns the fallback off: the Set is dropped, as before issue 18.
+    w.settings = w.settings.clone().with_fallback_ttl(0);
+    let visit = w.visit(&[], &[("edge-session-set", r#"{"user":"mallory"}"#)]);
+    assert_eq!(visit.outcome.fallback, None);
+    assert_eq!(visit.outcome.log, ["session directive dropped: redis unavailable (SESSION_FALLBACK_TTL=0)"]);
+    w.settings = up.settings.clone();
     assert_eq!(w.jar, up.jar);
     // Redis is back: the session is intact.
     let (_, data, _) = live_data(&up.visit(&[], &[]).state);
     assert_eq!(data, json!({"user": "ada"}));
 
-    // A logout still logs out: delete attempted, cookie cleared.
+    // A logout still logs out: delete attempted, the id kept for revocation (issue 18 item 3),
+    // cookie cleared.
     let visit = w.visit(&[], &[("edge-session-destroy", "1")]);
     assert!(matches!(visit.outcome.store_ops[..], [Op::Del(_)]));
     assert!(visit.outcome.must_await);
+    assert_eq!(visit.outcome.revoke.iter().map(|r| r.as_str()).collect::<Vec<_>>(), [id.as_str()]);
     assert!(is_clearing(&visit.outcome.set_cookies[0]));
     assert_eq!(w.jar, None);
 }

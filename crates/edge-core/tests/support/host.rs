@@ -5,7 +5,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use edge_core::{BodyRead, Collected, Host, LogLevel, OriginError, OriginRequest, OriginResponse, Runtime};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use edge_core::{
+    BodyRead, Collected, CryptoError, Host, LogLevel, OriginError, OriginRequest, OriginResponse, Runtime,
+};
 use futures::future::LocalBoxFuture;
 use http::{HeaderMap, Method};
 
@@ -93,5 +97,33 @@ impl Host for TestHost {
 
     fn log(&self, _level: LogLevel, message: &str) {
         self.logs.borrow_mut().push(message.to_string());
+    }
+
+    // AES-256-GCM natively with RustCrypto's `aes-gcm` (a dev-dependency only: the worker uses
+    // WebCrypto), so the fallback cookie is sealed for real in the native suites.
+    async fn seal(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::Failed)?;
+        cipher
+            .encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext, aad })
+            .map_err(|_| CryptoError::Failed)
+    }
+
+    async fn open(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::Failed)?;
+        cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+            .map_err(|_| CryptoError::Failed)
     }
 }

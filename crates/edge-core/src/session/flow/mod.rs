@@ -21,11 +21,11 @@ use crate::keyspace::Namespace;
 use crate::store::{Op, Reply, StoreError};
 
 use super::{
-    clear_cookie_header, cookie_header_without_session, cookie_needs_refresh, forward_headers,
+    carried_part, clear_cookie_header, cookie_header_without_session, cookie_needs_refresh, forward_headers,
     new_session_id, read_cookie, read_directives, set_cookie_header, should_slide,
-    strip_client_session_headers, strip_directive_headers, ttl_ms, CookieCheck, InvalidCookie,
-    SessionDirective, SessionError, SessionId, SessionRecord, SessionSettings, EDGE_SESSION_ID,
-    EDGE_SESSION_STATUS,
+    strip_client_session_headers, strip_directive_headers, ttl_ms, CarriedSession, CookieCheck, FallbackPlan,
+    InvalidCookie, SessionDirective, SessionError, SessionId, SessionRecord, SessionSettings,
+    EDGE_SESSION_ID, EDGE_SESSION_STATUS,
 };
 
 /// What the request's cookie says, before Redis has been asked. Built by [`begin`].
@@ -35,6 +35,12 @@ pub struct SessionLookup {
     /// The record's key, for a cookie whose MAC verified.
     key: Option<String>,
     settings: SessionSettings,
+    /// A fallback cookie's sealed part, until [`SessionLookup::carry`] is told what it opened to.
+    sealed: Option<String>,
+    /// The session a fallback cookie carried (opened, not yet checked against its window).
+    carried: Option<CarriedSession>,
+    /// Its used-up marker's key, read with the record.
+    marker_key: Option<String>,
 }
 
 /// Reads the session cookie from the request's headers. Call it after
@@ -46,11 +52,15 @@ pub fn begin(
     namespace: &Namespace,
 ) -> SessionLookup {
     let check = read_cookie(request_headers, settings);
-    let key = match &check {
-        CookieCheck::Valid(id) => Some(namespace.session(id)),
-        CookieCheck::Absent | CookieCheck::Invalid(_) => None,
+    let (key, sealed, marker_key) = match &check {
+        CookieCheck::Valid(id) => {
+            let sealed = carried_part(request_headers, settings);
+            let marker = sealed.as_ref().map(|_| namespace.session_fallback_used(id));
+            (Some(namespace.session(id)), sealed, marker)
+        }
+        CookieCheck::Absent | CookieCheck::Invalid(_) => (None, None, None),
     };
-    SessionLookup { check, key, settings: settings.clone() }
+    SessionLookup { check, key, settings: settings.clone(), sealed, carried: None, marker_key }
 }
 
 impl SessionLookup {
@@ -68,21 +78,53 @@ impl SessionLookup {
         }
     }
 
-    /// `[GET key, PTTL key]` for a cookie whose MAC verified; empty otherwise, so a missing or
-    /// forged cookie costs no Redis work at all. Under `SESSION_SAVE_EVERY_REQUEST` a
-    /// `PEXPIRE key <idle TTL>` follows: the slide rides in the same round trip (after the
-    /// `PTTL`, which still reads the time the previous request left). The absolute lifetime is
-    /// checked on every read, so a record it outlives is refused and deleted.
+    /// A fallback cookie's id and sealed part, to open ([`crate::Host::open`]) before the
+    /// lookup; then tell [`SessionLookup::carry`] what came out.
+    pub fn sealed(&self) -> Option<(&SessionId, &str)> {
+        match (&self.check, &self.sealed) {
+            (CookieCheck::Valid(id), Some(sealed)) => Some((id, sealed.as_str())),
+            _ => None,
+        }
+    }
+
+    /// What the sealed part opened to: `None` when it did not open (tampered, another key, not
+    /// ours): the cookie is refused like a bad MAC, before any lookup (docs §5.11).
+    pub fn carry(&mut self, opened: Option<CarriedSession>) {
+        self.sealed = None;
+        match opened {
+            Some(carried) => self.carried = Some(carried),
+            None => {
+                self.check = CookieCheck::Invalid(InvalidCookie::BadSeal);
+                self.key = None;
+                self.marker_key = None;
+            }
+        }
+    }
+
+    /// Whether the request's cookie carried a session (it goes back to the short cookie once
+    /// the store holds the session).
+    pub fn carries(&self) -> bool {
+        self.carried.is_some()
+    }
+
+    /// `[GET key, PTTL key]` for a cookie whose MAC verified, and `GET marker` for a fallback
+    /// cookie; empty otherwise, so a missing or forged cookie costs no Redis work at all. Under
+    /// `SESSION_SAVE_EVERY_REQUEST` a `PEXPIRE key <idle TTL>` comes last: the slide rides in
+    /// the same round trip (after the `PTTL`, which still reads the time the previous request
+    /// left). The absolute lifetime is checked on every read, so a record it outlives is
+    /// refused and deleted.
     pub fn ops(&self) -> Vec<Op> {
-        match &self.key {
-            Some(key) if self.settings.save_every_request => vec![
-                Op::Get(key.clone()),
-                Op::PTtl(key.clone()),
-                Op::PExpire { key: key.clone(), ttl_ms: self.settings.idle_ttl_ms() },
-            ],
+        let mut ops = match &self.key {
             Some(key) => vec![Op::Get(key.clone()), Op::PTtl(key.clone())],
             None => Vec::new(),
+        };
+        if let (Some(marker), Some(_)) = (&self.marker_key, &self.carried) {
+            ops.push(Op::Get(marker.clone()));
         }
+        if let (Some(key), true) = (&self.key, self.settings.save_every_request) {
+            ops.push(Op::PExpire { key: key.clone(), ttl_ms: self.settings.idle_ttl_ms() });
+        }
+        ops
     }
 
     /// The session, from the replies to [`SessionLookup::ops`] (in order; anything after them
@@ -97,20 +139,26 @@ impl SessionLookup {
             CookieCheck::Invalid(why) => return SessionState::Invalid(why),
             CookieCheck::Valid(id) => id,
         };
+        // A carried session counts only inside its window; past it the cookie is an id alone.
+        let carried = self.carried.filter(|c| c.trusted_at(now_ms, &self.settings));
+        let unavailable = |id: SessionId, carried: Option<CarriedSession>| match carried {
+            Some(CarriedSession { record, .. }) => SessionState::Carried { id, record },
+            None => SessionState::Unavailable { id },
+        };
         let Ok(replies) = replies else {
-            return SessionState::Unavailable { id };
+            return unavailable(id, carried);
         };
         let (Some(record_reply), Some(pttl_reply)) = (replies.first(), replies.get(1)) else {
-            return SessionState::Unavailable { id };
+            return unavailable(id, carried);
         };
         let Reply::Int(pttl_ms) = *pttl_reply else {
-            return SessionState::Unavailable { id };
+            return unavailable(id, carried);
         };
         let bytes: &[u8] = match record_reply {
-            Reply::Nil => return SessionState::Unknown,
+            Reply::Nil => return restorable(id, carried, replies.get(2)),
             Reply::Bytes(bytes) => bytes,
             Reply::Status(text) => text.as_bytes(),
-            Reply::Int(_) | Reply::Array(_) | Reply::Error(_) => return SessionState::Unavailable { id },
+            Reply::Int(_) | Reply::Array(_) | Reply::Error(_) => return unavailable(id, carried),
         };
         // The pipeline is not atomic: the record can vanish between GET and PTTL (a concurrent
         // Destroy or Rotate). Gone is gone.
@@ -125,6 +173,15 @@ impl SessionLookup {
             return SessionState::Expired { id };
         }
         SessionState::Live { id, record, pttl_ms }
+    }
+}
+
+/// No record: a session carried in a trusted fallback cookie whose marker is absent (never
+/// written back, never revoked) is to be written back; anything else is gone.
+fn restorable(id: SessionId, carried: Option<CarriedSession>, marker: Option<&Reply>) -> SessionState {
+    match (carried, marker) {
+        (Some(CarriedSession { record, .. }), Some(Reply::Nil)) => SessionState::Restorable { id, record },
+        _ => SessionState::Unknown,
     }
 }
 
@@ -149,6 +206,13 @@ pub enum SessionState {
     /// A valid cookie, but Redis did not answer: no session headers, and nothing written that
     /// could overwrite or lose what we could not read.
     Unavailable { id: SessionId },
+    /// Redis did not answer, but the cookie carried the session (sealed, inside its window):
+    /// a session, until the store is back (docs §5.11).
+    Carried { id: SessionId, record: SessionRecord },
+    /// Redis answered without a record, and the cookie carries one never written back nor
+    /// revoked: the request's session step writes it back (`WriteBackOnce`) and continues
+    /// with [`SessionState::Live`] (or, if that lost, [`SessionState::Unknown`]).
+    Restorable { id: SessionId, record: SessionRecord },
 }
 
 impl SessionState {
@@ -162,13 +226,18 @@ impl SessionState {
             SessionState::Corrupt { .. } => "corrupt",
             SessionState::Live { .. } => "live",
             SessionState::Unavailable { .. } => "unavailable",
+            SessionState::Carried { .. } => "carried",
+            SessionState::Restorable { .. } => "restorable",
         }
     }
 
     /// The session id, for a live session only (it selects the per-session cache variant).
+    /// A carried session is one: its sealed cookie proves it as a record would.
     pub fn session_id(&self) -> Option<&str> {
         match self {
-            SessionState::Live { id, .. } => Some(id.as_str()),
+            SessionState::Live { id, .. }
+            | SessionState::Carried { id, .. }
+            | SessionState::Restorable { id, .. } => Some(id.as_str()),
             _ => None,
         }
     }
@@ -179,7 +248,9 @@ impl SessionState {
     /// without Redis, so the origin can tell "store unavailable" from "anonymous".
     pub fn origin_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         let status = match self {
-            SessionState::Live { .. } => "active",
+            SessionState::Live { .. } | SessionState::Carried { .. } | SessionState::Restorable { .. } => {
+                "active"
+            }
             SessionState::Unavailable { .. } => "unavailable",
             SessionState::Invalid(_) => "invalid",
             SessionState::None
@@ -189,7 +260,9 @@ impl SessionState {
         };
         let mut headers = vec![(EDGE_SESSION_STATUS, HeaderValue::from_static(status))];
         match self {
-            SessionState::Live { id, record, .. } => headers.extend(forward_headers(id, record)),
+            SessionState::Live { id, record, .. }
+            | SessionState::Carried { id, record }
+            | SessionState::Restorable { id, record } => headers.extend(forward_headers(id, record)),
             SessionState::Unavailable { id } => {
                 if let Ok(value) = HeaderValue::from_str(id.as_str()) {
                     headers.push((EDGE_SESSION_ID, value));
@@ -198,6 +271,15 @@ impl SessionState {
             _ => {}
         }
         headers
+    }
+
+    /// The store did not answer this request's lookup (or, for a restorable session, its
+    /// write-back has not happened): nothing may be written over what it holds.
+    pub fn store_unreachable(&self) -> bool {
+        matches!(
+            self,
+            SessionState::Unavailable { .. } | SessionState::Carried { .. } | SessionState::Restorable { .. }
+        )
     }
 
     /// Whether the request carried a cookie of ours (so clearing it means something).
@@ -211,7 +293,9 @@ impl SessionState {
             SessionState::Live { id, .. }
             | SessionState::Expired { id }
             | SessionState::Corrupt { id, .. }
-            | SessionState::Unavailable { id } => Some(id),
+            | SessionState::Unavailable { id }
+            | SessionState::Carried { id, .. }
+            | SessionState::Restorable { id, .. } => Some(id),
             SessionState::None | SessionState::Invalid(_) | SessionState::Unknown => None,
         }
     }
@@ -264,6 +348,13 @@ pub struct SessionOutcome {
     /// session was destroyed meanwhile, and the worker clears the cookie instead of setting it
     /// ([`SessionOutcome::after_write`]).
     pub conditional: bool,
+    /// The store is unreachable: seal this session into the cookie instead (docs §5.11).
+    pub fallback: Option<FallbackPlan>,
+    /// A new session written with `store_ops`: if that write fails, seal it into the cookie.
+    pub fallback_on_failure: Option<FallbackPlan>,
+    /// Ids destroyed while the store did not answer: the isolate keeps them until it can write
+    /// them ([`super::Revocations`]).
+    pub revoke: Vec<SessionId>,
 }
 
 impl SessionOutcome {
@@ -310,8 +401,8 @@ pub fn apply(
         Ok(directives) if directives.contains(&SessionDirective::Destroy) => {
             destroy(state, settings, namespace, &mut outcome)
         }
-        Ok(_) if matches!(state, SessionState::Unavailable { .. }) => {
-            outcome.log.push("session directive dropped: redis unavailable".to_owned())
+        Ok(directives) if state.store_unreachable() => {
+            super::outage::steer_without_store(state, &directives, settings, now_ms, &mut outcome)
         }
         Ok(directives) => steer(state, &directives, settings, namespace, now_ms, &mut outcome),
     }
@@ -327,7 +418,10 @@ fn housekeeping(
     outcome: &mut SessionOutcome,
 ) {
     match state {
-        SessionState::None | SessionState::Unavailable { .. } => {}
+        SessionState::None
+        | SessionState::Unavailable { .. }
+        | SessionState::Carried { .. }
+        | SessionState::Restorable { .. } => {}
         SessionState::Invalid(why) => {
             outcome.log.push(format!("session cookie refused: {}", why.as_str()));
             outcome.set_cookies.push(clear_cookie_header(settings));
@@ -373,8 +467,10 @@ fn destroy(
         outcome.store_ops.push(Op::Del(vec![namespace.session(id)]));
         outcome.must_await = true;
     }
-    if matches!(state, SessionState::Unavailable { .. }) {
+    if state.store_unreachable() {
         outcome.log.push("session destroyed without a lookup: redis unavailable".to_owned());
+        // Kept in the isolate until the store answers, so a copied cookie stops working.
+        outcome.revoke.extend(state.stored_id().cloned());
     }
     if state.had_cookie() {
         outcome.set_cookies.push(clear_cookie_header(settings));
@@ -453,6 +549,10 @@ fn steer(
             if let Some(old) = state.stored_id().filter(|old| **old != id) {
                 outcome.store_ops.push(Op::Del(vec![namespace.session(old)]));
             }
+            // Should the store fail the write, the new session travels in the cookie.
+            if settings.fallback_ttl_s > 0 {
+                outcome.fallback_on_failure = Some(FallbackPlan { id: id.clone(), record, replaces: None });
+            }
         }
     }
     outcome.set_cookies.push(set_cookie_header(&id, settings));
@@ -484,53 +584,4 @@ fn rotate(session: &mut Option<(SessionId, SessionRecord)>) -> Result<bool, Sess
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> SessionSettings {
-        SessionSettings::new(&[3u8; 32]).unwrap()
-    }
-
-    #[test]
-    fn cookie_pieces_counts_like_the_splitter() {
-        assert_eq!(cookie_pieces(b""), 0);
-        assert_eq!(cookie_pieces(b" ; ;"), 0);
-        assert_eq!(cookie_pieces(b"a=1;b=2"), 2);
-        assert_eq!(cookie_pieces(b"a=1; ; b=2 ;c"), 3);
-    }
-
-    #[test]
-    fn absent_and_invalid_cookies_ignore_the_store() {
-        let s = settings();
-        let lookup = begin(&HeaderMap::new(), &s, &crate::Namespace::new("ns"));
-        assert!(lookup.ops().is_empty());
-        assert_eq!(lookup.resolve(Err(&StoreError::Timeout), 0), SessionState::None);
-    }
-
-    #[test]
-    fn odd_replies_are_unavailable_not_live() {
-        let s = settings();
-        let id = new_session_id().unwrap();
-        let mut headers = HeaderMap::new();
-        let cookie = format!("{}={}", s.cookie_name, super::super::cookie_value(&id, &s));
-        headers.insert(COOKIE, HeaderValue::from_str(&cookie).unwrap());
-        let lookup = begin(&headers, &s, &crate::Namespace::new("ns"));
-        assert_eq!(lookup.ops().len(), 2);
-        let unavailable = SessionState::Unavailable { id: id.clone() };
-        let cases: Vec<Vec<Reply>> = vec![
-            vec![],
-            vec![Reply::Nil],
-            vec![Reply::Error("ERR".into()), Reply::Int(5)],
-            vec![Reply::Bytes(b"{}".to_vec()), Reply::Error("ERR".into())],
-            vec![Reply::Int(1), Reply::Int(5)],
-        ];
-        for replies in cases {
-            assert_eq!(lookup.clone().resolve(Ok(&replies), 0), unavailable, "{replies:?}");
-        }
-        assert_eq!(lookup.clone().resolve(Ok(&[Reply::Nil, Reply::Int(-2)]), 0), SessionState::Unknown);
-        assert!(matches!(
-            lookup.resolve(Ok(&[Reply::Bytes(b"junk".to_vec()), Reply::Int(5)]), 0),
-            SessionState::Corrupt { .. }
-        ));
-    }
-}
+mod tests;
