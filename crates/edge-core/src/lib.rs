@@ -36,6 +36,7 @@ mod store;
 mod structured_field;
 mod tags;
 mod upstash;
+mod upstash_http;
 
 pub use any_store::AnyStore;
 pub use cache_status::CacheStatus;
