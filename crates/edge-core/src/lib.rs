@@ -58,7 +58,7 @@ pub use phase::{CachePhase, NoCacheReason};
 pub use policy::RequestDecision;
 pub use purge::{prune_index_sample, purge, PurgeRequest, PurgeTarget};
 pub use rules::CacheRules;
-pub use runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
+pub use runtime::{Collected, Origin, OriginError, OriginResponse, Runtime, Wake};
 pub use stats::{Counter, Stats};
 pub use store::{Op, Reply, Store, StoreError, StoreKind};
 pub use upstash::UpstashStore;
