@@ -3,7 +3,6 @@
 //! origin, body reads, and the console.
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use edge_core::{
     BodyRead, Collected, Host, LogLevel, OriginError, OriginRequest, OriginResponse, Runtime, Wake,
@@ -33,7 +32,7 @@ impl Runtime for WorkerHost {
     }
 
     async fn sleep(&self, ms: u64) {
-        worker::Delay::from(Duration::from_millis(ms)).await;
+        crate::timer::sleep(ms).await;
     }
 
     fn spawn(&self, task: LocalBoxFuture<'static, ()>) {
@@ -44,7 +43,7 @@ impl Runtime for WorkerHost {
     /// response; a zero timer moves it to a later turn of the event loop, after the answer.
     fn spawn_after_answer(&self, task: LocalBoxFuture<'static, ()>) {
         self.ctx.wait_until(async move {
-            worker::Delay::from(Duration::ZERO).await;
+            crate::timer::sleep(0).await;
             task.await;
         });
     }
