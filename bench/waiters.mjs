@@ -7,8 +7,10 @@
 // here, so that a loaded machine does not turn the 500-request burst into a fail-open bypass.
 //
 //   npm run build && cargo build --release -p redis-rest-gateway
-//   node bench/waiters.mjs [--sizes 10,100,500] [--runs 3] [--origin-ms 800]
+//   node bench/waiters.mjs [--sizes 10,100,500] [--runs 3] [--origin-ms 800] [--build DIR]
+//   (--build: another build directory laid out as build/, e.g. a copy of an older build)
 import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { Miniflare } from "miniflare";
 
 import { fmt, median, percentile, startBenchOrigin } from "./lib.mjs";
@@ -23,6 +25,7 @@ const option = (name, fallback) => {
 const SIZES = option("sizes", "10,100,500").split(",").map(Number);
 const RUNS = Number(option("runs", 3));
 const ORIGIN_MS = Number(option("origin-ms", 800));
+const BUILD = option("build", null);
 
 /** user + sys seconds of the workerd processes under this one. */
 function workerdCpuSeconds() {
@@ -74,6 +77,7 @@ try {
     // REDIS_TIMEOUT_MS 5 s: 500 requests at once on 2 shared cores can keep a lookup waiting
     // past the default 1 s, and a burst that fails open measures nothing about waiters.
     workerOptions({
+      ...(BUILD ? { script: path.resolve(BUILD, "worker", "shim.mjs"), modulesRoot: path.resolve(BUILD) } : {}),
       bindings: { ORIGIN_URL: origin.url, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: gateway.token, REDIS_TIMEOUT_MS: "5000" },
     }),
   );
@@ -100,7 +104,7 @@ try {
     rows.push({ n, runs });
   }
   console.log(`\n## bench/waiters.mjs, ${new Date().toISOString().slice(0, 10)}\n`);
-  console.log(`n concurrent requests (dispatchFetch) for a cold key, ${ORIGIN_MS} ms origin, then the same n on the cached key; median of ${RUNS} runs\n`);
+  console.log(`n concurrent requests (dispatchFetch) for a cold key, ${ORIGIN_MS} ms origin, then the same n on the cached key; median of ${RUNS} runs${BUILD ? `; worker from ${BUILD}` : ""}\n`);
   console.log(`| n | p99 cold − ${ORIGIN_MS} ms − p99 HIT (each run) | median | cold p99 | HIT p99 | origin fetches | workerd CPU during the cold burst |`);
   console.log("|---|---|---|---|---|---|---|");
   for (const { n, runs } of rows) {
