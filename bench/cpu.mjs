@@ -18,6 +18,9 @@
 //
 //   npm run build && cargo build --release -p redis-rest-gateway
 //   node bench/cpu.mjs [--requests 4000] [--runs 3] [--connections 8] [--only edge-hit,js-pass]
+//                      [--compare DIR]
+//   --compare DIR: every edge-cache target again with the build in DIR (laid out as build/),
+//   interleaved with build/'s in each run: two builds compared within one run.
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import http from "node:http";
@@ -142,7 +145,20 @@ async function main() {
       { id: "edge-miss", name: "edge-cache miss (lock, origin, fill), Redis", spec: edge(redisVars), path: null, expect: "MISS" },
     ];
     const only = option("only", null)?.split(",");
-    const chosen = only ? targets.filter((t) => only.includes(t.id)) : targets;
+    let chosen = only ? targets.filter((t) => only.includes(t.id)) : targets;
+    const compare = option("compare", null);
+    if (compare) {
+      const root = path.resolve(compare);
+      const other = chosen
+        .filter((t) => t.id.startsWith("edge-"))
+        .map((t) => ({
+          ...t,
+          id: `${t.id}@compare`,
+          name: `${t.name} [${compare}]`,
+          spec: { ...t.spec, script: path.join(root, "worker", "shim.mjs"), modulesRoot: root },
+        }));
+      chosen = chosen.flatMap((t) => [t, ...other.filter((o) => o.id === `${t.id}@compare`)]);
+    }
     if (!chosen.some((t) => t.id === "js-pass")) throw new Error("the JS pass-through is the baseline: keep js-pass in --only");
     for (const t of chosen) t.runs = [];
 
@@ -150,7 +166,7 @@ async function main() {
     for (let run = 0; run < RUNS; run++) {
       for (const target of chosen) {
         progress(`run ${run + 1}/${RUNS}: ${target.name}`);
-        const mf = new Miniflare(workerOptions({ ...target.spec, name: target.id }));
+        const mf = new Miniflare(workerOptions({ ...target.spec, name: target.id.replace("@", "-") }));
         try {
           const base = (await mf.ready).origin;
           let headers = {};
