@@ -6,11 +6,23 @@
 //   cc=VALUE      Cache-Control (default "s-maxage=3600")
 //   vary=VALUE    Vary
 //   session=JSON  Edge-Session-Set: JSON (create / replace the edge session)
+//   size=N        a JSON body of about N bytes instead (bench/cpu.mjs uses 2048)
 // GET /__bench/stats?path=P answers { count, starts, ends } (epoch ms) for requests to path P.
 import http from "node:http";
 
 const body = JSON.stringify({ items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item ${i}` })) });
 const stats = new Map();
+/** Bodies of about `size` bytes, built once per size. */
+const sized = new Map();
+function bodyOfSize(size) {
+  let b = sized.get(size);
+  if (!b) {
+    const items = [];
+    while (JSON.stringify({ items }).length < size) items.push({ id: items.length, name: `item ${items.length}`, price: items.length * 1.5 });
+    sized.set(size, (b = JSON.stringify({ items })));
+  }
+  return b;
+}
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, "http://origin");
@@ -34,7 +46,7 @@ const server = http.createServer((req, res) => {
     if (url.searchParams.has("session")) headers["edge-session-set"] = url.searchParams.get("session");
     const answer = () => {
       res.writeHead(200, headers);
-      res.end(body);
+      res.end(url.searchParams.has("size") ? bodyOfSize(Math.min(1 << 20, Number(url.searchParams.get("size")) || 0)) : body);
       s.ends.push(Date.now());
     };
     const ms = Number(url.searchParams.get("ms") ?? 0);

@@ -50,8 +50,10 @@ step "build the worker (npm run build)" npm run --silent build || worker_ok=0
 
 if [[ $worker_ok == 1 ]]; then
   step "wrangler deploy --dry-run" bash scripts/deploy-check.sh
+  step "wasm size (gzip -9 ≤ 350 KiB)" bash scripts/check-wasm-size.sh
 else
   skip "wrangler deploy --dry-run" "the worker build failed"
+  skip "wasm size" "the worker build failed"
 fi
 
 if [[ $gateway_ok == 1 && $worker_ok == 1 ]]; then

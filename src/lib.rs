@@ -12,6 +12,7 @@ mod headers;
 mod isolate;
 mod origin;
 mod respond;
+mod timer;
 mod worker_host;
 
 use edge_core::{own_text, EdgeRequest, Host, LogLevel};

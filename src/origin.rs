@@ -18,14 +18,21 @@ use std::time::Duration;
 use edge_core::{strip_hop_by_hop, OriginError, OriginRequest, OriginResponse};
 use futures::future::{select, Either};
 use http::HeaderMap;
+use js_sys::{Array, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortController, Headers, ReadableStream, Request, RequestCache, RequestInit, RequestRedirect, Response,
+    AbortController, Headers, ReadableStream, RequestCache, RequestInit, RequestRedirect, Response,
     WorkerGlobalScope,
 };
 
 use crate::headers::{to_header_map, to_web_headers};
+
+/// What came first: the origin's answer (or its failure), or the deadline.
+enum Race {
+    Answer(Result<JsValue, JsValue>),
+    Deadline,
+}
 
 /// Sends one request, racing it against `timeout_ms`; a timed-out fetch is aborted.
 async fn fetch_with_timeout(
@@ -35,24 +42,37 @@ async fn fetch_with_timeout(
 ) -> Result<Response, OriginError> {
     let abort = AbortController::new().map_err(|e| OriginError::Unreachable(js_error_text(&e)))?;
     init.set_signal(Some(&abort.signal()));
-    let outbound = Request::new_with_str_and_init(target, init)
-        .map_err(|e| OriginError::Unreachable(js_error_text(&e)))?;
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetch = pin!(JsFuture::from(global.fetch_with_request(&outbound)));
-    let deadline = pin!(worker::Delay::from(Duration::from_millis(timeout_ms)));
-    // The head (or an error) arrives first: returning drops `deadline`, which clears its timer,
-    // and `abort` is never used again, so nothing can cut off a body or an upgraded socket.
-    match select(fetch, deadline).await {
-        Either::Left((Ok(answer), _)) => answer
+    let fetch = global.fetch_with_str_and_init(target, init);
+    let race = match crate::timer::wait_promise(timeout_ms) {
+        // One promise for both (`Promise.race`, in the runtime): no closure, no timer to clear.
+        // The wait resolves to `undefined`; the fetch to a Response or an error.
+        Some(deadline) => match JsFuture::from(Promise::race(&Array::of2(&fetch, &deadline))).await {
+            Ok(value) if value.is_undefined() => Race::Deadline,
+            answer => Race::Answer(answer),
+        },
+        None => {
+            let fetch = pin!(JsFuture::from(fetch));
+            let deadline = pin!(worker::Delay::from(Duration::from_millis(timeout_ms)));
+            match select(fetch, deadline).await {
+                Either::Left((answer, _)) => Race::Answer(answer),
+                Either::Right(((), _)) => Race::Deadline,
+            }
+        }
+    };
+    // The head (or an error) arrived first: `abort` is never used again, so nothing can cut
+    // off a body or an upgraded socket.
+    match race {
+        Race::Answer(Ok(answer)) => answer
             .dyn_into::<Response>()
             .map_err(|_| OriginError::Unreachable("fetch answered no Response".into())),
-        Either::Left((Err(error), _)) => {
+        Race::Answer(Err(error)) => {
             let text = js_error_text(&error);
             worker::console_error!("edge-cache: origin unreachable: {text}");
             Err(OriginError::Unreachable(text))
         }
-        Either::Right(((), _)) => {
-            // Dropping the fetch future would leave the subrequest running; abort it.
+        Race::Deadline => {
+            // Leaving the fetch unawaited would leave the subrequest running; abort it.
             abort.abort_with_reason(&JsValue::from_str("ORIGIN_TIMEOUT_MS elapsed"));
             worker::console_warn!(
                 "edge-cache: origin gave no answer within ORIGIN_TIMEOUT_MS ({timeout_ms} ms)"

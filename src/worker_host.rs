@@ -3,12 +3,14 @@
 //! origin, body reads, and the console.
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use edge_core::{
     BodyRead, Collected, CryptoError, Host, LogLevel, OriginError, OriginRequest, OriginResponse, Runtime,
+    Wake,
 };
 use futures::future::LocalBoxFuture;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStream, Response};
 use worker::Context;
 
@@ -31,11 +33,37 @@ impl Runtime for WorkerHost {
     }
 
     async fn sleep(&self, ms: u64) {
-        worker::Delay::from(Duration::from_millis(ms)).await;
+        crate::timer::sleep(ms).await;
     }
 
     fn spawn(&self, task: LocalBoxFuture<'static, ()>) {
         self.ctx.wait_until(task);
+    }
+
+    /// `wait_until` work starts within the handler's own microtasks, before workerd has the
+    /// response; a zero timer moves it to a later turn of the event loop, after the answer.
+    fn spawn_after_answer(&self, task: LocalBoxFuture<'static, ()>) {
+        self.ctx.wait_until(async move {
+            crate::timer::sleep(0).await;
+            task.await;
+        });
+    }
+
+    /// A promise of this request, resolved by whichever request calls the wake: workerd runs
+    /// the continuation in the request that created the promise, so the woken waiter's own
+    /// I/O stays its own (a Rust waker would poll it inside the waking request).
+    fn wake_signal(&self) -> (Wake, LocalBoxFuture<'static, ()>) {
+        let mut resolver: Option<js_sys::Function> = None;
+        let promise = js_sys::Promise::new(&mut |resolve, _reject| resolver = Some(resolve));
+        let wake: Wake = Box::new(move || {
+            if let Some(resolve) = resolver {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+        });
+        let woken = async move {
+            let _ = JsFuture::from(promise).await;
+        };
+        (wake, Box::pin(woken))
     }
 }
 

@@ -261,6 +261,42 @@ describe("stale-while-revalidate", () => {
     assert.equal(stack.origin.count("/c/swr-late"), 2, "one refresh for one expiry");
   });
 
+  it("a STALE answer costs one Redis request: the refresh's lock attempt goes out after the answer (issue 11.4)", async () => {
+    let version = 0;
+    stack.origin.route("/c/swr-one", ({ res }) => {
+      version += 1;
+      res.writeHead(200, { "cache-control": "max-age=1, stale-while-revalidate=30" });
+      res.end(`v${version}`);
+    });
+    await stack.request("/c/swr-one");
+    await sleep(1_300);
+    await settle();
+    proxy.reset();
+    // The lock attempt (SET NX) is answered 800 ms late (within REDIS_TIMEOUT_MS): a STALE
+    // answer that waited for it would show it. Which requests Redis had received when the
+    // answer arrived says the order.
+    proxy.fault({ delayMs: 800, match: (body) => body.includes('"NX"') });
+    let seenAtAnswer;
+    try {
+      const started = Date.now();
+      const res = await stack.request("/c/swr-one");
+      seenAtAnswer = proxy.requests().filter((r) => !isStatsFlush(r));
+      const took = Date.now() - started;
+      assert.equal(xc(res), "STALE");
+      assert.equal(res.text(), "v1");
+      assert.ok(took < 600, `the STALE answer took ${took} ms: it waited for the lock`);
+      await sleep(1_500);
+    } finally {
+      proxy.fault(null);
+    }
+    const bodies = seenAtAnswer.map((r) => r.body.slice(0, 120));
+    assert.equal(seenAtAnswer.length, 1, `Redis requests before the answer: ${JSON.stringify(bodies)}`);
+    assert.ok(!seenAtAnswer[0].body.includes('"NX"'), "the one request before the answer is the lookup");
+    assert.ok(proxy.requests().some((r) => r.body.includes('"NX"')), "the refresh tried the lock afterwards");
+    await settle();
+    assert.equal(stack.origin.count("/c/swr-one"), 2, "and refreshed the copy");
+  });
+
   it("past the swr window a stale entry is refetched behind the lock (MISS)", async () => {
     let version = 0;
     stack.origin.route("/c/swr-over", ({ res }) => {

@@ -36,6 +36,7 @@ mod store;
 mod structured_field;
 mod tags;
 mod upstash;
+mod upstash_http;
 
 pub use any_store::AnyStore;
 pub use cache_status::CacheStatus;
@@ -57,7 +58,7 @@ pub use phase::{CachePhase, NoCacheReason};
 pub use policy::RequestDecision;
 pub use purge::{prune_index_sample, purge, PurgeRequest, PurgeTarget};
 pub use rules::CacheRules;
-pub use runtime::{Collected, Origin, OriginError, OriginResponse, Runtime};
+pub use runtime::{Collected, Origin, OriginError, OriginResponse, Runtime, Wake};
 pub use stats::{Counter, Stats};
 pub use store::{Op, Reply, Store, StoreError, StoreKind};
 pub use upstash::UpstashStore;

@@ -16,7 +16,34 @@ pub trait Runtime: Clone + 'static {
     fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
     /// Runs `task` after the response has been sent (`ctx.wait_until` in workerd).
     fn spawn(&self, task: LocalBoxFuture<'static, ()>);
+    /// Like [`Runtime::spawn`], but the task makes no request before the answer has left: a
+    /// STALE answer's refresh, whose lock attempt must not go out ahead of the stale copy
+    /// (issue 11). workerd starts `wait_until` work at once, so its host first yields to the
+    /// event loop; hosts whose spawned tasks wait for the caller anyway keep the default.
+    fn spawn_after_answer(&self, task: LocalBoxFuture<'static, ()>) {
+        self.spawn(task);
+    }
+    /// A wake-up another request can give this one: the future completes once the [`Wake`] is
+    /// called (from any request of the isolate), or never if it is dropped uncalled. By default
+    /// a Rust channel; workerd's host answers a JS promise, so that the woken request resumes in
+    /// its own request context (a Rust waker would poll it inside the waking request's).
+    fn wake_signal(&self) -> (Wake, LocalBoxFuture<'static, ()>) {
+        let (sender, receiver) = futures::channel::oneshot::channel::<()>();
+        let wake: Wake = Box::new(move || {
+            let _ = sender.send(());
+        });
+        let woken = async move {
+            if receiver.await.is_err() {
+                // Dropped uncalled: never completes (the caller also waits on its deadline).
+                futures::future::pending::<()>().await;
+            }
+        };
+        (wake, Box::pin(woken))
+    }
 }
+
+/// Wakes the request that made it ([`Runtime::wake_signal`]).
+pub type Wake = Box<dyn FnOnce()>;
 
 /// Why the origin gave no response.
 #[derive(Clone, Debug, PartialEq, Eq)]

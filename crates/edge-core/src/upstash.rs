@@ -1,4 +1,5 @@
-//! Redis over Upstash's REST protocol, on reqwest (the global `fetch` in workerd, hyper natively).
+//! Redis over Upstash's REST protocol; the HTTP layer is `upstash_http` (the runtime's `fetch` in
+//! workerd, reqwest natively).
 //!
 //! Every [`Store::run`] is one `POST /pipeline`, every [`Store::atomic`] one `POST /multi-exec`,
 //! both with `Upstash-Encoding: base64` so that stored bytes come back exactly. Failures are
@@ -16,6 +17,7 @@ use serde_json::Value;
 use crate::circuit_breaker::{Admission, CircuitBreaker};
 use crate::clock::{Clock, SystemClock};
 use crate::store::{Op, Reply, Store, StoreError, StoreKind};
+use crate::upstash_http::{Endpoint, UpstashHttp};
 
 /// Deletes KEYS[1] only when it still holds ARGV[1]: a lock holder that outlived its lock's TTL
 /// cannot delete the next holder's lock.
@@ -44,14 +46,8 @@ pub const WRITE_BACK_ONCE_SCRIPT: &str =
 /// A Redis REST endpoint. Clones share the HTTP client, the breaker and the request counter.
 #[derive(Clone)]
 pub struct UpstashStore<C: Clock = SystemClock> {
-    base_url: String,
-    /// `/pipeline` and `/multi-exec`, parsed once rather than on every request.
-    pipeline_url: Option<reqwest::Url>,
-    multi_exec_url: Option<reqwest::Url>,
-    /// `Bearer <token>`, formatted once.
-    authorization: String,
+    http: UpstashHttp,
     timeout: Duration,
-    client: reqwest::Client,
     breaker: CircuitBreaker,
     clock: C,
     requests: Rc<Cell<u64>>,
@@ -66,13 +62,8 @@ impl UpstashStore<SystemClock> {
 impl<C: Clock> UpstashStore<C> {
     pub fn with_clock(base_url: &str, token: &str, timeout: Duration, clock: C) -> Self {
         UpstashStore {
-            base_url: base_url.trim_end_matches('/').to_string(),
-            pipeline_url: reqwest::Url::parse(&format!("{}/pipeline", base_url.trim_end_matches('/'))).ok(),
-            multi_exec_url: reqwest::Url::parse(&format!("{}/multi-exec", base_url.trim_end_matches('/')))
-                .ok(),
-            authorization: format!("Bearer {token}"),
+            http: UpstashHttp::new(base_url, token),
             timeout,
-            client: reqwest::Client::new(),
             breaker: CircuitBreaker::default(),
             clock,
             requests: Rc::new(Cell::new(0)),
@@ -90,12 +81,12 @@ impl<C: Clock> UpstashStore<C> {
         self.requests.get()
     }
 
-    async fn post(&self, path: &str, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
+    async fn post(&self, endpoint: Endpoint, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
         let admission = self.breaker.admit(self.clock.now_ms());
         if admission == Admission::Refuse {
             return Err(StoreError::CircuitOpen);
         }
-        let result = self.send(path, ops).await;
+        let result = self.send(endpoint, ops).await;
         match &result {
             // Redis answered: the link works even if a command was wrong.
             Ok(_) | Err(StoreError::Rejected(_)) => self.breaker.record_success(),
@@ -104,28 +95,12 @@ impl<C: Clock> UpstashStore<C> {
         result
     }
 
-    async fn send(&self, path: &str, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
+    async fn send(&self, endpoint: Endpoint, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
         let body = Value::Array(ops.iter().map(command_json).collect());
         let body = serde_json::to_vec(&body).map_err(|e| StoreError::Malformed(e.to_string()))?;
         self.requests.set(self.requests.get() + 1);
-        let url = if path == "/multi-exec" { &self.multi_exec_url } else { &self.pipeline_url };
-        let Some(url) = url.clone() else {
-            return Err(StoreError::Unreachable(format!("{}{path} is not a URL", self.base_url)));
-        };
-        let response = self
-            .client
-            .post(url)
-            .header("Authorization", &self.authorization)
-            .header("Upstash-Encoding", "base64")
-            .header("Content-Type", "application/json")
-            .timeout(self.timeout)
-            .body(body)
-            .send()
-            .await
-            .map_err(classify_transport_error)?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(classify_transport_error)?;
-        read_reply(path, status, &bytes, ops.len())
+        let answer = self.http.post(endpoint, body, self.timeout).await?;
+        read_reply(endpoint.path(), answer.status, &answer.body, ops.len())
     }
 }
 
@@ -162,14 +137,6 @@ pub(crate) fn read_reply(
         return Err(StoreError::Malformed(format!("{} results for {commands} commands", items.len())));
     }
     items.iter().map(item_reply).collect()
-}
-
-fn classify_transport_error(e: reqwest::Error) -> StoreError {
-    if e.is_timeout() {
-        StoreError::Timeout
-    } else {
-        StoreError::Unreachable(e.to_string())
-    }
 }
 
 fn error_text(v: &Value) -> Option<String> {
@@ -288,14 +255,14 @@ impl<C: Clock> Store for UpstashStore<C> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        self.post("/pipeline", ops).await
+        self.post(Endpoint::Pipeline, ops).await
     }
 
     async fn atomic(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        self.post("/multi-exec", ops).await
+        self.post(Endpoint::MultiExec, ops).await
     }
 }
 

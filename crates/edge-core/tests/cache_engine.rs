@@ -469,3 +469,35 @@ fn a_holder_whose_client_leaves_still_fills() {
         assert_eq!(origin.count(), 1);
     });
 }
+
+/// Issue 11.5: 100 waiters behind an 800 ms holder answer as soon as it has stored, and sleep
+/// on no timer of their own: one poller per key and isolate ticks, the others are woken by
+/// the isolate's poll board (before: every waiter checked the board every 15 ms, ~5,000 timer
+/// wake-ups for this burst).
+#[test]
+fn waiters_answer_when_the_holder_stores_without_a_timer_each() {
+    local(async {
+        let w = world(settings(5_000, "[]"));
+        let origin = TestOrigin::new(Answer::ok("max-age=60", "payload").delayed(800));
+        let req = get("https://example.com/waiters");
+        let fired_before = TIMERS_FIRED.with(|fired| fired.get());
+        let started = std::time::Instant::now();
+        let finished = join_all((0..100).map(|_| async {
+            let served = request(&w.cache, &req, &origin).await;
+            (served, started.elapsed())
+        }))
+        .await;
+        let fired = TIMERS_FIRED.with(|fired| fired.get()) - fired_before;
+        assert_eq!(origin.count(), 1);
+        assert!(finished.iter().all(|(served, _)| body(served) == b"payload#1"));
+        let holder = finished.iter().find(|(s, _)| s.phase == CachePhase::Miss).map(|(_, at)| *at);
+        let last = finished.iter().map(|(_, at)| *at).max();
+        let (Some(holder), Some(last)) = (holder, last) else { panic!("no holder among the answers") };
+        assert!(
+            last.saturating_sub(holder) < Duration::from_millis(50),
+            "the last waiter answered {:?} after the holder",
+            last.saturating_sub(holder)
+        );
+        assert!(fired < 100, "{fired} timers fired for 99 waiters over 800 ms: fewer than one per waiter");
+    });
+}

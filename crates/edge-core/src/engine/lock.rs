@@ -146,10 +146,6 @@ pub fn lock_ttl_ms(origin_timeout_ms: u64) -> u64 {
 pub const POLL_FIRST_MS: u64 = 10;
 pub const POLL_MAX_MS: u64 = 80;
 
-/// How often a waiter checks its isolate's poll board (no I/O but a timer): bounds how long
-/// after the result is known in the isolate a waiter answers.
-pub const LOCAL_CHECK_MS: u64 = 15;
-
 /// The least time between two Redis polls for one key in one isolate, growing with how long
 /// the waiters have waited: quick for a fast origin, cheap for a slow one.
 pub fn poll_gap_ms(waited_ms: u64) -> u64 {

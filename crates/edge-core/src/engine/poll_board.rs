@@ -1,11 +1,13 @@
 //! Waiters of one isolate share their polls for a lock holder's result without sharing I/O.
 //!
 //! workerd forbids one request from touching I/O objects (fetches, streams) started by another,
-//! so waiters cannot await a single shared poll future. Instead each waiter sleeps on its own
-//! timer and, when it wakes, first reads this board: if another waiter of the isolate has
-//! already learnt the outcome, it takes it without asking Redis; if another waiter's poll is in
-//! flight (or just finished), it waits again. Only one Redis poll per key is in flight per
-//! isolate at a time, and the results it publishes are plain Rust values.
+//! so waiters cannot await a single shared poll future. Instead one waiter per key is the
+//! isolate's poller ([`PollClaim`]): it alone sleeps on a timer and asks Redis, and publishes
+//! what it learns here as plain Rust values. The other waiters sleep with no timer but their
+//! deadline: each leaves a [`Wake`] on the board (a promise of its own request, in workerd), and
+//! the board calls them all when an outcome is published (by the poller or by a lock holder of
+//! this isolate) or when the poller goes (so that another takes over). A waiter thus answers as
+//! soon as the isolate knows, at the cost of one timer per key rather than one per waiter.
 //!
 //! Bounded (docs §4.6): a key is on the board only while a waiter waits for it ([`Waiting`]),
 //! an outcome is kept for [`OUTCOME_KEPT_MS`] at most, and entries held for waiters take at
@@ -17,6 +19,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::entry::CacheEntry;
+use crate::runtime::Wake;
 
 /// How long an outcome stays on the board.
 pub const OUTCOME_KEPT_MS: u64 = 5_000;
@@ -55,6 +58,8 @@ struct KeyState {
     last_poll_ms: u64,
     /// The latest outcome and when it was learnt.
     outcome: Option<(u64, PollOutcome)>,
+    /// Waiters asleep until something changes, by ticket ([`Sleeping`] removes its own).
+    sleepers: Vec<(u64, Wake)>,
 }
 
 /// Per-isolate board, keyed by lock key. Clones share it.
@@ -63,6 +68,8 @@ pub struct PollBoard {
     keys: Rc<RefCell<HashMap<String, KeyState>>>,
     /// Bytes of the `Ready` outcomes on the board.
     bytes: Rc<Cell<usize>>,
+    /// The next sleeper's ticket.
+    tickets: Rc<Cell<u64>>,
 }
 
 impl PollBoard {
@@ -83,9 +90,10 @@ impl PollBoard {
         }
     }
 
-    /// Claims the next Redis poll for `key` unless one is in flight or one finished less than
-    /// `min_gap_ms` ago. The claim is released when the returned guard is dropped, so a waiter
-    /// whose request goes away mid-poll does not block the others.
+    /// Claims the poller's role for `key` (the Redis polls, one at a time) unless another
+    /// waiter has it or a poll finished less than `min_gap_ms` ago. The claim is released when
+    /// the returned guard is dropped, waking the sleepers, so a waiter whose request goes away
+    /// does not leave the others without a poller.
     pub fn try_claim(&self, key: &str, now_ms: u64, min_gap_ms: u64) -> Option<PollClaim> {
         let mut keys = self.keys.try_borrow_mut().ok()?;
         let state = keys.get_mut(key)?;
@@ -105,6 +113,22 @@ impl PollBoard {
         let Ok(mut keys) = self.keys.try_borrow_mut() else { return };
         let Some(state) = keys.get_mut(key).filter(|state| state.waiters > 0) else { return };
         self.set_outcome(state, now_ms, outcome);
+        let sleepers = std::mem::take(&mut state.sleepers);
+        drop(keys);
+        wake_all(sleepers);
+    }
+
+    /// Puts a waiter of `key` to sleep until the next outcome or change of poller: `wake` is
+    /// called then, unless the returned guard was dropped first.
+    pub fn sleep_on(&self, key: &str, wake: Wake) -> Sleeping {
+        let ticket = self.tickets.get().wrapping_add(1);
+        self.tickets.set(ticket);
+        if let Ok(mut keys) = self.keys.try_borrow_mut() {
+            if let Some(state) = keys.get_mut(key) {
+                state.sleepers.push((ticket, wake));
+            }
+        }
+        Sleeping { board: self.clone(), key: key.to_string(), ticket }
     }
 
     fn set_outcome(&self, state: &mut KeyState, now_ms: u64, outcome: PollOutcome) {
@@ -115,15 +139,30 @@ impl PollBoard {
         state.outcome = Some((now_ms, outcome));
     }
 
-    fn release(&self, key: &str, now_ms: Option<u64>, outcome: Option<PollOutcome>) {
+    /// Records a poll that finished at `now_ms` (and its outcome, if any); `release` also ends
+    /// the claim. Sleepers are woken by an outcome, and by a release (one of them polls next).
+    fn record(&self, key: &str, now_ms: Option<u64>, outcome: Option<PollOutcome>, release: bool) {
         let Ok(mut keys) = self.keys.try_borrow_mut() else { return };
         let Some(state) = keys.get_mut(key) else { return };
-        state.in_flight = false;
+        if release {
+            state.in_flight = false;
+        }
+        let learnt = outcome.is_some();
         if let Some(now) = now_ms {
             state.last_poll_ms = now;
             if let Some(outcome) = outcome {
                 self.set_outcome(state, now, outcome);
             }
+        }
+        let sleepers = if learnt || release { std::mem::take(&mut state.sleepers) } else { Vec::new() };
+        drop(keys);
+        wake_all(sleepers);
+    }
+
+    fn unsleep(&self, key: &str, ticket: u64) {
+        let Ok(mut keys) = self.keys.try_borrow_mut() else { return };
+        if let Some(state) = keys.get_mut(key) {
+            state.sleepers.retain(|(t, _)| *t != ticket);
         }
     }
 
@@ -176,16 +215,35 @@ pub struct PollClaim {
 }
 
 impl PollClaim {
-    /// Ends the poll: records when it finished and, if it learnt something, the outcome.
-    pub fn finish(self, now_ms: u64, outcome: Option<PollOutcome>) {
-        self.board.release(&self.key, Some(now_ms), outcome);
-        std::mem::forget(self);
+    /// Records one poll that finished at `now_ms`, keeping the claim (the poller polls again).
+    pub fn record(&self, now_ms: u64, outcome: Option<PollOutcome>) {
+        self.board.record(&self.key, Some(now_ms), outcome, false);
     }
 }
 
 impl Drop for PollClaim {
     fn drop(&mut self) {
-        self.board.release(&self.key, None, None);
+        self.board.record(&self.key, None, None, true);
+    }
+}
+
+/// A sleeping waiter's place; dropped (woken by its deadline, or its request gone), it takes
+/// its [`Wake`] back so that nobody resolves a promise of a finished request.
+pub struct Sleeping {
+    board: PollBoard,
+    key: String,
+    ticket: u64,
+}
+
+impl Drop for Sleeping {
+    fn drop(&mut self) {
+        self.board.unsleep(&self.key, self.ticket);
+    }
+}
+
+fn wake_all(sleepers: Vec<(u64, Wake)>) {
+    for (_, wake) in sleepers {
+        wake();
     }
 }
 
@@ -200,10 +258,12 @@ mod tests {
         let _waiting = board.wait("k");
         let claim = board.try_claim("k", 100, 10).expect("first claim");
         assert!(board.try_claim("k", 101, 10).is_none(), "in flight");
-        claim.finish(105, None);
+        claim.record(105, None);
+        drop(claim);
         assert!(board.try_claim("k", 110, 10).is_none(), "too soon after the last poll");
         let claim = board.try_claim("k", 115, 10).expect("due again");
-        claim.finish(120, Some(PollOutcome::HitForPass));
+        claim.record(120, Some(PollOutcome::HitForPass));
+        drop(claim);
         assert!(matches!(board.outcome_since("k", 100), Some(PollOutcome::HitForPass)));
         assert!(board.outcome_since("k", 121).is_none(), "not for waiters that came later");
     }
@@ -242,5 +302,30 @@ mod tests {
         board.forget_old(100 + OUTCOME_KEPT_MS + 1);
         assert!(board.outcome_since("a", 0).is_none());
         assert_eq!(board.footprint().1, 0);
+    }
+
+    #[test]
+    fn sleepers_wake_on_an_outcome_or_a_poller_leaving_not_on_an_empty_poll() {
+        let board = PollBoard::default();
+        let _waiting = board.wait("k");
+        let woken = Rc::new(Cell::new(0));
+        let sleep = |board: &PollBoard| {
+            let woken = woken.clone();
+            board.sleep_on("k", Box::new(move || woken.set(woken.get() + 1)))
+        };
+        let claim = board.try_claim("k", 100, 0).expect("the poller");
+        let _a = sleep(&board);
+        let gone = sleep(&board);
+        drop(gone);
+        claim.record(110, None);
+        assert_eq!(woken.get(), 0, "a poll that learnt nothing wakes nobody");
+        claim.record(120, Some(PollOutcome::HitForPass));
+        assert_eq!(woken.get(), 1, "an outcome wakes the sleeper still there, once");
+        let _b = sleep(&board);
+        drop(claim);
+        assert_eq!(woken.get(), 2, "the poller leaving wakes the others: one of them polls next");
+        let _c = sleep(&board);
+        board.publish("k", 130, PollOutcome::LookAgain);
+        assert_eq!(woken.get(), 3, "a lock holder of this isolate publishing wakes them");
     }
 }

@@ -32,7 +32,8 @@ where
         let cache = self.clone();
         let req = req.clone();
         let lookup = lookup.detached();
-        self.rt.spawn(
+        // After the answer: a stale answer costs one Redis request (its lookup), as a hit does.
+        self.rt.spawn_after_answer(
             async move {
                 // Already refreshed elsewhere since our lookup, or held by another: nothing to do.
                 if let Ok(LockAttempt::Taken(token)) =

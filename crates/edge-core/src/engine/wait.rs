@@ -1,7 +1,10 @@
-//! Waiting for the lock holder (docs §4.6): each waiter sleeps on its own timer and reads the
-//! isolate's poll board; one Redis poll per key is in flight per isolate at a time.
+//! Waiting for the lock holder (docs §4.6): one waiter per key and isolate polls Redis on its
+//! timer; the others sleep on the isolate's poll board, with no timer but their deadline, until
+//! it publishes an outcome.
 
-use super::lock::{poll_gap_ms, LOCAL_CHECK_MS};
+use futures::future::{select, Either};
+
+use super::lock::poll_gap_ms;
 use super::lookup::{found_from, parse_vary_spec, Found, Lookup};
 use super::poll_board::PollOutcome;
 use super::Cache;
@@ -14,31 +17,53 @@ where
     S: Store + Clone + 'static,
     R: Runtime,
 {
-    /// Waits for the lock holder's result until `deadline`. While another waiter of this
-    /// isolate polls the same key, this one reads its outcome instead of Redis.
+    /// Waits for the lock holder's result until `deadline`. One waiter of the isolate polls
+    /// the key; the others are woken by what it (or a lock holder of this isolate) publishes.
     pub(super) async fn wait_for_holder(&self, lookup: &Lookup, deadline: u64) -> PollOutcome {
         let started = self.rt.now_ms();
-        self.isolate.polls.forget_old(started);
-        let _waiting = self.isolate.polls.wait(&lookup.keys.lock);
+        let board = &self.isolate.polls;
+        board.forget_old(started);
+        let _waiting = board.wait(&lookup.keys.lock);
         let spec_key = self.settings.namespace.vary_spec(&lookup.keys.url_id);
         loop {
+            if let Some(outcome) = board.outcome_since(&lookup.keys.lock, started) {
+                return outcome;
+            }
             let now = self.rt.now_ms();
             if now >= deadline {
                 return PollOutcome::TimedOut;
             }
-            self.rt.sleep(LOCAL_CHECK_MS.min(deadline - now)).await;
-            if let Some(outcome) = self.isolate.polls.outcome_since(&lookup.keys.lock, started) {
-                return outcome;
-            }
-            let now = self.rt.now_ms();
-            let gap = poll_gap_ms(now.saturating_sub(started));
-            let Some(claim) = self.isolate.polls.try_claim(&lookup.keys.lock, now, gap) else {
+            let Some(claim) = board.try_claim(&lookup.keys.lock, now, 0) else {
+                // Someone else polls: sleep until the board changes, or the deadline.
+                let (wake, woken) = self.rt.wake_signal();
+                let _sleeping = board.sleep_on(&lookup.keys.lock, wake);
+                let timeout = std::pin::pin!(self.rt.sleep(deadline - now));
+                if let Either::Right(_) = select(woken, timeout).await {
+                    return board.outcome_since(&lookup.keys.lock, started).unwrap_or(PollOutcome::TimedOut);
+                }
                 continue;
             };
-            let outcome = self.poll_once(&lookup.keys, &spec_key, &lookup.vary).await;
-            claim.finish(self.rt.now_ms(), outcome.clone());
-            if let Some(outcome) = outcome {
-                return outcome;
+            // This waiter is the isolate's poller for the key until it has an outcome.
+            loop {
+                let now = self.rt.now_ms();
+                if now >= deadline {
+                    return PollOutcome::TimedOut;
+                }
+                let gap = poll_gap_ms(now.saturating_sub(started)).min(deadline - now);
+                let (wake, woken) = self.rt.wake_signal();
+                let sleeping = board.sleep_on(&lookup.keys.lock, wake);
+                let timer = std::pin::pin!(self.rt.sleep(gap));
+                // A lock holder of this isolate publishing wakes the poller too.
+                let _ = select(woken, timer).await;
+                drop(sleeping);
+                if let Some(outcome) = board.outcome_since(&lookup.keys.lock, started) {
+                    return outcome;
+                }
+                let outcome = self.poll_once(&lookup.keys, &spec_key, &lookup.vary).await;
+                claim.record(self.rt.now_ms(), outcome.clone());
+                if let Some(outcome) = outcome {
+                    return outcome;
+                }
             }
         }
     }
