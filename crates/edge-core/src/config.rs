@@ -21,6 +21,12 @@ pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1_048_576;
 /// Heuristic freshness is off unless `CACHE_HEURISTIC_PERCENT` is set.
 pub const DEFAULT_HEURISTIC_PERCENT: u64 = 0;
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 16_384;
+/// The per-isolate L1 (docs §4.14): 4 MiB of the isolate's 128 MB, each copy trusted for 1 s
+/// after Redis confirmed it (the purge propagation time, docs §8.1).
+pub const DEFAULT_L1_BYTES: u64 = 4 * 1_048_576;
+pub const DEFAULT_L1_TTL_MS: u64 = 1_000;
+/// Early refresh's β at most (docs §4.15): larger refreshes so early that it only costs fetches.
+pub const MAX_EARLY_REFRESH_BETA: f64 = 100.0;
 
 /// A configuration variable that is present but wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +77,12 @@ pub struct Config {
     /// Percent of `Date − Last-Modified` a response without explicit freshness is fresh for
     /// (RFC 9111 §4.2.2); 0 turns heuristic freshness off.
     pub heuristic_percent: u64,
+    /// `CACHE_L1_BYTES`: the per-isolate L1's capacity; 0 turns it off.
+    pub l1_bytes: u64,
+    /// `CACHE_L1_TTL_MS`: how long an L1 copy is served without asking Redis.
+    pub l1_ttl_ms: u64,
+    /// `CACHE_EARLY_REFRESH_BETA`: XFetch's β; 0 turns early refresh off.
+    pub early_refresh_beta: f64,
 }
 
 impl Config {
@@ -144,6 +156,13 @@ impl Config {
             ));
         }
 
+        let l1_bytes = number(&get, "CACHE_L1_BYTES", DEFAULT_L1_BYTES, 0)?;
+        let l1_ttl_ms = number(&get, "CACHE_L1_TTL_MS", DEFAULT_L1_TTL_MS, 1)?;
+        let early_refresh_beta = match get("CACHE_EARLY_REFRESH_BETA") {
+            None => crate::engine::DEFAULT_EARLY_REFRESH_BETA,
+            Some(raw) => parse_beta(&raw).map_err(|reason| err("CACHE_EARLY_REFRESH_BETA", reason))?,
+        };
+
         let session = match get("SESSION_SECRET") {
             None => None,
             Some(secret) => {
@@ -174,8 +193,26 @@ impl Config {
             lock_wait_ms,
             cache_max_bytes,
             heuristic_percent,
+            l1_bytes,
+            l1_ttl_ms,
+            early_refresh_beta,
         })
     }
+}
+
+/// A decimal β from 0 (off) to [`MAX_EARLY_REFRESH_BETA`].
+fn parse_beta(raw: &str) -> Result<f64, String> {
+    let text = raw.trim();
+    let not_decimal = || format!("{raw:?} is not a decimal number such as 1 or 0.5");
+    // Digits and a point only: no sign, exponent, `inf` or `NaN`.
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(not_decimal());
+    }
+    let value: f64 = text.parse().map_err(|_| not_decimal())?;
+    if value > MAX_EARLY_REFRESH_BETA {
+        return Err(format!("{value} is above the maximum of {MAX_EARLY_REFRESH_BETA}"));
+    }
+    Ok(value)
 }
 
 fn err(variable: &'static str, reason: String) -> ConfigError {

@@ -51,6 +51,7 @@ impl<S: Store + Clone + 'static> Edge<S> {
             if let Err(e) = purge(&self.store, &self.config.namespace, &request, now).await {
                 host.log(LogLevel::Error, &format!("edge-cache: invalidation after a write failed: {e}"));
             }
+            self.cache_state.purged(&request.target);
         }
         let mut headers = response.headers;
         strip_tag_headers(&mut headers);

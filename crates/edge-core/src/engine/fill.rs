@@ -9,7 +9,7 @@ use futures::FutureExt;
 use http::Method;
 
 use super::lock::{release_op, LockAttempt};
-use super::lookup::{Lookup, FRESH_MARKER, HIT_FOR_PASS_MARKER};
+use super::lookup::{fresh_marker, Lookup, HIT_FOR_PASS_MARKER};
 use super::poll_board::PollOutcome;
 use super::revalidate::validators_of;
 use super::served::{
@@ -56,7 +56,7 @@ where
     ) -> Fill<O::Body> {
         let attempt = self.try_lock(&lookup.keys, stale.as_ref().map(|e| e.stored_at_ms)).await;
         let served = match attempt {
-            Err(_) => self.pass(origin, false, NoCacheReason::RedisUnavailable).await,
+            Err(_) => self.degraded(req, lookup, origin, false).await,
             Ok(LockAttempt::AlreadyFilled(entry)) => {
                 self.stats.add(Counter::Hit);
                 from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms())
@@ -78,9 +78,7 @@ where
                         let phase = CachePhase::MissUnstored(NoCacheReason::LockTimeout);
                         self.pass_as(origin, false, phase).await
                     }
-                    PollOutcome::Unavailable => {
-                        self.pass(origin, false, NoCacheReason::RedisUnavailable).await
-                    }
+                    PollOutcome::Unavailable => self.degraded(req, lookup, origin, false).await,
                 }
             }
         };
@@ -130,6 +128,21 @@ where
         background: bool,
     ) -> Served<O::Body> {
         let release = release_op(&lookup.keys, token);
+        self.fetch_and_store(req, lookup, origin, vec![release], stale, background).await
+    }
+
+    /// Fetch, decide, store (with `finally` in the same background pipeline), answer: the lock
+    /// holder's work, and degraded mode's one fetch per key per isolate (nothing to release).
+    pub(super) async fn fetch_and_store<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: &O,
+        finally: Vec<Op>,
+        stale: Option<SharedEntry>,
+        background: bool,
+    ) -> Served<O::Body> {
+        let started = self.rt.now_ms();
         let count = |counter| {
             if !background {
                 self.stats.add(counter);
@@ -146,13 +159,13 @@ where
         if let (Ok(response), Some(stale)) = (&response, &stale) {
             if response.status == 304 && validators.is_some() {
                 count(Counter::Hit);
-                return self.freshen(req, lookup, stale, &response.headers, vec![release]);
+                return self.freshen(req, lookup, stale, &response.headers, finally, started);
             }
         }
         let usable_stale = stale.filter(|s| s.within_sie(now));
         let response = match response {
             Err(e) => {
-                self.spawn_ops(vec![release]);
+                self.spawn_ops(finally);
                 if let Some(stale) = usable_stale {
                     count(Counter::Stale);
                     return from_entry(&stale, CachePhase::StaleIfError, false, now);
@@ -165,14 +178,14 @@ where
         if response.status >= 500 {
             // An error never replaces a copy inside its stale-if-error window.
             if let Some(stale) = usable_stale {
-                self.spawn_ops(vec![release]);
+                self.spawn_ops(finally);
                 count(Counter::Stale);
                 return stale_for_error_status(&stale, response.status, now);
             }
             // Without freshness of its own it is transient: no hit-for-pass, the next request
             // (or waiter) tries again. With it, it is stored like any answer.
             if !has_explicit_freshness(&response.headers) {
-                self.spawn_ops(vec![release]);
+                self.spawn_ops(finally);
                 count(Counter::Miss);
                 return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
             }
@@ -181,10 +194,10 @@ where
         if response.status == 304 {
             // An answer to validators the fill never sent says nothing about the URL's
             // cacheability: no hit-for-pass, the next request tries again.
-            self.spawn_ops(vec![release]);
+            self.spawn_ops(finally);
             return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
         }
-        self.store_or_mark(req, lookup, origin, response, vec![release]).await
+        self.store_or_mark(req, lookup, origin, response, finally, started).await
     }
 
     /// Decides whether `response` is stored; stores it (or the hit-for-pass marker) with
@@ -196,6 +209,7 @@ where
         origin: &O,
         response: OriginResponse<O::Body>,
         finally: Vec<Op>,
+        started: u64,
     ) -> Served<O::Body> {
         let (freshness, names) = match self.storable(req, &response) {
             Ok(storable) => storable,
@@ -245,13 +259,15 @@ where
             self.keys_for(req, self.isolate.version.get(), &names)
         };
         let path = normalized_path(req.uri.path());
-        let mut ops = self.entry_ops(&keys, &path, &entry, &names);
+        let fill_ms = Some(now.saturating_sub(started));
+        let mut ops = self.entry_ops(&keys, &path, &entry, &names, fill_ms);
         ops.extend(finally);
         self.spawn_ops(ops);
         self.maybe_prune(&path);
+        let entry = Rc::new(entry);
+        self.keep_in_l1(req, &keys, &stored_found(&entry), fill_ms);
         // This isolate's waiters need not wait for Redis to hear of it.
-        let outcome =
-            if same_variant { PollOutcome::Ready(Rc::new(entry.clone())) } else { PollOutcome::LookAgain };
+        let outcome = if same_variant { PollOutcome::Ready(entry.clone()) } else { PollOutcome::LookAgain };
         self.isolate.polls.publish(&lookup.keys.lock, now, outcome);
         if !same_variant {
             self.remember_vary(&lookup.keys.url_id, &names);
@@ -353,6 +369,7 @@ where
         path: &str,
         entry: &CacheEntry,
         names: &[String],
+        fill_ms: Option<u64>,
     ) -> Vec<Op> {
         let fresh_ms = u64::from(entry.freshness.ttl) * 1_000;
         // A copy with a validator is kept a while past its stale windows, to be revalidated (a
@@ -364,7 +381,7 @@ where
         if fresh_ms > 0 {
             ops.push(Op::Set {
                 key: keys.fresh.clone(),
-                value: FRESH_MARKER.into(),
+                value: fresh_marker(fill_ms),
                 ttl_ms: Some(fresh_ms),
                 nx: false,
             });
@@ -406,6 +423,7 @@ where
         }
         self.stats.add(Counter::OriginFetch);
         let now = self.rt.now_ms();
+        let started = now;
         match origin.fetch(false).await {
             Err(e) => match stale.filter(|s| s.within_sie(now)) {
                 Some(stale) => from_entry(&stale, CachePhase::StaleIfError, false, now),
@@ -416,7 +434,7 @@ where
             }
             Ok(response) => {
                 self.stats.add(Counter::Miss);
-                let mut served = self.store_or_mark(req, lookup, origin, response, Vec::new()).await;
+                let mut served = self.store_or_mark(req, lookup, origin, response, Vec::new(), started).await;
                 if let CachePhase::MissUnstored(_) = served.phase {
                     // Still uncacheable: report why the lock was skipped.
                     served.phase = CachePhase::MissUnstored(NoCacheReason::HitForPass);
@@ -428,8 +446,17 @@ where
     }
 }
 
+/// What a lookup would find right after `entry` is stored.
+pub(super) fn stored_found(entry: &SharedEntry) -> super::Found {
+    if entry.freshness.ttl > 0 {
+        super::Found::Fresh(entry.clone())
+    } else {
+        super::Found::Stale(entry.clone())
+    }
+}
+
 /// Whether a variant keyed on these `Vary` names belongs to one session alone.
-fn keyed_on_session(vary: &[String]) -> bool {
+pub(super) fn keyed_on_session(vary: &[String]) -> bool {
     vary.iter().any(|name| name == "cookie" || is_reserved(name))
 }
 

@@ -7,7 +7,9 @@
 //! - [`fill`]: the lock holder fetches, decides and stores (or marks hit-for-pass);
 //! - [`wait`]: waiters poll for the holder's result through the isolate's [`poll_board`];
 //! - [`refresh`]: a stale answer's background refresh;
-//! - [`served`]: the responses a phase answers with.
+//! - [`served`]: the responses a phase answers with;
+//! - [`early_refresh`]: hot entries refreshed before they expire (XFetch);
+//! - [`degraded`]: Redis unavailable: the isolate's L1 and one origin fetch per key.
 //!
 //! Storage layout for one variant (key shapes in [`crate::keyspace`]):
 //! - `fresh` = `"1"` for `ttl` seconds (the fresh marker), or `"P"` for 60 s (hit-for-pass);
@@ -17,6 +19,8 @@
 //! - `vary` = the `Vary` header names the URL answered with, and `version` = the namespace's
 //!   cache version (bumped by purge-everything).
 
+mod degraded;
+mod early_refresh;
 mod fill;
 pub(crate) mod lock;
 mod lookup;
@@ -25,7 +29,7 @@ mod refresh;
 mod revalidate;
 mod served;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod wait;
 
 use std::cell::{Cell, RefCell};
@@ -39,6 +43,7 @@ use crate::config::Config;
 use crate::entry::CacheEntry;
 use crate::key::{cache_keys, normalized_path, vary_values, CacheKeys};
 use crate::keyspace::Namespace;
+use crate::l1::L1;
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{request_decision, RequestDecision};
 use crate::rules::{CacheRules, Rule};
@@ -46,6 +51,7 @@ use crate::runtime::{Origin, Runtime};
 use crate::stats::{Counter, Stats};
 use crate::store::{Op, Store};
 
+pub(crate) use self::early_refresh::DEFAULT_EARLY_REFRESH_BETA;
 pub use self::fill::HIT_FOR_PASS_MS;
 pub use self::lookup::{Found, Lookup};
 pub use self::served::{origin_error_response, set_cache_headers, Served, ServedBody};
@@ -99,7 +105,27 @@ pub struct CacheRequest {
     pub session_unconfirmed: bool,
 }
 
-/// Per-isolate cache state: hints that save round trips, and waiters' shared polls.
+/// The isolate's two-tier settings (docs §1): `CACHE_L1_BYTES` (0: no L1), `CACHE_L1_TTL_MS`
+/// and `CACHE_EARLY_REFRESH_BETA` (0: no early refresh).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TierSettings {
+    pub l1_bytes: u64,
+    pub l1_ttl_ms: u64,
+    pub early_refresh_beta: f64,
+}
+
+impl TierSettings {
+    pub fn from_config(config: &Config) -> Self {
+        TierSettings {
+            l1_bytes: config.l1_bytes,
+            l1_ttl_ms: config.l1_ttl_ms,
+            early_refresh_beta: config.early_refresh_beta,
+        }
+    }
+}
+
+/// Per-isolate cache state: hints that save round trips, waiters' shared polls, and the L1.
+/// `Default` has no L1 and no early refresh.
 #[derive(Default)]
 pub struct IsolateCache {
     /// The namespace's cache version as last read.
@@ -110,6 +136,35 @@ pub struct IsolateCache {
     polls: PollBoard,
     /// fresh keys with a background refresh started by this isolate.
     refreshing: RefCell<HashSet<String>>,
+    /// The isolate's copies of hot shared entries (docs §4.14).
+    l1: L1,
+    /// The namespace's soft-purge-everything time as last read: a change empties the L1.
+    stale_before: Cell<u64>,
+    /// Stale keys with an origin fetch in flight in this isolate while Redis is unavailable:
+    /// the isolate-local single flight of degraded mode.
+    local_fills: RefCell<HashSet<String>>,
+    early_refresh_beta: f64,
+}
+
+impl IsolateCache {
+    pub fn new(tiers: TierSettings) -> Self {
+        IsolateCache {
+            l1: L1::new(tiers.l1_bytes, tiers.l1_ttl_ms),
+            early_refresh_beta: tiers.early_refresh_beta,
+            ..IsolateCache::default()
+        }
+    }
+
+    /// Drops what a purge or a write's invalidation made through this isolate names from its
+    /// L1 (docs §8.1).
+    pub fn purged(&self, target: &crate::purge::PurgeTarget) {
+        self.l1.purge(target);
+    }
+
+    /// Items and bytes in the L1.
+    pub fn l1_usage(&self) -> (usize, u64) {
+        self.l1.usage()
+    }
 }
 
 /// The cache, for one request. Cheap to build: shares the isolate's state.
@@ -185,11 +240,10 @@ where
             rounds += 1;
             let now = self.rt.now_ms();
             let stale = match lookup.found.clone() {
-                Found::Unavailable(_) => {
-                    return self.pass(&origin, head_only, NoCacheReason::RedisUnavailable).await;
-                }
+                Found::Unavailable(_) => return self.degraded(req, &lookup, &origin, head_only).await,
                 Found::Fresh(entry) => {
                     self.stats.add(Counter::Hit);
+                    self.maybe_refresh_early(req, &lookup, &origin, &entry);
                     return from_entry(&entry, CachePhase::Hit, head_only, now);
                 }
                 Found::Stale(entry) if servable_stale(&entry, now) => {

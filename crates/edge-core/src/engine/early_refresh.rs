@@ -1,0 +1,123 @@
+//! Early refresh (docs §4.15): a hot entry is refreshed shortly before it expires, in the
+//! background under the lock, so that its requests keep getting fresh hits across expiries
+//! instead of a STALE (or MISS) window after each.
+//!
+//! Probabilistic early expiration (XFetch; Vattani, Chierichetti, Lowenstein, "Optimal
+//! Probabilistic Cache Stampede Prevention", VLDB 2015): each hit refreshes when
+//! `now − δ·β·ln(u) ≥ expiry`, u uniform in (0, 1], δ the time the entry's last fill took (the
+//! fresh marker carries it). The closer the expiry and the slower the fill, the likelier; with
+//! many requests one of them starts the refresh about δ·β·ln(rate·δ·β) before the expiry, and
+//! the lock keeps it to one refresh per key across the fleet. On for entries with
+//! stale-while-revalidate (the origin said a copy a little off is fine; early is the other
+//! side of that), `CACHE_EARLY_REFRESH_BETA` = β (0 turns it off).
+
+use super::lookup::Lookup;
+use super::{Cache, CacheRequest, SharedEntry};
+use crate::entry::CacheEntry;
+use crate::runtime::{Origin, Runtime};
+use crate::store::Store;
+
+/// β when `CACHE_EARLY_REFRESH_BETA` is unset: the paper's default.
+pub const DEFAULT_EARLY_REFRESH_BETA: f64 = 1.0;
+
+/// δ for an entry whose marker does not say how long its fill took (an older writer's).
+const UNKNOWN_FILL_MS: u64 = 100;
+
+/// `−ln(u)` never exceeds this for a u drawn from 53 random bits: an entry with more time left
+/// than δ·β·this is not due, and no randomness is drawn for it (the common case of a hit).
+const MAX_EXPONENT: f64 = 37.0;
+
+impl<S, R> Cache<S, R>
+where
+    S: Store + Clone + 'static,
+    R: Runtime,
+{
+    /// Starts a background refresh of a fresh `entry` when XFetch says it is due.
+    pub(super) fn maybe_refresh_early<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: &O,
+        entry: &SharedEntry,
+    ) {
+        let beta = self.isolate.early_refresh_beta;
+        if beta <= 0.0 || entry.freshness.swr == 0 {
+            return;
+        }
+        let remaining = remaining_ms(entry, self.rt.now_ms());
+        let delta = lookup.fill_ms.unwrap_or(UNKNOWN_FILL_MS).max(1);
+        if remaining > 0 && xfetch_due(remaining as f64, delta as f64, beta, uniform) {
+            self.refresh_in_background(req, lookup, origin.clone(), entry.clone());
+        }
+    }
+}
+
+/// Milliseconds of freshness left (≤ 0 once stale).
+fn remaining_ms(entry: &CacheEntry, now_ms: u64) -> i64 {
+    let ttl_ms = i64::from(entry.freshness.ttl) * 1_000;
+    let elapsed = i64::try_from(now_ms.saturating_sub(entry.stored_at_ms)).unwrap_or(i64::MAX);
+    ttl_ms.saturating_sub(elapsed)
+}
+
+/// XFetch's test, `δ·β·(−ln u) ≥ time left`, drawing u only when it could come true.
+pub(super) fn xfetch_due(
+    remaining_ms: f64,
+    delta_ms: f64,
+    beta: f64,
+    draw: impl FnOnce() -> Option<f64>,
+) -> bool {
+    let scale = delta_ms * beta;
+    if remaining_ms > scale * MAX_EXPONENT {
+        return false;
+    }
+    match draw() {
+        Some(u) if u > 0.0 && u <= 1.0 => scale * -u.ln() >= remaining_ms,
+        _ => false,
+    }
+}
+
+/// A uniform draw in (0, 1] from the platform CSPRNG; `None` if it fails (then no refresh).
+fn uniform() -> Option<f64> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).ok()?;
+    let bits = u64::from_le_bytes(bytes) >> 11;
+    Some((bits as f64 + 1.0) / (1u64 << 53) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn far_from_expiry_nothing_is_drawn_or_due() {
+        let drawn = std::cell::Cell::new(false);
+        let draw = || {
+            drawn.set(true);
+            Some(1e-300)
+        };
+        assert!(!xfetch_due(10_000.0, 100.0, 1.0, draw), "10 s left, δ 100 ms: never");
+        assert!(!drawn.get(), "no randomness spent on a plain hit");
+    }
+
+    #[test]
+    fn the_test_is_xfetchs() {
+        // δ·β·(−ln u) ≥ remaining.
+        let u = (-2.0f64).exp(); // −ln u = 2
+        assert!(xfetch_due(200.0, 100.0, 1.0, || Some(u)));
+        assert!(!xfetch_due(201.0, 100.0, 1.0, || Some(u)));
+        assert!(xfetch_due(400.0, 100.0, 2.0, || Some(u)), "β scales it");
+        assert!(!xfetch_due(1.0, 100.0, 1.0, || Some(1.0)), "u = 1: −ln u = 0");
+        assert!(!xfetch_due(1.0, 100.0, 1.0, || None), "no randomness: no refresh");
+        assert!(!xfetch_due(1.0, 100.0, 1.0, || Some(0.0)), "outside (0, 1]");
+    }
+
+    #[test]
+    fn draws_are_in_the_unit_interval_and_the_rate_matches_the_formula() {
+        let draws: Vec<f64> = (0..20_000).filter_map(|_| uniform()).collect();
+        assert_eq!(draws.len(), 20_000);
+        assert!(draws.iter().all(|u| *u > 0.0 && *u <= 1.0));
+        // P(δ·(−ln u) ≥ r) = e^(−r/δ): at r = δ, 1/e.
+        let due = draws.iter().filter(|u| 100.0 * -u.ln() >= 100.0).count() as f64 / 20_000.0;
+        assert!((due - (-1.0f64).exp()).abs() < 0.02, "{due}");
+    }
+}
