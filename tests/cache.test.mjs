@@ -695,7 +695,7 @@ describe("Redis misbehaving: fail open", () => {
         const res = await stack.request(path);
         assert.equal(res.status, 200);
         assert.equal(res.text(), "from origin");
-        // The isolate's one fetch of the key (docs §4.16); with the L1 off nothing keeps it.
+        // The isolate's one fetch of the key (docs §4.17); with the L1 off nothing keeps it.
         assert.equal(xc(res), "MISS");
         assert.match(cs(res), /^edge-cache; fwd=uri-miss; .*detail=redis-unavailable$/);
       }

@@ -1,4 +1,4 @@
-// The two tiers through the built worker (docs §4.14–§4.16): the per-isolate L1 in front of
+// The two tiers through the built worker (docs §4.15–§4.17): the per-isolate L1 in front of
 // Redis, degraded mode while Redis fails, and how soon Redis is used again once it answers.
 // Redis is real (redis-server behind the gateway); its faults come from the fault-injecting
 // proxy (tests/support/redis-proxy.mjs), since the real gateway cannot fail on demand.

@@ -1,4 +1,4 @@
-// The chaos soak (issue 12, docs §8.8): mixed traffic through two Miniflare instances (two
+// The chaos soak (issue 12, docs §8.6): mixed traffic through two Miniflare instances (two
 // isolates, as two locations would be) sharing one Redis, while Redis cycles through faults
 // and the origin fails on some keys for a while. Used by tests/chaos.test.mjs (short) and
 // bench/chaos.mjs (long, figures in bench/RESULTS.md).

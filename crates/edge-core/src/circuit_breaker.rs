@@ -6,7 +6,7 @@
 //! failure re-opens it. A dead Redis therefore costs about one timeout per window, not one per
 //! request.
 //!
-//! The window is short (docs §4.16): while it is open the isolate runs in degraded mode, so
+//! The window is short (docs §4.17): while it is open the isolate runs in degraded mode, so
 //! each window after Redis answers again costs offload. A trial is sent every window even
 //! while an earlier one still waits for a slow Redis (that one counts as abandoned), so the
 //! first trial sent after Redis's return comes at most one window later, whatever

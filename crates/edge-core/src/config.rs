@@ -21,11 +21,11 @@ pub const DEFAULT_CACHE_MAX_BYTES: u64 = 1_048_576;
 /// Heuristic freshness is off unless `CACHE_HEURISTIC_PERCENT` is set.
 pub const DEFAULT_HEURISTIC_PERCENT: u64 = 0;
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 16_384;
-/// The per-isolate L1 (docs §4.14): 4 MiB of the isolate's 128 MB, each copy trusted for 1 s
+/// The per-isolate L1 (docs §4.15): 4 MiB of the isolate's 128 MB, each copy trusted for 1 s
 /// after Redis confirmed it (the purge propagation time, docs §8.1).
 pub const DEFAULT_L1_BYTES: u64 = 4 * 1_048_576;
 pub const DEFAULT_L1_TTL_MS: u64 = 1_000;
-/// Early refresh's β at most (docs §4.15): larger refreshes so early that it only costs fetches.
+/// Early refresh's β at most (docs §4.16): larger refreshes so early that it only costs fetches.
 pub const MAX_EARLY_REFRESH_BETA: f64 = 100.0;
 
 /// A configuration variable that is present but wrong.

@@ -307,7 +307,7 @@ fn redis_down_fails_open_to_the_origin() {
         let origin = TestOrigin::new(Answer::ok("max-age=60", "ok"));
         w.store.failing.set(true);
         let served = request(&w.cache, &get("https://example.com/down"), &origin).await;
-        // Degraded mode (docs §4.16): this isolate's one fetch of the key, said so.
+        // Degraded mode (docs §4.17): this isolate's one fetch of the key, said so.
         assert_eq!(served.phase, CachePhase::Miss);
         assert_eq!(header(&served, "x-cache"), "MISS");
         assert!(header(&served, "cache-status").contains("detail=redis-unavailable"));

@@ -1,4 +1,4 @@
-//! The two tiers (docs §4.14–§4.16): the per-isolate L1 in front of Redis, what it costs and
+//! The two tiers (docs §4.15–§4.17): the per-isolate L1 in front of Redis, what it costs and
 //! how long a purge made elsewhere can go unseen, and degraded mode while Redis is down.
 //! Several isolates are several `Cache`s, each with its own `IsolateCache`, over one store.
 

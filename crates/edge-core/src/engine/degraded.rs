@@ -1,4 +1,4 @@
-//! Degraded mode (docs §4.16): Redis is unavailable (timeouts, errors, the breaker open), so
+//! Degraded mode (docs §4.17): Redis is unavailable (timeouts, errors, the breaker open), so
 //! the isolate shields the origin on its own.
 //!
 //! - A shared variant the L1 holds is served: fresh as a HIT, stale inside

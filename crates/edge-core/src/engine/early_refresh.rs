@@ -1,4 +1,4 @@
-//! Early refresh (docs §4.15): a hot entry is refreshed shortly before it expires, in the
+//! Early refresh (docs §4.16): a hot entry is refreshed shortly before it expires, in the
 //! background under the lock, so that its requests keep getting fresh hits across expiries
 //! instead of a STALE (or MISS) window after each.
 //!

@@ -136,7 +136,7 @@ pub struct IsolateCache {
     polls: PollBoard,
     /// fresh keys with a background refresh started by this isolate.
     refreshing: RefCell<HashSet<String>>,
-    /// The isolate's copies of hot shared entries (docs §4.14).
+    /// The isolate's copies of hot shared entries (docs §4.15).
     l1: L1,
     /// The namespace's soft-purge-everything time as last read: a change empties the L1.
     stale_before: Cell<u64>,

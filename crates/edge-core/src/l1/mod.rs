@@ -1,4 +1,4 @@
-//! L1: the isolate's own copy of hot shared entries, in front of Redis (docs §4.14).
+//! L1: the isolate's own copy of hot shared entries, in front of Redis (docs §4.15).
 //!
 //! A byte-capped LRU keyed by the variant's stale key (which holds the namespace's cache
 //! version, so a purge of everything makes every older item unreachable). Each item remembers
