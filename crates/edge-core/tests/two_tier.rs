@@ -238,3 +238,32 @@ fn per_session_variants_never_enter_the_l1_nor_serve_without_redis() {
         assert_eq!(origin.count(), 2, "asked the origin");
     });
 }
+
+#[test]
+fn a_failing_origin_is_asked_once_a_second_per_key_while_a_stale_if_error_copy_answers() {
+    for redis_down in [false, true] {
+        local(async {
+            let f = fleet(1, 1 << 20);
+            let origin = TestOrigin::new(Answer::ok(SHARED, "v"));
+            filled_then_redis_down(&f, &origin).await;
+            f.store.failing.set(redis_down);
+            origin.set(Answer::ok("no-store", "down").status(503));
+            let req = get("https://example.com/k");
+            // Inside stale-while-revalidate (refreshes fail) and past it (fetches fail).
+            for advance in [3_000, 10_000] {
+                f.clock.advance(advance);
+                let before = origin.count();
+                for _ in 0..20 {
+                    let served = request(f.cache(0), &req, &origin).await;
+                    assert_eq!((served.status, body(&served)), (200, b"v#1".to_vec()), "down={redis_down}");
+                    settle().await;
+                }
+                assert_eq!(origin.count() - before, 1, "one fetch, then the copy (down={redis_down})");
+                f.clock.advance(1_000);
+                request(f.cache(0), &req, &origin).await;
+                settle().await;
+                assert_eq!(origin.count() - before, 2, "asked again after the backoff (down={redis_down})");
+            }
+        });
+    }
+}

@@ -75,6 +75,12 @@ where
                 }
             }
             let copy = copy.map(|(entry, _)| entry);
+            if let Some(stale) = copy.as_ref().filter(|c| c.within_sie(now)) {
+                if self.isolate.backoff.active(&lookup.keys.stale, now) {
+                    self.stats.add(Counter::Stale);
+                    return marked(from_entry(stale, CachePhase::StaleIfError, head_only, now));
+                }
+            }
             if head_only || personal || !shared {
                 return self.pass_degraded(origin, head_only, copy).await;
             }
@@ -147,7 +153,10 @@ where
 
     /// Refreshes a stale L1 copy in the background, unless this isolate already fetches it.
     fn refresh_locally<O: Origin>(&self, req: &CacheRequest, lookup: &Lookup, origin: O, stale: SharedEntry) {
-        if self.isolate.local_fills.borrow().contains(&lookup.keys.stale) {
+        let now = self.rt.now_ms();
+        if self.isolate.local_fills.borrow().contains(&lookup.keys.stale)
+            || self.isolate.backoff.active(&lookup.keys.stale, now)
+        {
             return;
         }
         let cache = self.clone();

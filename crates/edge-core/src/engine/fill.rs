@@ -167,6 +167,7 @@ where
             Err(e) => {
                 self.spawn_ops(finally);
                 if let Some(stale) = usable_stale {
+                    self.isolate.backoff.note_failure(&lookup.keys.stale, now);
                     count(Counter::Stale);
                     return from_entry(&stale, CachePhase::StaleIfError, false, now);
                 }
@@ -179,6 +180,7 @@ where
             // An error never replaces a copy inside its stale-if-error window.
             if let Some(stale) = usable_stale {
                 self.spawn_ops(finally);
+                self.isolate.backoff.note_failure(&lookup.keys.stale, now);
                 count(Counter::Stale);
                 return stale_for_error_status(&stale, response.status, now);
             }

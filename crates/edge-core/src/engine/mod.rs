@@ -21,6 +21,7 @@
 
 mod degraded;
 mod early_refresh;
+mod error_backoff;
 mod fill;
 pub(crate) mod lock;
 mod lookup;
@@ -144,6 +145,8 @@ pub struct IsolateCache {
     /// the isolate-local single flight of degraded mode.
     local_fills: RefCell<HashSet<String>>,
     early_refresh_beta: f64,
+    /// Keys whose origin failed a moment ago: their stale-if-error copy answers meanwhile.
+    backoff: error_backoff::ErrorBackoff,
 }
 
 impl IsolateCache {
@@ -257,6 +260,12 @@ where
                 Found::Stale(_) | Found::Absent if head_only => {
                     // A HEAD miss goes to the origin as HEAD and fills nothing.
                     return self.pass_as(&origin, true, CachePhase::Miss).await;
+                }
+                Found::Stale(stale)
+                    if stale.within_sie(now) && self.isolate.backoff.active(&lookup.keys.stale, now) =>
+                {
+                    self.stats.add(Counter::Stale);
+                    return from_entry(&stale, CachePhase::StaleIfError, false, now);
                 }
                 Found::Stale(stale) => Some(stale),
                 Found::Absent => None,
