@@ -207,6 +207,19 @@ where
         l1.put(&keys.stale, put, self.rt.now_ms());
     }
 
+    /// Keeps an entry just stored (by a fill, a revalidation, degraded mode's fetch) in the L1.
+    pub(super) fn keep_stored_in_l1(
+        &self,
+        req: &CacheRequest,
+        keys: &CacheKeys,
+        entry: &SharedEntry,
+        fill_ms: Option<u64>,
+    ) {
+        let found =
+            if entry.freshness.ttl > 0 { Found::Fresh(entry.clone()) } else { Found::Stale(entry.clone()) };
+        self.keep_in_l1(req, keys, &found, fill_ms);
+    }
+
     fn vary_hint(&self, url: &str) -> Vec<String> {
         self.isolate.vary_hints.borrow().get(url).cloned().unwrap_or_default()
     }
