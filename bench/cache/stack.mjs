@@ -91,7 +91,7 @@ async function startWorker(name, { script, bindings }, cleanups) {
 }
 
 /** The naive worker bundled into a temporary directory (@upstash/redis imports bare modules). */
-function bundleNaiveWorker(cleanups) {
+export function bundleNaiveWorker(cleanups) {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "edge-cache-bench-"));
   cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
   const outfile = path.join(tmp, "js-upstash-worker.mjs");
