@@ -26,7 +26,7 @@ pub const DEFAULT_SESSION_MAX_BYTES: usize = 16_384;
 pub const DEFAULT_L1_BYTES: u64 = 4 * 1_048_576;
 pub const DEFAULT_L1_TTL_MS: u64 = 1_000;
 /// Early refresh's β at most (docs §4.16): larger refreshes so early that it only costs fetches.
-pub const MAX_EARLY_REFRESH_BETA: f64 = 100.0;
+pub const MAX_EARLY_REFRESH_BETA: u32 = 100;
 
 /// A configuration variable that is present but wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,19 +200,23 @@ impl Config {
     }
 }
 
-/// A decimal β from 0 (off) to [`MAX_EARLY_REFRESH_BETA`].
+/// A decimal β from 0 (off) to [`MAX_EARLY_REFRESH_BETA`], at most 6 decimals. Read by hand:
+/// the float parser and formatter of `core` would add their weight to the wasm for one value.
 fn parse_beta(raw: &str) -> Result<f64, String> {
     let text = raw.trim();
     let not_decimal = || format!("{raw:?} is not a decimal number such as 1 or 0.5");
-    // Digits and a point only: no sign, exponent, `inf` or `NaN`.
-    if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
         return Err(not_decimal());
     }
-    let value: f64 = text.parse().map_err(|_| not_decimal())?;
-    if value > MAX_EARLY_REFRESH_BETA {
-        return Err(format!("{value} is above the maximum of {MAX_EARLY_REFRESH_BETA}"));
+    let number = |s: &str| if s.is_empty() { Ok(0) } else { s.parse::<u32>().map_err(|_| not_decimal()) };
+    let (whole, fraction_value) = (number(whole)?, number(fraction)?);
+    if whole > MAX_EARLY_REFRESH_BETA || (whole == MAX_EARLY_REFRESH_BETA && fraction_value > 0) {
+        return Err(format!("{text} is above the maximum of {MAX_EARLY_REFRESH_BETA}"));
     }
-    Ok(value)
+    let scale = 10u32.pow(fraction.len() as u32);
+    Ok(f64::from(whole) + f64::from(fraction_value) / f64::from(scale))
 }
 
 fn err(variable: &'static str, reason: String) -> ConfigError {
@@ -290,6 +294,29 @@ mod tests {
         assert_eq!(c.redis_timeout_ms, 1_000);
         assert_eq!(c.lock_wait_ms, 31_000);
         assert_eq!(c.cache_max_bytes, 1_048_576);
+    }
+
+    #[test]
+    fn the_two_tiers_default_on_and_read_their_settings() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.l1_bytes, c.l1_ttl_ms, c.early_refresh_beta), (4_194_304, 1_000, 1.0));
+        let c =
+            config(&[("CACHE_L1_BYTES", "0"), ("CACHE_L1_TTL_MS", "250"), ("CACHE_EARLY_REFRESH_BETA", "0")])
+                .unwrap();
+        assert_eq!((c.l1_bytes, c.l1_ttl_ms, c.early_refresh_beta), (0, 250, 0.0));
+        for (raw, beta) in [("2.5", 2.5), (".5", 0.5), ("3.", 3.0), ("100", 100.0), (" 0.125 ", 0.125)] {
+            assert_eq!(
+                config(&[("CACHE_EARLY_REFRESH_BETA", raw)]).unwrap().early_refresh_beta,
+                beta,
+                "{raw}"
+            );
+        }
+        for raw in ["-1", "1e3", "inf", "NaN", ".", "1.2.3", "100.5", "1000", "0.1234567"] {
+            let e = config(&[("CACHE_EARLY_REFRESH_BETA", raw)]).unwrap_err();
+            assert_eq!(e.variable, "CACHE_EARLY_REFRESH_BETA", "{raw}");
+        }
+        assert_eq!(config(&[("CACHE_L1_TTL_MS", "0")]).unwrap_err().variable, "CACHE_L1_TTL_MS");
+        assert_eq!(config(&[("CACHE_L1_BYTES", "lots")]).unwrap_err().variable, "CACHE_L1_BYTES");
     }
 
     #[test]
