@@ -13,7 +13,7 @@
 mod tests;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::entry::CacheEntry;
@@ -51,16 +51,15 @@ struct Item {
     /// When Redis (or this isolate's own fill) last vouched for the item.
     confirmed_at_ms: u64,
     size: u64,
-    /// Position in the recency order.
-    seq: u64,
+    /// When it was last used, on the L1's own counter.
+    last_used: u64,
 }
 
 #[derive(Default)]
 struct Items {
     by_key: HashMap<String, Item>,
-    /// seq → key, oldest use first.
-    recency: BTreeMap<u64, String>,
-    next_seq: u64,
+    /// Counts uses: the recency order.
+    uses: u64,
     bytes: u64,
 }
 
@@ -129,17 +128,15 @@ impl L1 {
         if personal(&put.entry) || size > self.capacity_bytes / 8 {
             return;
         }
-        while items.bytes + size > self.capacity_bytes {
-            let Some((_, oldest)) = items.recency.pop_first() else { break };
-            items.remove(&oldest);
+        if items.bytes + size > self.capacity_bytes {
+            items.evict(self.capacity_bytes - self.capacity_bytes / 8 - size);
         }
-        let seq = items.next_seq();
-        items.recency.insert(seq, key.to_string());
+        let last_used = items.tick();
         items.bytes += size;
         let L1Put { entry, fresh_marker, fill_ms, url_id, path } = put;
         items.by_key.insert(
             key.to_string(),
-            Item { entry, fresh_marker, fill_ms, url_id, path, confirmed_at_ms: now_ms, size, seq },
+            Item { entry, fresh_marker, fill_ms, url_id, path, confirmed_at_ms: now_ms, size, last_used },
         );
     }
 
@@ -186,23 +183,34 @@ impl L1 {
 }
 
 impl Items {
-    fn next_seq(&mut self) -> u64 {
-        self.next_seq += 1;
-        self.next_seq
+    fn tick(&mut self) -> u64 {
+        self.uses += 1;
+        self.uses
     }
 
     fn touch(&mut self, key: &str) {
-        let seq = self.next_seq();
+        let now = self.tick();
         if let Some(item) = self.by_key.get_mut(key) {
-            self.recency.remove(&item.seq);
-            item.seq = seq;
-            self.recency.insert(seq, key.to_string());
+            item.last_used = now;
+        }
+    }
+
+    /// Drops the least recently used items until at most `target` bytes are held. Evicting an
+    /// eighth of the capacity at a time keeps the sort's cost to one per many inserts.
+    fn evict(&mut self, target: u64) {
+        let mut by_age: Vec<(u64, String)> =
+            self.by_key.iter().map(|(key, item)| (item.last_used, key.clone())).collect();
+        by_age.sort_unstable_by_key(|(last_used, _)| *last_used);
+        for (_, key) in by_age {
+            if self.bytes <= target {
+                break;
+            }
+            self.remove(&key);
         }
     }
 
     fn remove(&mut self, key: &str) {
         if let Some(item) = self.by_key.remove(key) {
-            self.recency.remove(&item.seq);
             self.bytes = self.bytes.saturating_sub(item.size);
         }
     }
