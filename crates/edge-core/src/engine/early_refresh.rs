@@ -23,6 +23,11 @@ pub const DEFAULT_EARLY_REFRESH_BETA: f64 = 1.0;
 /// δ for an entry whose marker does not say how long its fill took (an older writer's).
 const UNKNOWN_FILL_MS: u64 = 100;
 
+/// The least δ: a refresh costs more than the origin fetch the marker measures (the lock's and
+/// the store's Redis round trips), and a δ of a few milliseconds (a fast origin next door)
+/// would start it too late to finish before the expiry.
+const MIN_DELTA_MS: u64 = 50;
+
 /// `−ln(u)` never exceeds this for a u drawn from 53 random bits: an entry with more time left
 /// than δ·β·this is not due, and no randomness is drawn for it (the common case of a hit).
 const MAX_EXPONENT: f64 = 37.0;
@@ -45,7 +50,7 @@ where
             return;
         }
         let remaining = remaining_ms(entry, self.rt.now_ms());
-        let delta = lookup.fill_ms.unwrap_or(UNKNOWN_FILL_MS).max(1);
+        let delta = lookup.fill_ms.unwrap_or(UNKNOWN_FILL_MS).max(MIN_DELTA_MS);
         if remaining > 0 && xfetch_due(remaining as f64, delta as f64, beta, uniform) {
             self.refresh_in_background(req, lookup, origin.clone(), entry.clone());
         }
