@@ -267,3 +267,23 @@ fn a_failing_origin_is_asked_once_a_second_per_key_while_a_stale_if_error_copy_a
         });
     }
 }
+
+#[test]
+fn requests_that_lose_redis_wait_for_their_isolates_lock_holder() {
+    local(async {
+        let f = fleet(1, 1 << 20);
+        let origin = TestOrigin::new(Answer::ok(SHARED, "v").delayed(200));
+        let req = get("https://example.com/mixed");
+        let holder = request(f.cache(0), &req, &origin);
+        let later = async {
+            // The holder has the Redis lock and is fetching; then Redis goes.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            f.store.failing.set(true);
+            futures::future::join_all((0..10).map(|_| request(f.cache(0), &req, &origin))).await
+        };
+        let (first, others) = futures::join!(holder, later);
+        assert_eq!(first.phase, CachePhase::Miss);
+        assert_eq!(origin.count(), 1, "one fetch in the isolate, Redis or not");
+        assert!(others.iter().all(|s| s.phase == CachePhase::Collapsed && body(s) == b"v#1"));
+    });
+}

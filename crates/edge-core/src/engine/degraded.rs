@@ -173,15 +173,16 @@ where
     }
 }
 
-/// This isolate's one origin fetch of a key while Redis is unavailable; dropping it (the fetch
+/// This isolate's one origin fetch of a key while Redis is unavailable (or its Redis lock
+/// holder's, which requests that lose Redis meanwhile wait for too); dropping it (the fetch
 /// finished, or its request went away) lets the next request fetch.
-struct LocalFill<'a> {
+pub(super) struct LocalFill<'a> {
     fills: &'a std::cell::RefCell<std::collections::HashSet<String>>,
     key: String,
 }
 
 impl<'a> LocalFill<'a> {
-    fn lead<S, R>(cache: &'a Cache<S, R>, key: &str) -> Option<Self> {
+    pub(super) fn lead<S, R>(cache: &'a Cache<S, R>, key: &str) -> Option<Self> {
         let fills = &cache.isolate.local_fills;
         fills.borrow_mut().insert(key.to_string()).then(|| LocalFill { fills, key: key.to_string() })
     }

@@ -61,7 +61,11 @@ where
                 self.stats.add(Counter::Hit);
                 from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms())
             }
-            Ok(LockAttempt::Taken(token)) => self.hold(req, lookup, origin, token, stale).await,
+            Ok(LockAttempt::Taken(token)) => {
+                // Requests of this isolate that lose Redis meanwhile wait for this fetch.
+                let _local = super::degraded::LocalFill::lead(self, &lookup.keys.stale);
+                self.hold(req, lookup, origin, token, stale).await
+            }
             Ok(LockAttempt::Held) => {
                 self.stats.add(Counter::LockWait);
                 match self.wait_for_holder(lookup, deadline).await {
