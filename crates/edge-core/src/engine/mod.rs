@@ -9,7 +9,8 @@
 //! - [`refresh`]: a stale answer's background refresh;
 //! - [`served`]: the responses a phase answers with;
 //! - [`early_refresh`]: hot entries refreshed before they expire (XFetch);
-//! - [`degraded`]: Redis unavailable: the isolate's L1 and one origin fetch per key.
+//! - [`degraded`]: Redis unavailable: the isolate's L1 and one origin fetch per key;
+//! - [`error_backoff`]: a failing origin asked once a second per key while a copy answers.
 //!
 //! Storage layout for one variant (key shapes in [`crate::keyspace`]):
 //! - `fresh` = `"1"` for `ttl` seconds (the fresh marker), or `"P"` for 60 s (hit-for-pass);
@@ -141,8 +142,8 @@ pub struct IsolateCache {
     l1: L1,
     /// The namespace's soft-purge-everything time as last read: a change empties the L1.
     stale_before: Cell<u64>,
-    /// Stale keys with an origin fetch in flight in this isolate while Redis is unavailable:
-    /// the isolate-local single flight of degraded mode.
+    /// Stale keys with an origin fetch in flight in this isolate (degraded mode's, or a Redis
+    /// lock holder's): the isolate-local single flight of degraded mode.
     local_fills: RefCell<HashSet<String>>,
     early_refresh_beta: f64,
     /// Keys whose origin failed a moment ago: their stale-if-error copy answers meanwhile.
