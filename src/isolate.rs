@@ -1,7 +1,9 @@
 //! The isolate's [`Edge`]: built on the first request (after the configuration validated) and
 //! shared by every request the isolate serves. The memory store is per isolate by nature; the
 //! Upstash store keeps its HTTP client and circuit breaker here, so that a dead Redis costs one
-//! timeout per breaker window, not one per request.
+//! timeout per breaker window, not one per request. The `Edge` also holds the isolate's L1
+//! (`edge.cache_state`, sized by `CACHE_L1_BYTES`, docs §4.15), which lives as long as the
+//! isolate does.
 
 use std::cell::OnceCell;
 use std::rc::Rc;

@@ -23,6 +23,12 @@ pub const DEFAULT_HEURISTIC_PERCENT: u64 = 0;
 pub const DEFAULT_SESSION_MAX_BYTES: usize = 16_384;
 /// How long a session carried in the cookie during a store outage is trusted (docs §5.11).
 pub const DEFAULT_SESSION_FALLBACK_TTL_S: u64 = 900;
+/// The per-isolate L1 (docs §4.15): 4 MiB of the isolate's 128 MB, each copy trusted for 1 s
+/// after Redis confirmed it (the purge propagation time, docs §8.1).
+pub const DEFAULT_L1_BYTES: u64 = 4 * 1_048_576;
+pub const DEFAULT_L1_TTL_MS: u64 = 1_000;
+/// Early refresh's β at most (docs §4.16): larger refreshes so early that it only costs fetches.
+pub const MAX_EARLY_REFRESH_BETA: u32 = 100;
 
 /// A configuration variable that is present but wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +81,12 @@ pub struct Config {
     /// Percent of `Date − Last-Modified` a response without explicit freshness is fresh for
     /// (RFC 9111 §4.2.2); 0 turns heuristic freshness off.
     pub heuristic_percent: u64,
+    /// `CACHE_L1_BYTES`: the per-isolate L1's capacity; 0 turns it off.
+    pub l1_bytes: u64,
+    /// `CACHE_L1_TTL_MS`: how long an L1 copy is served without asking Redis.
+    pub l1_ttl_ms: u64,
+    /// `CACHE_EARLY_REFRESH_BETA`: XFetch's β; 0 turns early refresh off.
+    pub early_refresh_beta: f64,
 }
 
 impl Config {
@@ -127,6 +139,13 @@ impl Config {
             ));
         }
 
+        let l1_bytes = number(&get, "CACHE_L1_BYTES", DEFAULT_L1_BYTES, 0)?;
+        let l1_ttl_ms = number(&get, "CACHE_L1_TTL_MS", DEFAULT_L1_TTL_MS, 1)?;
+        let early_refresh_beta = match get("CACHE_EARLY_REFRESH_BETA") {
+            None => crate::engine::DEFAULT_EARLY_REFRESH_BETA,
+            Some(raw) => parse_beta(&raw).map_err(|reason| err("CACHE_EARLY_REFRESH_BETA", reason))?,
+        };
+
         let session = match get("SESSION_SECRET") {
             None => None,
             Some(secret) => {
@@ -173,6 +192,9 @@ impl Config {
             lock_wait_ms,
             cache_max_bytes,
             heuristic_percent,
+            l1_bytes,
+            l1_ttl_ms,
+            early_refresh_beta,
         })
     }
 }
@@ -197,6 +219,25 @@ fn redis_rest(
             Ok(Some(RedisRest { url, token }))
         }
     }
+}
+
+/// A decimal β from 0 (off) to [`MAX_EARLY_REFRESH_BETA`], at most 6 decimals. Read by hand:
+/// the float parser and formatter of `core` would add their weight to the wasm for one value.
+fn parse_beta(raw: &str) -> Result<f64, String> {
+    let text = raw.trim();
+    let not_decimal = || format!("{raw:?} is not a decimal number such as 1 or 0.5");
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return Err(not_decimal());
+    }
+    let number = |s: &str| if s.is_empty() { Ok(0) } else { s.parse::<u32>().map_err(|_| not_decimal()) };
+    let (whole, fraction_value) = (number(whole)?, number(fraction)?);
+    if whole > MAX_EARLY_REFRESH_BETA || (whole == MAX_EARLY_REFRESH_BETA && fraction_value > 0) {
+        return Err(format!("{text} is above the maximum of {MAX_EARLY_REFRESH_BETA}"));
+    }
+    let scale = 10u32.pow(fraction.len() as u32);
+    Ok(f64::from(whole) + f64::from(fraction_value) / f64::from(scale))
 }
 
 fn err(variable: &'static str, reason: String) -> ConfigError {
@@ -285,6 +326,29 @@ mod tests {
         assert_eq!(c.redis_timeout_ms, 1_000);
         assert_eq!(c.lock_wait_ms, 31_000);
         assert_eq!(c.cache_max_bytes, 1_048_576);
+    }
+
+    #[test]
+    fn the_two_tiers_default_on_and_read_their_settings() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.l1_bytes, c.l1_ttl_ms, c.early_refresh_beta), (4_194_304, 1_000, 1.0));
+        let c =
+            config(&[("CACHE_L1_BYTES", "0"), ("CACHE_L1_TTL_MS", "250"), ("CACHE_EARLY_REFRESH_BETA", "0")])
+                .unwrap();
+        assert_eq!((c.l1_bytes, c.l1_ttl_ms, c.early_refresh_beta), (0, 250, 0.0));
+        for (raw, beta) in [("2.5", 2.5), (".5", 0.5), ("3.", 3.0), ("100", 100.0), (" 0.125 ", 0.125)] {
+            assert_eq!(
+                config(&[("CACHE_EARLY_REFRESH_BETA", raw)]).unwrap().early_refresh_beta,
+                beta,
+                "{raw}"
+            );
+        }
+        for raw in ["-1", "1e3", "inf", "NaN", ".", "1.2.3", "100.5", "1000", "0.1234567"] {
+            let e = config(&[("CACHE_EARLY_REFRESH_BETA", raw)]).unwrap_err();
+            assert_eq!(e.variable, "CACHE_EARLY_REFRESH_BETA", "{raw}");
+        }
+        assert_eq!(config(&[("CACHE_L1_TTL_MS", "0")]).unwrap_err().variable, "CACHE_L1_TTL_MS");
+        assert_eq!(config(&[("CACHE_L1_BYTES", "lots")]).unwrap_err().variable, "CACHE_L1_BYTES");
     }
 
     #[test]

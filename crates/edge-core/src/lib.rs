@@ -24,6 +24,7 @@ mod http_date;
 mod hygiene;
 mod key;
 mod keyspace;
+mod l1;
 mod memory_store;
 mod phase;
 mod policy;
@@ -48,7 +49,7 @@ pub use edge::{
 };
 pub use engine::{
     origin_error_response, Cache, CacheRequest, CacheSettings, Found, IsolateCache, Lookup, Served,
-    ServedBody, HIT_FOR_PASS_MS,
+    ServedBody, TierSettings, HIT_FOR_PASS_MS,
 };
 pub use entry::CacheEntry;
 pub use hygiene::{strip_hop_by_hop, HOP_BY_HOP};

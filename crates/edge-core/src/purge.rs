@@ -161,7 +161,7 @@ fn member_path(path: &str) -> &str {
 
 /// Whether a member's (possibly cut) path falls under `prefix`. A cut path that the prefix
 /// outruns counts as under it: a purge may remove a little more, never less.
-fn under_prefix(kept_path: &str, prefix: &str) -> bool {
+pub(crate) fn under_prefix(kept_path: &str, prefix: &str) -> bool {
     kept_path.starts_with(prefix) || (kept_path.len() >= MAX_MEMBER_PATH - 3 && prefix.starts_with(kept_path))
 }
 

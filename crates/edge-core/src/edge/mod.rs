@@ -25,7 +25,7 @@ pub use self::reserved::own_text;
 
 use crate::conditional;
 use crate::config::{Config, OriginUrl};
-use crate::engine::{Cache, CacheRequest, CacheSettings, IsolateCache, Served};
+use crate::engine::{Cache, CacheRequest, CacheSettings, IsolateCache, Served, TierSettings};
 use crate::hygiene::{forwarded_headers, is_websocket_upgrade, strip_conditionals};
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::RequestDecision;
@@ -59,11 +59,12 @@ pub struct Edge<S> {
 
 impl<S: Store + Clone + 'static> Edge<S> {
     pub fn new(config: Rc<Config>, store: S) -> Self {
+        let tiers = TierSettings::from_config(&config);
         Edge {
             cache_settings: Rc::new(CacheSettings::from_config(&config)),
             config,
             store,
-            cache_state: Rc::default(),
+            cache_state: Rc::new(IsolateCache::new(tiers)),
             stats: Stats::default(),
             session_store: None,
             revocations: Rc::default(),

@@ -110,15 +110,18 @@ impl<S: Store + Clone + 'static> Edge<S> {
             Ok(parsed) => parsed,
             Err(reason) => return own_json(400, &json!({ "error": reason })),
         };
-        match purge_with_rules(
+        let result = purge_with_rules(
             &self.store,
             &self.config.namespace,
             &self.config.rules,
             &purge_request,
             host.now_ms(),
         )
-        .await
-        {
+        .await;
+        // This isolate's L1 forgets at once (after Redis, so that no lookup in between puts the
+        // purged copy back); other isolates' within CACHE_L1_TTL_MS (docs §8.1).
+        self.cache_state.purged(&purge_request.target, &self.config.rules);
+        match result {
             Ok(report) => own_json(200, &report.to_json()),
             Err(e) => {
                 host.log(LogLevel::Error, &format!("edge-cache: purge failed: {e}"));

@@ -55,6 +55,7 @@ impl<S: Store + Clone + 'static> Edge<S> {
             {
                 host.log(LogLevel::Error, &format!("edge-cache: invalidation after a write failed: {e}"));
             }
+            self.cache_state.purged(&request.target, &self.config.rules);
         }
         let mut headers = response.headers;
         strip_tag_headers(&mut headers);

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use http::Method;
 
 use super::lock::{release_op, LockAttempt};
-use super::lookup::{Lookup, FRESH_MARKER, HIT_FOR_PASS_MARKER};
+use super::lookup::{fresh_marker, Lookup, HIT_FOR_PASS_MARKER};
 use super::poll_board::PollOutcome;
 use super::revalidate::validators_of;
 use super::served::{
@@ -58,7 +58,7 @@ where
     ) -> Fill<O::Body> {
         let attempt = self.try_lock(&lookup.keys, stale.as_ref().map(|e| e.stored_at_ms)).await;
         let served = match attempt {
-            Err(_) => self.pass(origin, false, NoCacheReason::RedisUnavailable).await,
+            Err(_) => self.degraded(req, lookup, origin, false).await,
             Ok(LockAttempt::AlreadyFilled(entry)) if !may_answer(req, &entry) => {
                 self.pass(origin, false, NoCacheReason::Authorization).await
             }
@@ -66,7 +66,11 @@ where
                 self.stats.add(Counter::Hit);
                 from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms())
             }
-            Ok(LockAttempt::Taken(token)) => self.hold(req, lookup, origin, token, stale).await,
+            Ok(LockAttempt::Taken(token)) => {
+                // Requests of this isolate that lose Redis meanwhile wait for this fetch.
+                let _local = super::degraded::LocalFill::lead(self, &lookup.keys.stale);
+                self.hold(req, lookup, origin, token, stale).await
+            }
             Ok(LockAttempt::Held) => {
                 self.stats.add(Counter::LockWait);
                 match self.wait_for_holder(lookup, deadline).await {
@@ -86,9 +90,7 @@ where
                         let phase = CachePhase::MissUnstored(NoCacheReason::LockTimeout);
                         self.pass_as(origin, false, phase).await
                     }
-                    PollOutcome::Unavailable => {
-                        self.pass(origin, false, NoCacheReason::RedisUnavailable).await
-                    }
+                    PollOutcome::Unavailable => self.degraded(req, lookup, origin, false).await,
                 }
             }
         };
@@ -125,9 +127,7 @@ where
         }
     }
 
-    /// The lock holder's work: fetch, decide, store (in the background), answer. `background`
-    /// marks a refresh nobody waits on: it counts only as an origin fetch, since client-facing
-    /// counters mirror what clients were told.
+    /// The lock holder's work ([`Cache::fetch_and_store`], releasing the lock with the store).
     pub(super) async fn fetch_as_holder<O: Origin>(
         &self,
         req: &CacheRequest,
@@ -138,6 +138,23 @@ where
         background: bool,
     ) -> Served<O::Body> {
         let release = release_op(&lookup.keys, token);
+        self.fetch_and_store(req, lookup, origin, vec![release], stale, background).await
+    }
+
+    /// Fetch, decide, store (with `finally` in the same background pipeline), answer: the lock
+    /// holder's work, and degraded mode's one fetch per key per isolate (nothing to release).
+    /// `background` marks a refresh nobody waits on: it counts only as an origin fetch, since
+    /// client-facing counters mirror what clients were told.
+    pub(super) async fn fetch_and_store<O: Origin>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        origin: &O,
+        finally: Vec<Op>,
+        stale: Option<SharedEntry>,
+        background: bool,
+    ) -> Served<O::Body> {
+        let started = self.rt.now_ms();
         let count = |counter| {
             if !background {
                 self.stats.add(counter);
@@ -154,14 +171,15 @@ where
         if let (Ok(response), Some(stale)) = (&response, &stale) {
             if response.status == 304 && validators.is_some() {
                 count(Counter::Hit);
-                return self.freshen(req, lookup, stale, &response.headers, vec![release]);
+                return self.freshen(req, lookup, stale, &response.headers, finally, started);
             }
         }
         let usable_stale = stale.filter(|s| s.within_sie(now));
         let response = match response {
             Err(e) => {
-                self.spawn_ops(vec![release]);
+                self.spawn_ops(finally);
                 if let Some(stale) = usable_stale {
+                    self.isolate.backoff.note_failure(&lookup.keys.stale, now);
                     count(Counter::Stale);
                     return from_entry(&stale, CachePhase::StaleIfError, false, now);
                 }
@@ -173,7 +191,8 @@ where
         if response.status >= 500 {
             // An error never replaces a copy inside its stale-if-error window.
             if let Some(stale) = usable_stale {
-                self.spawn_ops(vec![release]);
+                self.spawn_ops(finally);
+                self.isolate.backoff.note_failure(&lookup.keys.stale, now);
                 count(Counter::Stale);
                 return stale_for_error_status(&stale, response.status, now);
             }
@@ -181,7 +200,7 @@ where
             // hit-for-pass, the next request (or waiter) tries again. With it, it is stored like
             // any answer.
             if error_status_passes(response.status, &response.headers, self.rule(req)) {
-                self.spawn_ops(vec![release]);
+                self.spawn_ops(finally);
                 count(Counter::Miss);
                 return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
             }
@@ -190,10 +209,10 @@ where
         if response.status == 304 {
             // An answer to validators the fill never sent says nothing about the URL's
             // cacheability: no hit-for-pass, the next request tries again.
-            self.spawn_ops(vec![release]);
+            self.spawn_ops(finally);
             return passed(response, CachePhase::MissUnstored(NoCacheReason::Status));
         }
-        self.store_or_mark(req, lookup, origin, response, vec![release]).await
+        self.store_or_mark(req, lookup, origin, response, finally, started).await
     }
 
     /// Decides whether `response` is stored; stores it (or the hit-for-pass marker) with
@@ -205,6 +224,7 @@ where
         origin: &O,
         response: OriginResponse<O::Body>,
         finally: Vec<Op>,
+        started: u64,
     ) -> Served<O::Body> {
         let (freshness, names) = match self.storable(req, &response) {
             Ok(storable) => storable,
@@ -254,13 +274,15 @@ where
             self.keys_for(req, self.isolate.version.get(), &names)
         };
         let path = normalized_path(req.uri.path());
-        let mut ops = self.entry_ops(&keys, &path, &entry, &names);
+        let fill_ms = Some(now.saturating_sub(started));
+        let mut ops = self.entry_ops(&keys, &path, &entry, &names, fill_ms);
         ops.extend(finally);
         self.spawn_ops(ops);
         self.maybe_prune(&path);
+        let entry = Rc::new(entry);
+        self.keep_stored_in_l1(req, &keys, &entry, fill_ms);
         // This isolate's waiters need not wait for Redis to hear of it.
-        let outcome =
-            if same_variant { PollOutcome::Ready(Rc::new(entry.clone())) } else { PollOutcome::LookAgain };
+        let outcome = if same_variant { PollOutcome::Ready(entry.clone()) } else { PollOutcome::LookAgain };
         self.isolate.polls.publish(&lookup.keys.lock, now, outcome);
         if !same_variant {
             self.remember_vary(&lookup.keys.url_id, &names);
@@ -366,6 +388,7 @@ where
         path: &str,
         entry: &CacheEntry,
         names: &[String],
+        fill_ms: Option<u64>,
     ) -> Vec<Op> {
         let fresh_ms = u64::from(entry.freshness.ttl) * 1_000;
         // A copy with a validator is kept a while past its stale windows, to be revalidated (a
@@ -377,7 +400,7 @@ where
         if fresh_ms > 0 {
             ops.push(Op::Set {
                 key: keys.fresh.clone(),
-                value: FRESH_MARKER.into(),
+                value: fresh_marker(fill_ms),
                 ttl_ms: Some(fresh_ms),
                 nx: false,
             });
@@ -419,6 +442,7 @@ where
         }
         self.stats.add(Counter::OriginFetch);
         let now = self.rt.now_ms();
+        let started = now;
         match origin.fetch(false).await {
             Err(e) => match stale.filter(|s| s.within_sie(now)) {
                 Some(stale) => from_entry(&stale, CachePhase::StaleIfError, false, now),
@@ -429,7 +453,7 @@ where
             }
             Ok(response) => {
                 self.stats.add(Counter::Miss);
-                let mut served = self.store_or_mark(req, lookup, origin, response, Vec::new()).await;
+                let mut served = self.store_or_mark(req, lookup, origin, response, Vec::new(), started).await;
                 if let CachePhase::MissUnstored(_) = served.phase {
                     // Still uncacheable: report why the lock was skipped.
                     served.phase = CachePhase::MissUnstored(NoCacheReason::HitForPass);
@@ -442,7 +466,7 @@ where
 }
 
 /// Whether a variant keyed on these `Vary` names belongs to one session alone.
-fn keyed_on_session(vary: &[String]) -> bool {
+pub(super) fn keyed_on_session(vary: &[String]) -> bool {
     vary.iter().any(|name| name == "cookie" || is_reserved(name))
 }
 
@@ -462,139 +486,5 @@ fn hit_for_pass_op(keys: &CacheKeys) -> Op {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::lookup::Found;
-    use crate::engine::testing::{entry, Harness, ScriptedOrigin};
-    use crate::runtime::OriginError;
-
-    fn fill_once(h: &Harness, origin: &ScriptedOrigin) -> Served<Vec<u8>> {
-        let req = h.get("https://example.com/page");
-        let lookup = h.run(h.cache().lookup(&req, &[]));
-        let deadline = h.rt.now_ms() + 5_000;
-        let Fill::Served(served) = h.run(h.cache().fill(&req, &lookup, origin, None, deadline)) else {
-            panic!("a lone request is served")
-        };
-        h.drain();
-        served
-    }
-
-    #[test]
-    fn the_holder_stores_a_cacheable_answer_and_releases_the_lock() {
-        let h = Harness::new();
-        let origin =
-            ScriptedOrigin::answering(vec![Ok((200, vec![("cache-control", "max-age=60")], b"v1".to_vec()))]);
-        let served = fill_once(&h, &origin);
-        assert_eq!((served.status, served.phase), (200, CachePhase::Miss));
-        let req = h.get("https://example.com/page");
-        let lookup = h.run(h.cache().lookup(&req, &[]));
-        assert!(matches!(lookup.found, Found::Fresh(ref e) if e.body == b"v1"));
-        let lock = h.run(h.store.run(&[Op::Get(lookup.keys.lock.clone())])).unwrap();
-        assert_eq!(lock, [crate::store::Reply::Nil], "the lock is released with the store");
-        assert_eq!(origin.fetches.get(), 1);
-    }
-
-    #[test]
-    fn an_uncacheable_answer_marks_hit_for_pass_once_whatever_the_reason() {
-        for (headers, body, reason) in [
-            (vec![("cache-control", "no-store")], b"x".to_vec(), NoCacheReason::NoStore),
-            (vec![("cache-control", "max-age=60")], vec![b'x'; 2_000], NoCacheReason::TooLarge),
-            (
-                vec![("cache-control", "max-age=60"), ("edge-session-rotate", "1")],
-                b"x".to_vec(),
-                NoCacheReason::SetCookie,
-            ),
-        ] {
-            let h = Harness::new();
-            let origin = ScriptedOrigin::answering(vec![Ok((200, headers, body))]);
-            let served = fill_once(&h, &origin);
-            assert_eq!(served.phase, CachePhase::MissUnstored(reason));
-            let lookup = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
-            assert!(matches!(lookup.found, Found::HitForPass(None)), "{reason}");
-        }
-    }
-
-    #[test]
-    fn a_response_to_a_session_is_shared_only_when_the_origin_says_so() {
-        for (headers, stored) in [
-            (vec![("cache-control", "max-age=60")], false),
-            (vec![("cache-control", "public, max-age=60")], true),
-            (vec![("cache-control", "s-maxage=60")], true),
-            (vec![("cache-control", "max-age=60"), ("vary", "Cookie")], true),
-        ] {
-            let h = Harness::new();
-            let origin = ScriptedOrigin::answering(vec![Ok((200, headers.clone(), b"mine".to_vec()))]);
-            let mut req = h.get("https://example.com/page");
-            req.session_id = Some("alice".into());
-            let lookup = h.run(h.cache().lookup(&req, &[]));
-            let Fill::Served(served) = h.run(h.cache().fill(&req, &lookup, &origin, None, u64::MAX)) else {
-                panic!()
-            };
-            h.drain();
-            let anonymous = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
-            if stored {
-                assert_eq!(served.phase, CachePhase::Miss, "{headers:?}");
-            } else {
-                assert_eq!(served.phase, CachePhase::MissUnstored(NoCacheReason::PerSession));
-                assert!(
-                    matches!(anonymous.found, Found::Absent),
-                    "no entry and no hit-for-pass: {headers:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn nothing_is_stored_for_a_session_the_store_could_not_confirm() {
-        let h = Harness::new();
-        let origin = ScriptedOrigin::answering(vec![Ok((
-            200,
-            vec![("cache-control", "public, max-age=60")],
-            b"theirs".to_vec(),
-        ))]);
-        let mut req = h.get("https://example.com/page");
-        req.session_unconfirmed = true;
-        let lookup = h.run(h.cache().lookup(&req, &[]));
-        let Fill::Served(served) = h.run(h.cache().fill(&req, &lookup, &origin, None, u64::MAX)) else {
-            panic!()
-        };
-        h.drain();
-        assert_eq!(served.phase, CachePhase::MissUnstored(NoCacheReason::PerSession));
-        assert!(matches!(
-            h.run(h.cache().lookup(&h.get("https://example.com/page"), &[])).found,
-            Found::Absent
-        ));
-    }
-
-    #[test]
-    fn a_304_to_a_fill_marks_nothing() {
-        let h = Harness::new();
-        let origin = ScriptedOrigin::answering(vec![Ok((304, vec![("etag", "\"v1\"")], Vec::new()))]);
-        let served = fill_once(&h, &origin);
-        assert_eq!((served.status, served.phase), (304, CachePhase::MissUnstored(NoCacheReason::Status)));
-        let lookup = h.run(h.cache().lookup(&h.get("https://example.com/page"), &[]));
-        assert!(matches!(lookup.found, Found::Absent), "no hit-for-pass");
-    }
-
-    #[test]
-    fn a_5xx_with_a_copy_inside_stale_if_error_serves_the_copy_and_marks_nothing() {
-        let h = Harness::new();
-        let req = h.get("https://example.com/page");
-        let lookup = h.run(h.cache().lookup(&req, &[]));
-        let mut old = entry(200, b"old", h.rt.now_ms() - 61_000);
-        old.freshness.sie = 300;
-        let old = Rc::new(old);
-        let origin = ScriptedOrigin::answering(vec![Ok((503, vec![], b"down".to_vec()))]);
-        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, None)) else { panic!() };
-        let served = h.run(h.cache().fetch_as_holder(&req, &lookup, &origin, &token, Some(old), false));
-        h.drain();
-        assert_eq!(served.phase, CachePhase::StaleIfError);
-        assert!(matches!(h.run(h.cache().lookup(&req, &[])).found, Found::Absent));
-        let failed = ScriptedOrigin::answering(vec![Err(OriginError::Timeout)]);
-        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, None)) else {
-            panic!("released")
-        };
-        let served = h.run(h.cache().fetch_as_holder(&req, &lookup, &failed, &token, None, false));
-        assert_eq!(served.status, 504);
-    }
-}
+#[path = "fill_tests.rs"]
+mod tests;

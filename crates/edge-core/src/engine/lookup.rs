@@ -8,7 +8,8 @@ use base64::Engine as _;
 
 use super::{Cache, CacheRequest, SharedEntry, MAX_ROUNDS};
 use crate::entry::CacheEntry;
-use crate::key::CacheKeys;
+use crate::key::{normalized_path, CacheKeys};
+use crate::l1::L1Put;
 use crate::runtime::Runtime;
 use crate::store::{Op, Reply, Store, StoreError};
 
@@ -51,8 +52,11 @@ pub struct Lookup {
     pub extra: Result<Vec<Reply>, StoreError>,
     /// The `Vary` names the keys were computed with.
     pub vary: Vec<String>,
-    /// Redis HTTP requests this lookup cost.
+    /// Redis HTTP requests this lookup cost (0 for a hit in the isolate's L1).
     pub round_trips: u32,
+    /// How long the entry's last fill took (the fresh marker's δ), when known: early refresh
+    /// starts sooner for an entry that is slow to fetch.
+    pub fill_ms: Option<u64>,
 }
 
 impl Lookup {
@@ -64,6 +68,7 @@ impl Lookup {
             extra: Ok(Vec::new()),
             vary: self.vary.clone(),
             round_trips: 0,
+            fill_ms: self.fill_ms,
         }
     }
 }
@@ -92,6 +97,22 @@ where
         let mut vary = self.vary_hint(&url);
         let mut extra_replies: Option<Result<Vec<Reply>, StoreError>> = None;
         let mut round_trips = 0;
+        // The L1 first, for a request with nothing else to read (no session): a fresh copy
+        // Redis confirmed within CACHE_L1_TTL_MS costs no round trip.
+        if extra.is_empty() {
+            let keys = self.keys_for(req, version, &vary);
+            if let Some(hit) = self.isolate.l1.fresh(&keys.stale, self.rt.now_ms()) {
+                let found = Found::Fresh(hit.entry);
+                return Lookup {
+                    keys,
+                    found,
+                    extra: Ok(Vec::new()),
+                    vary,
+                    round_trips,
+                    fill_ms: hit.fill_ms,
+                };
+            }
+        }
         loop {
             let keys = self.keys_for(req, version, &vary);
             let mut ops = vec![Op::MGet(vec![
@@ -123,13 +144,21 @@ where
             let extra = extra_replies.clone().unwrap_or_else(|| Ok(Vec::new()));
             let reply = match reply {
                 Ok(reply) => reply,
-                Err(e) => return Lookup { keys, found: Found::Unavailable(e), extra, vary, round_trips },
+                Err(e) => {
+                    let found = Found::Unavailable(e);
+                    return Lookup { keys, found, extra, vary, round_trips, fill_ms: None };
+                }
             };
             let version_changed = reply.version != version;
             let vary_changed = reply.vary != vary;
             if version_changed {
                 self.isolate.version.set(reply.version);
                 version = reply.version;
+                // A purge of everything: what the L1 holds is under the old version.
+                self.isolate.l1.clear();
+            }
+            if reply.stale_before != self.isolate.stale_before.replace(reply.stale_before) {
+                self.isolate.l1.clear();
             }
             if vary_changed {
                 self.remember_vary(&url, &reply.vary);
@@ -143,8 +172,52 @@ where
                 Found::Fresh(entry) if entry.stored_at_ms < reply.stale_before => Found::Stale(entry),
                 found => found,
             };
-            return Lookup { keys, found, extra, vary, round_trips };
+            let fill_ms = reply.fresh.as_deref().and_then(marker_fill_ms);
+            self.keep_in_l1(req, &keys, &found, fill_ms);
+            return Lookup { keys, found, extra, vary, round_trips, fill_ms };
         }
+    }
+
+    /// Mirrors what Redis said about a variant into the L1: an entry is kept (confirmed now),
+    /// anything else drops the L1's copy.
+    pub(super) fn keep_in_l1(
+        &self,
+        req: &CacheRequest,
+        keys: &CacheKeys,
+        found: &Found,
+        fill_ms: Option<u64>,
+    ) {
+        let l1 = &self.isolate.l1;
+        if !l1.enabled() {
+            return;
+        }
+        let (entry, fresh_marker) = match found {
+            Found::Fresh(entry) => (entry, true),
+            Found::Stale(entry) => (entry, false),
+            Found::HitForPass(_) | Found::Absent => return l1.remove(&keys.stale),
+            Found::Unavailable(_) => return,
+        };
+        let put = L1Put {
+            entry: entry.clone(),
+            fresh_marker,
+            fill_ms,
+            url_id: keys.url_id.clone(),
+            path: normalized_path(req.uri.path()),
+        };
+        l1.put(&keys.stale, put, self.rt.now_ms());
+    }
+
+    /// Keeps an entry just stored (by a fill, a revalidation, degraded mode's fetch) in the L1.
+    pub(super) fn keep_stored_in_l1(
+        &self,
+        req: &CacheRequest,
+        keys: &CacheKeys,
+        entry: &SharedEntry,
+        fill_ms: Option<u64>,
+    ) {
+        let found =
+            if entry.freshness.ttl > 0 { Found::Fresh(entry.clone()) } else { Found::Stale(entry.clone()) };
+        self.keep_in_l1(req, keys, &found, fill_ms);
     }
 
     fn vary_hint(&self, url: &str) -> Vec<String> {
@@ -198,6 +271,21 @@ pub(super) fn parse_vary_spec(bytes: &[u8]) -> Vec<String> {
     names
 }
 
+/// The fresh marker a fill writes: `1;<ms the fill took>` (a bare `1` from older writers
+/// says nothing of it).
+pub(super) fn fresh_marker(fill_ms: Option<u64>) -> String {
+    match fill_ms {
+        Some(ms) => format!("{FRESH_MARKER};{ms}"),
+        None => FRESH_MARKER.to_string(),
+    }
+}
+
+/// The fill duration a fresh marker carries, if any.
+fn marker_fill_ms(marker: &[u8]) -> Option<u64> {
+    let (_, ms) = std::str::from_utf8(marker).ok()?.split_once(';')?;
+    ms.trim().parse().ok()
+}
+
 fn decode_entry(stored: &[u8]) -> Option<SharedEntry> {
     let raw = STANDARD.decode(stored).ok()?;
     CacheEntry::decode(&raw).ok().map(Rc::new)
@@ -231,6 +319,16 @@ mod tests {
         // A corrupt copy is a miss, never an error.
         assert!(matches!(found_from(Some(b"1"), Some(b"not base64!")), Found::Absent));
         assert!(matches!(found_from(Some(b"1"), Some(b"aGVsbG8=")), Found::Absent));
+    }
+
+    #[test]
+    fn the_fresh_marker_carries_the_fill_time() {
+        assert_eq!(fresh_marker(Some(120)), "1;120");
+        assert_eq!(marker_fill_ms(fresh_marker(Some(120)).as_bytes()), Some(120));
+        assert_eq!(marker_fill_ms(b"1"), None, "an older writer's marker");
+        assert_eq!(marker_fill_ms(b"1;x"), None);
+        let copy = stored(&entry(200, b"body", 1_000));
+        assert!(matches!(found_from(Some(b"1;120"), Some(&copy)), Found::Fresh(_)));
     }
 
     #[test]

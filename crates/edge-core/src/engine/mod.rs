@@ -7,7 +7,10 @@
 //! - [`fill`]: the lock holder fetches, decides and stores (or marks hit-for-pass);
 //! - [`wait`]: waiters poll for the holder's result through the isolate's [`poll_board`];
 //! - [`refresh`]: a stale answer's background refresh;
-//! - [`served`]: the responses a phase answers with.
+//! - [`served`]: the responses a phase answers with;
+//! - [`early_refresh`]: hot entries refreshed before they expire (XFetch);
+//! - [`degraded`]: Redis unavailable: the isolate's L1 and one origin fetch per key;
+//! - [`error_backoff`]: a failing origin asked once a second per key while a copy answers.
 //!
 //! Storage layout for one variant (key shapes in [`crate::keyspace`]):
 //! - `fresh` = `"1"` for `ttl` seconds (the fresh marker), or `"P"` for 60 s (hit-for-pass);
@@ -17,6 +20,9 @@
 //! - `vary` = the `Vary` header names the URL answered with, and `version` = the namespace's
 //!   cache version (bumped by purge-everything).
 
+mod degraded;
+mod early_refresh;
+mod error_backoff;
 mod fill;
 pub(crate) mod lock;
 mod lookup;
@@ -25,7 +31,7 @@ mod refresh;
 mod revalidate;
 mod served;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod wait;
 
 use std::cell::{Cell, RefCell};
@@ -39,6 +45,7 @@ use crate::config::Config;
 use crate::entry::CacheEntry;
 use crate::key::{cache_keys_for, normalized_path, url_id_of, vary_values, CacheKeys};
 use crate::keyspace::Namespace;
+use crate::l1::L1;
 use crate::phase::{CachePhase, NoCacheReason};
 use crate::policy::{request_decision, reusable_with_authorization, RequestDecision};
 use crate::rules::{CacheRules, RequestView, Rule};
@@ -46,6 +53,7 @@ use crate::runtime::{Origin, Runtime};
 use crate::stats::{Counter, Stats};
 use crate::store::{Op, Store};
 
+pub(crate) use self::early_refresh::DEFAULT_EARLY_REFRESH_BETA;
 pub use self::fill::HIT_FOR_PASS_MS;
 pub use self::lookup::{Found, Lookup};
 pub use self::served::{origin_error_response, set_cache_headers, Served, ServedBody};
@@ -106,7 +114,27 @@ pub struct CacheRequest {
 #[derive(Clone, Debug, Default)]
 pub struct MatchedRule(Cell<Option<Option<usize>>>);
 
-/// Per-isolate cache state: hints that save round trips, and waiters' shared polls.
+/// The isolate's two-tier settings (docs §1): `CACHE_L1_BYTES` (0: no L1), `CACHE_L1_TTL_MS`
+/// and `CACHE_EARLY_REFRESH_BETA` (0: no early refresh).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TierSettings {
+    pub l1_bytes: u64,
+    pub l1_ttl_ms: u64,
+    pub early_refresh_beta: f64,
+}
+
+impl TierSettings {
+    pub fn from_config(config: &Config) -> Self {
+        TierSettings {
+            l1_bytes: config.l1_bytes,
+            l1_ttl_ms: config.l1_ttl_ms,
+            early_refresh_beta: config.early_refresh_beta,
+        }
+    }
+}
+
+/// Per-isolate cache state: hints that save round trips, waiters' shared polls, and the L1.
+/// `Default` has no L1 and no early refresh.
 #[derive(Default)]
 pub struct IsolateCache {
     /// The namespace's cache version as last read.
@@ -117,6 +145,45 @@ pub struct IsolateCache {
     polls: PollBoard,
     /// fresh keys with a background refresh started by this isolate.
     refreshing: RefCell<HashSet<String>>,
+    /// The isolate's copies of hot shared entries (docs §4.15).
+    l1: L1,
+    /// The namespace's soft-purge-everything time as last read: a change empties the L1.
+    stale_before: Cell<u64>,
+    /// Stale keys with an origin fetch in flight in this isolate (degraded mode's, or a Redis
+    /// lock holder's): the isolate-local single flight of degraded mode.
+    local_fills: RefCell<HashSet<String>>,
+    early_refresh_beta: f64,
+    /// Keys whose origin failed a moment ago: their stale-if-error copy answers meanwhile.
+    backoff: error_backoff::ErrorBackoff,
+}
+
+impl IsolateCache {
+    pub fn new(tiers: TierSettings) -> Self {
+        IsolateCache {
+            l1: L1::new(tiers.l1_bytes, tiers.l1_ttl_ms),
+            early_refresh_beta: tiers.early_refresh_beta,
+            ..IsolateCache::default()
+        }
+    }
+
+    /// Drops what a purge or a write's invalidation made through this isolate names from its
+    /// L1 (docs §8.1); URLs through `rules`' key derivation, as in Redis.
+    pub fn purged(&self, target: &crate::purge::PurgeTarget, rules: &CacheRules) {
+        let url_ids: Vec<String> = match target {
+            crate::purge::PurgeTarget::Urls(urls) => urls
+                .iter()
+                .filter_map(|url| url.parse::<Uri>().ok())
+                .flat_map(|uri| rules.url_ids(&uri))
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.l1.purge(target, &url_ids);
+    }
+
+    /// Items and bytes in the L1.
+    pub fn l1_usage(&self) -> (usize, u64) {
+        self.l1.usage()
+    }
 }
 
 /// The cache, for one request. Cheap to build: shares the isolate's state.
@@ -218,14 +285,13 @@ where
             rounds += 1;
             let now = self.rt.now_ms();
             let stale = match lookup.found.clone() {
-                Found::Unavailable(_) => {
-                    return self.pass(&origin, head_only, NoCacheReason::RedisUnavailable).await;
-                }
+                Found::Unavailable(_) => return self.degraded(req, &lookup, &origin, head_only).await,
                 Found::Fresh(entry) | Found::Stale(entry) if !may_answer(req, &entry) => {
                     return self.pass(&origin, head_only, NoCacheReason::Authorization).await;
                 }
                 Found::Fresh(entry) => {
                     self.stats.add(Counter::Hit);
+                    self.maybe_refresh_early(req, &lookup, &origin, &entry);
                     return from_entry(&entry, CachePhase::Hit, head_only, now);
                 }
                 Found::Stale(entry) if servable_stale(&entry, now) => {
@@ -239,6 +305,12 @@ where
                 Found::Stale(_) | Found::Absent if head_only => {
                     // A HEAD miss goes to the origin as HEAD and fills nothing.
                     return self.pass_as(&origin, true, CachePhase::Miss).await;
+                }
+                Found::Stale(stale)
+                    if stale.within_sie(now) && self.isolate.backoff.active(&lookup.keys.stale, now) =>
+                {
+                    self.stats.add(Counter::Stale);
+                    return from_entry(&stale, CachePhase::StaleIfError, false, now);
                 }
                 Found::Stale(stale) => Some(stale),
                 Found::Absent => None,

@@ -26,6 +26,9 @@ where
         stale: SharedEntry,
     ) {
         let seen_stored_at = stale.stored_at_ms;
+        if self.isolate.backoff.active(&lookup.keys.stale, self.rt.now_ms()) {
+            return;
+        }
         if !self.isolate.refreshing.borrow_mut().insert(lookup.keys.fresh.clone()) {
             return;
         }

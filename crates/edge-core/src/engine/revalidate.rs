@@ -30,6 +30,7 @@ where
         stale: &CacheEntry,
         not_modified: &http::HeaderMap,
         finally: Vec<Op>,
+        started: u64,
     ) -> Served<B> {
         let now = self.rt.now_ms();
         // The 304's fields replace the stored ones of the same name; what is never stored
@@ -70,15 +71,14 @@ where
         let head_only = req.method == Method::HEAD;
         match decision {
             Ok(_) => {
-                let mut ops =
-                    self.entry_ops(&lookup.keys, &normalized_path(req.uri.path()), &entry, &entry.vary);
+                let fill_ms = Some(now.saturating_sub(started));
+                let path = normalized_path(req.uri.path());
+                let mut ops = self.entry_ops(&lookup.keys, &path, &entry, &entry.vary, fill_ms);
                 ops.extend(finally);
                 self.spawn_ops(ops);
-                self.isolate.polls.publish(
-                    &lookup.keys.lock,
-                    now,
-                    PollOutcome::Ready(Rc::new(entry.clone())),
-                );
+                let shared = Rc::new(entry.clone());
+                self.keep_stored_in_l1(req, &lookup.keys, &shared, fill_ms);
+                self.isolate.polls.publish(&lookup.keys.lock, now, PollOutcome::Ready(shared));
                 from_entry(&entry, CachePhase::Revalidated, head_only, now)
             }
             Err(reason) => {

@@ -377,7 +377,9 @@ fn with_two_stores_a_hit_with_a_session_costs_one_request_to_each_sent_together(
         assert!(s.record_of(&s.jar()).await.is_some(), "the session is on its own store");
         let events = Rc::new(RefCell::new(Vec::new()));
         let traced = |name, inner: &Mem| Traced { name, inner: inner.clone(), events: events.clone() };
-        let vars = [("SESSION_SECRET", SECRET)];
+        // Without the L1, which would answer the shared entry with no cache-store request at all
+        // (tests/two_tier.rs): here the two stores' requests are the subject.
+        let vars = [("SESSION_SECRET", SECRET), ("CACHE_L1_BYTES", "0")];
         let config = Config::from_lookup(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()))
             .expect("config");
         let edge = Edge::new(Rc::new(config), traced("cache", &s.cache))
