@@ -54,7 +54,7 @@ where
         stale: Option<SharedEntry>,
         deadline: u64,
     ) -> Fill<O::Body> {
-        let attempt = self.try_lock(&lookup.keys, stale.as_ref().map(|e| e.stored_at_ms)).await;
+        let attempt = self.try_lock(&lookup.keys, &lookup.vary, stale.as_ref().map(|e| e.stored_at_ms)).await;
         let served = match attempt {
             Err(_) => self.pass(origin, false, NoCacheReason::RedisUnavailable).await,
             Ok(LockAttempt::AlreadyFilled(entry)) => {
@@ -572,13 +572,15 @@ mod tests {
         old.freshness.sie = 300;
         let old = Rc::new(old);
         let origin = ScriptedOrigin::answering(vec![Ok((503, vec![], b"down".to_vec()))]);
-        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, None)) else { panic!() };
+        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, &[], None)) else {
+            panic!()
+        };
         let served = h.run(h.cache().fetch_as_holder(&req, &lookup, &origin, &token, Some(old), false));
         h.drain();
         assert_eq!(served.phase, CachePhase::StaleIfError);
         assert!(matches!(h.run(h.cache().lookup(&req, &[])).found, Found::Absent));
         let failed = ScriptedOrigin::answering(vec![Err(OriginError::Timeout)]);
-        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, None)) else {
+        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, &[], None)) else {
             panic!("released")
         };
         let served = h.run(h.cache().fetch_as_holder(&req, &lookup, &failed, &token, None, false));
