@@ -180,3 +180,20 @@ fn a_waiter_keeps_waiting_when_the_vary_spec_expires_under_its_holder() {
         Step::Requests { reqs: vec![fr, Req { isolate: 1, ..fr }], delay_ms: 372 },
     ]);
 }
+
+/// Found by seed 37 (with staggered requests): the URL's Vary spec expired with its last
+/// stored variant while a holder filled another; a request arriving then found no spec, locked
+/// the bare URL and fetched beside the holder (§8.3). Fixed in `engine/lock.rs`: a variant's
+/// lock, and each renewal, keeps the spec alive at least as long as the lock.
+#[test]
+fn a_request_arriving_after_the_vary_spec_expired_waits_for_the_variants_holder() {
+    let en = Req { isolate: 1, res: Res::Lang, who: 1, pref: 0, lang: 0 };
+    replay(vec![
+        Step::Requests {
+            reqs: vec![Req { isolate: 1, res: Res::Lang, who: 0, pref: 1, lang: 1 }],
+            delay_ms: 0,
+        },
+        Step::Advance(1755),
+        Step::Staggered { reqs: vec![en, Req { who: 2, ..en }], delay_ms: 443, gap_ms: 333 },
+    ]);
+}

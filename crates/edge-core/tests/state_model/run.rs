@@ -157,24 +157,25 @@ impl<S: Store + Clone + 'static> System<S> {
         headers
     }
 
-    async fn requests(&self, reqs: &[Req], delay_ms: u64) -> Result<(), Violation> {
+    async fn requests(&self, reqs: &[Req], delay_ms: u64, gap_ms: u64) -> Result<(), Violation> {
         self.shared.delay_ms.set(delay_ms);
-        let now = self.shared.clock.now_ms();
-        let mut started = Vec::new();
-        for req in reqs {
+        let answers = futures::future::join_all(reqs.iter().enumerate().map(|(i, req)| async move {
+            if i > 0 && gap_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(gap_ms * i as u64)).await;
+            }
             let req_id = self.next_req.get();
             self.next_req.set(req_id + 1);
             let start_event = self.shared.model.borrow_mut().tick();
-            started.push((*req, req_id, start_event));
-        }
-        let answers = futures::future::join_all(started.iter().map(|(req, req_id, _)| {
-            let headers = self.client_headers(req, *req_id);
-            self.edge(req.isolate).handle(&self.host, request(Method::GET, req.res.path(), &headers, None))
+            let start_ms = self.shared.clock.now_ms();
+            let headers = self.client_headers(req, req_id);
+            let get = request(Method::GET, req.res.path(), &headers, None);
+            let served = self.edge(req.isolate).handle(&self.host, get).await;
+            ((*req, req_id, start_event, start_ms), served)
         }))
         .await;
         self.settle().await;
         self.shared.delay_ms.set(0);
-        for ((req, req_id, start_event), served) in started.into_iter().zip(answers) {
+        for ((req, req_id, start_event, start_ms), served) in answers {
             let status = header(&served, "cache-status");
             let detail = status.split("detail=").nth(1).unwrap_or("").to_string();
             if std::env::var("MODEL_TRACE").is_ok() {
@@ -187,7 +188,7 @@ impl<S: Store + Clone + 'static> System<S> {
                 req,
                 req_id,
                 start_event,
-                start_ms: now,
+                start_ms,
                 status: served.status,
                 phase: served.phase,
                 detail,
@@ -249,7 +250,10 @@ impl<S: Store + Clone + 'static> System<S> {
 
     async fn step(&self, step: &Step) -> Result<(), Violation> {
         match step {
-            Step::Requests { reqs, delay_ms } => return self.requests(reqs, *delay_ms).await,
+            Step::Requests { reqs, delay_ms } => return self.requests(reqs, *delay_ms, 0).await,
+            Step::Staggered { reqs, delay_ms, gap_ms } => {
+                return self.requests(reqs, *delay_ms, *gap_ms).await
+            }
             Step::Advance(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
             Step::Write { isolate, res, tag } => {
                 let mut headers = vec![];
@@ -380,14 +384,9 @@ pub fn shrink(steps: &[Step], failure: &Failure, backend: &Backend, budget: usiz
     }
     for i in 0..best.len() {
         let mut j = 0;
-        while let Step::Requests { reqs, delay_ms } = &best[i] {
-            if j >= reqs.len() || reqs.len() == 1 {
-                break;
-            }
-            let mut fewer = reqs.clone();
-            fewer.remove(j);
+        while let Some(fewer) = without_request(&best[i], j) {
             let mut candidate = best.clone();
-            candidate[i] = Step::Requests { reqs: fewer, delay_ms: *delay_ms };
+            candidate[i] = fewer;
             if attempt(&candidate, &mut best_failure) {
                 best = candidate;
             } else {
@@ -396,4 +395,22 @@ pub fn shrink(steps: &[Step], failure: &Failure, backend: &Backend, budget: usiz
         }
     }
     (best, best_failure)
+}
+
+/// `step` without its `j`th request, if it is a burst of more than one and has one.
+fn without_request(step: &Step, j: usize) -> Option<Step> {
+    let drop = |reqs: &Vec<Req>| {
+        (reqs.len() > 1 && j < reqs.len()).then(|| {
+            let mut fewer = reqs.clone();
+            fewer.remove(j);
+            fewer
+        })
+    };
+    match step {
+        Step::Requests { reqs, delay_ms } => Some(Step::Requests { reqs: drop(reqs)?, delay_ms: *delay_ms }),
+        Step::Staggered { reqs, delay_ms, gap_ms } => {
+            Some(Step::Staggered { reqs: drop(reqs)?, delay_ms: *delay_ms, gap_ms: *gap_ms })
+        }
+        _ => None,
+    }
 }

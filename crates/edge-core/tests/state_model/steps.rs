@@ -77,6 +77,13 @@ pub enum Step {
         reqs: Vec<Req>,
         delay_ms: u64,
     },
+    /// The same, but request `i` starts `i * gap_ms` after the first: later ones arrive while
+    /// earlier ones are at work (behind a lock, mid-fill).
+    Staggered {
+        reqs: Vec<Req>,
+        delay_ms: u64,
+        gap_ms: u64,
+    },
     /// The clock moves on (a sleep: virtual on the memory store, real against Redis).
     Advance(u64),
     /// A `POST` to the resource's URL, answered 2xx (with `Edge-Purge-Tags` when `tag` is set).
@@ -152,9 +159,15 @@ pub fn generate(seed: u64, count: usize, shape: Shape) -> Vec<Step> {
         } else if origin != OriginMode::Healthy && rng.chance(35) {
             origin = OriginMode::Healthy;
             Step::Origin(origin)
-        } else if roll < 30 {
+        } else if roll < 24 {
             let res = rng.pick(&RESOURCES);
             Step::Requests { reqs: vec![random_req(&mut rng, shape, res)], delay_ms: 0 }
+        } else if roll < 30 {
+            let res = rng.pick(&RESOURCES);
+            let n = 2 + rng.below(3) as usize;
+            let reqs = (0..n).map(|_| random_req(&mut rng, shape, res)).collect();
+            let delay_ms = 1 + rng.below(shape.max_delay_ms);
+            Step::Staggered { reqs, delay_ms, gap_ms: 1 + rng.below(delay_ms) }
         } else if roll < 45 {
             // A burst on one resource: mostly the same variant, sometimes mixed.
             let res = rng.pick(&RESOURCES);
@@ -202,17 +215,12 @@ pub fn as_rust(steps: &[Step]) -> String {
     for step in steps {
         let line = match step {
             Step::Requests { reqs, delay_ms } => {
-                let reqs: Vec<String> = reqs
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "Req {{ isolate: {}, res: Res::{:?}, who: {}, pref: {}, lang: {} }}",
-                            r.isolate, r.res, r.who, r.pref, r.lang
-                        )
-                    })
-                    .collect();
-                format!("Step::Requests {{ reqs: vec![{}], delay_ms: {delay_ms} }}", reqs.join(", "))
+                format!("Step::Requests {{ reqs: vec![{}], delay_ms: {delay_ms} }}", reqs_as_rust(reqs))
             }
+            Step::Staggered { reqs, delay_ms, gap_ms } => format!(
+                "Step::Staggered {{ reqs: vec![{}], delay_ms: {delay_ms}, gap_ms: {gap_ms} }}",
+                reqs_as_rust(reqs)
+            ),
             Step::Advance(ms) => format!("Step::Advance({ms})"),
             Step::Write { isolate, res, tag } => {
                 format!("Step::Write {{ isolate: {isolate}, res: Res::{res:?}, tag: {tag:?} }}")
@@ -233,4 +241,17 @@ pub fn as_rust(steps: &[Step]) -> String {
     }
     out.push(']');
     out
+}
+
+fn reqs_as_rust(reqs: &[Req]) -> String {
+    let reqs: Vec<String> = reqs
+        .iter()
+        .map(|r| {
+            format!(
+                "Req {{ isolate: {}, res: Res::{:?}, who: {}, pref: {}, lang: {} }}",
+                r.isolate, r.res, r.who, r.pref, r.lang
+            )
+        })
+        .collect();
+    reqs.join(", ")
 }
