@@ -21,6 +21,8 @@ pub struct Fetch {
     pub end_ms: Option<u64>,
     /// Subject to the lock (§8.3): a shared answer fetched while Redis answers.
     pub lockable: bool,
+    /// A revalidation the origin answered `304`: it confirmed this earlier fetch's copy.
+    pub confirms: Option<u64>,
 }
 
 /// A completed purge or write invalidation.
@@ -42,6 +44,8 @@ pub struct Observed {
     pub req: Req,
     pub req_id: u64,
     pub start_event: u64,
+    /// When the response was complete: a `304` before it vouches for what it served.
+    pub end_event: u64,
     pub start_ms: u64,
     pub status: u16,
     pub phase: CachePhase,
@@ -74,6 +78,7 @@ pub fn windows(res: Res) -> Windows {
         Res::Me => Windows { ttl: 4, swr: 2, sie: 0 },
         Res::Lang => Windows { ttl: 2, swr: 0, sie: 0 },
         Res::NoStore | Res::Private => Windows { ttl: 0, swr: 0, sie: 0 },
+        Res::Validated => Windows { ttl: 1, swr: 3, sie: 0 },
     }
 }
 
@@ -82,6 +87,7 @@ pub fn tags(res: Res) -> &'static [&'static str] {
         Res::PubSwr => &["ta"],
         Res::PrivSie => &["tb", "common"],
         Res::Short => &["common"],
+        Res::Validated => &["tb"],
         _ => &[],
     }
 }
@@ -90,7 +96,7 @@ pub fn tags(res: Res) -> &'static [&'static str] {
 /// others only when built for no session (§2.2 `per-session`).
 pub fn shared_for(res: Res, who: u8) -> bool {
     match res {
-        Res::PubSwr | Res::Me | Res::Lang => true,
+        Res::PubSwr | Res::Me | Res::Lang | Res::Validated => true,
         Res::PrivSie | Res::Short => who == 0,
         Res::NoStore | Res::Private => false,
     }
@@ -143,13 +149,32 @@ impl Model {
         if fetch.res != obs.req.res {
             return fail("crossed-url", format!("{obs:?} got {fetch:?}"));
         }
-        let own = fetch.req_id == obs.req_id;
+        // A copy revalidated for this very request: the origin vouched for it just now.
+        let vouched_now = obs.phase == CachePhase::Revalidated
+            && self.fetches.iter().any(|f| f.confirms == Some(serial) && f.req_id == obs.req_id);
+        if obs.phase == CachePhase::Revalidated && !vouched_now {
+            return Err(Violation {
+                kind: "body",
+                message: format!("{obs:?}: revalidated, but no 304 said so"),
+            });
+        }
+        let own = fetch.req_id == obs.req_id || vouched_now;
         if !own {
             self.check_variant(obs, fetch)?;
-            self.check_invalidations(obs, fetch)?;
-            self.check_windows(obs, fetch)?;
+            let origin = self.last_confirmed(serial, fetch, obs.end_event);
+            self.check_invalidations(obs, fetch, origin)?;
+            self.check_windows(obs, fetch, origin)?;
         }
         Ok(())
+    }
+
+    /// When the origin last vouched for fetch `serial`'s copy before `before_event`: its own
+    /// answer, or a later `304` to a revalidation of it. `(event it started, ms it ended)`.
+    fn last_confirmed(&self, serial: u64, fetch: &Fetch, before_event: u64) -> Option<(u64, u64)> {
+        let own = fetch.end_ms.map(|ms| (fetch.start_event, ms));
+        let confirmations =
+            self.fetches.iter().filter(|f| f.confirms == Some(serial) && f.start_event < before_event);
+        confirmations.filter_map(|f| Some((f.start_event, f.end_ms?))).chain(own).max()
     }
 
     /// §8.5: a variant built for one session or set of cookies goes to no other.
@@ -160,7 +185,7 @@ impl Model {
             Res::Lang => fetch.lang != req.lang,
             Res::PrivSie | Res::Short => fetch.who != 0 && fetch.who != req.who,
             Res::NoStore | Res::Private => true,
-            Res::PubSwr => false,
+            Res::PubSwr | Res::Validated => false,
         };
         if crossed {
             return Err(Violation {
@@ -172,10 +197,16 @@ impl Model {
     }
 
     /// §8.1 and §8.2: nothing a completed hard purge removed; soft-purged copies only stale.
-    fn check_invalidations(&self, obs: &Observed, fetch: &Fetch) -> Result<(), Violation> {
+    fn check_invalidations(
+        &self,
+        obs: &Observed,
+        fetch: &Fetch,
+        origin: Option<(u64, u64)>,
+    ) -> Result<(), Violation> {
+        let confirmed_event = origin.map_or(fetch.start_event, |(event, _)| event);
         for inv in &self.invalidations {
             let applies = inv.completed_event < obs.start_event
-                && fetch.start_event < inv.started_event
+                && confirmed_event < inv.started_event
                 && covers(inv, fetch.res);
             if !applies {
                 continue;
@@ -210,8 +241,13 @@ impl Model {
 
     /// §8.2, §4.4, §4.8: fresh only within `ttl`, stale only within `ttl + swr` (served at
     /// once) or `ttl + sie` (instead of an origin error).
-    fn check_windows(&self, obs: &Observed, fetch: &Fetch) -> Result<(), Violation> {
-        let Some(end_ms) = fetch.end_ms else {
+    fn check_windows(
+        &self,
+        obs: &Observed,
+        fetch: &Fetch,
+        origin: Option<(u64, u64)>,
+    ) -> Result<(), Violation> {
+        let Some((_, end_ms)) = origin else {
             return Err(Violation {
                 kind: "body",
                 message: format!("{obs:?} was served {fetch:?} before the origin finished it"),

@@ -170,12 +170,13 @@ impl<S: Store + Clone + 'static> System<S> {
             let headers = self.client_headers(req, req_id);
             let get = request(Method::GET, req.res.path(), &headers, None);
             let served = self.edge(req.isolate).handle(&self.host, get).await;
-            ((*req, req_id, start_event, start_ms), served)
+            let end_event = self.shared.model.borrow_mut().tick();
+            ((*req, req_id, start_event, end_event, start_ms), served)
         }))
         .await;
         self.settle().await;
         self.shared.delay_ms.set(0);
-        for ((req, req_id, start_event, start_ms), served) in answers {
+        for ((req, req_id, start_event, end_event, start_ms), served) in answers {
             let status = header(&served, "cache-status");
             let detail = status.split("detail=").nth(1).unwrap_or("").to_string();
             if std::env::var("MODEL_TRACE").is_ok() {
@@ -188,6 +189,7 @@ impl<S: Store + Clone + 'static> System<S> {
                 req,
                 req_id,
                 start_event,
+                end_event,
                 start_ms,
                 status: served.status,
                 phase: served.phase,

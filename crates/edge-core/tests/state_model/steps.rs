@@ -21,10 +21,14 @@ pub enum Res {
     NoStore,
     /// `/q/private`: `private, max-age=60`, built from the session.
     Private,
+    /// `/p/etag`: `public, max-age=1, stale-while-revalidate=3` with an `ETag` that changes
+    /// only when the resource is written: stale copies are revalidated, and a `304` freshens
+    /// the stored copy (§4.13).
+    Validated,
 }
 
-pub const RESOURCES: [Res; 7] =
-    [Res::PubSwr, Res::PrivSie, Res::Short, Res::Me, Res::Lang, Res::NoStore, Res::Private];
+pub const RESOURCES: [Res; 8] =
+    [Res::PubSwr, Res::PrivSie, Res::Short, Res::Me, Res::Lang, Res::NoStore, Res::Private, Res::Validated];
 pub const TAGS: [&str; 3] = ["ta", "tb", "common"];
 pub const PREFIXES: [&str; 3] = ["/p/", "/q/", "/"];
 
@@ -38,6 +42,7 @@ impl Res {
             Res::Lang => "/p/lang",
             Res::NoStore => "/p/nostore",
             Res::Private => "/q/private",
+            Res::Validated => "/p/etag",
         }
     }
 }

@@ -76,6 +76,8 @@ pub struct Shared {
     /// Pairs of lockable fetches of one variant that were in flight together.
     pub overlaps: RefCell<Vec<(u64, u64)>>,
     pub clock: ModelClock,
+    /// How many times each path was written (2xx): its `ETag` generation.
+    pub generations: RefCell<HashMap<String, u64>>,
 }
 
 impl Shared {
@@ -88,6 +90,7 @@ impl Shared {
             in_flight: RefCell::default(),
             overlaps: RefCell::default(),
             clock,
+            generations: RefCell::default(),
         })
     }
 
@@ -150,7 +153,9 @@ fn cache_headers(res: Res) -> Vec<(&'static str, String)> {
         cc.push_str(&format!(", stale-if-error={}", w.sie));
     }
     let mut headers = match res {
-        Res::PubSwr | Res::Me | Res::Lang => vec![("cache-control", format!("public, {cc}"))],
+        Res::PubSwr | Res::Me | Res::Lang | Res::Validated => {
+            vec![("cache-control", format!("public, {cc}"))]
+        }
         Res::PrivSie | Res::Short => vec![("cache-control", cc)],
         Res::NoStore => vec![("cache-control", "no-store".to_string())],
         Res::Private => vec![("cache-control", "private, max-age=60".to_string())],
@@ -202,10 +207,17 @@ impl ModelHost {
             Res::Lang => format!("{}|{lang}", res.path()),
             _ => res.path().to_string(),
         };
+        // `"g<generation>s<fetch>"`: a revalidation names the copy it holds; it is still good
+        // while the resource has not been written since.
+        let generation = shared.generations.borrow().get(res.path()).copied().unwrap_or(0);
+        let revalidates = (res == Res::Validated).then(|| text(headers, "if-none-match")).and_then(|tag| {
+            tag.trim_matches('"').strip_prefix(&format!("g{generation}s"))?.parse::<u64>().ok()
+        });
         let serial = {
             let mut model = shared.model.borrow_mut();
             let start_event = model.tick();
-            let fetch = Fetch { res, req_id, who, pref, lang, start_event, end_ms: None, lockable };
+            let fetch =
+                Fetch { res, req_id, who, pref, lang, start_event, end_ms: None, lockable, confirms: None };
             model.fetches.push(fetch);
             (model.fetches.len() - 1) as u64
         };
@@ -228,12 +240,21 @@ impl ModelHost {
             others.retain(|s| *s != serial);
         }
         let now = shared.clock.now_ms();
+        let healthy = shared.mode.get() == OriginMode::Healthy;
         if let Some(fetch) = shared.model.borrow_mut().fetches.get_mut(serial as usize) {
             fetch.end_ms = Some(now);
+            fetch.confirms = revalidates.filter(|_| healthy);
         }
+        let mut headers = cache_headers(res);
         let body = format!("serial={serial};res={res:?};who={who};pref={pref};lang={lang}");
-        let ok = response(200, cache_headers(res), body.clone());
-        self.answer_by_mode(ok, body)
+        if let Some(copy) = revalidates {
+            headers.push(("etag", format!("\"g{generation}s{copy}\"")));
+            return self.answer_by_mode(response(304, headers, String::new()), body);
+        }
+        if res == Res::Validated {
+            headers.push(("etag", format!("\"g{generation}s{serial}\"")));
+        }
+        self.answer_by_mode(response(200, headers, body.clone()), body)
     }
 }
 
@@ -256,6 +277,9 @@ impl Host for ModelHost {
             let tag = text(&request.headers, "x-model-tag");
             if !tag.is_empty() {
                 pairs.push(("edge-purge-tags", tag));
+            }
+            if self.shared.mode.get() == OriginMode::Healthy {
+                *self.shared.generations.borrow_mut().entry(path).or_default() += 1;
             }
             return self.answer_by_mode(response(200, pairs, "saved".into()), "failed".into());
         }
