@@ -78,6 +78,8 @@ pub struct Shared {
     pub clock: ModelClock,
     /// How many times each path was written (2xx): its `ETag` generation.
     pub generations: RefCell<HashMap<String, u64>>,
+    /// Invalidations the edge logged as failed (a write's is answered anyway, §8.6).
+    pub failed_invalidations: Cell<u64>,
 }
 
 impl Shared {
@@ -91,6 +93,7 @@ impl Shared {
             overlaps: RefCell::default(),
             clock,
             generations: RefCell::default(),
+            failed_invalidations: Cell::new(0),
         })
     }
 
@@ -301,5 +304,9 @@ impl Host for ModelHost {
         }
     }
 
-    fn log(&self, _level: LogLevel, _message: &str) {}
+    fn log(&self, level: LogLevel, message: &str) {
+        if level == LogLevel::Error && message.contains("invalidation after a write failed") {
+            self.shared.failed_invalidations.set(self.shared.failed_invalidations.get() + 1);
+        }
+    }
 }
