@@ -73,6 +73,8 @@ pub struct Shared {
     pub redis_down: Rc<Cell<bool>>,
     /// Origin fetches in flight per variant, by fetch number.
     pub in_flight: RefCell<HashMap<String, Vec<u64>>>,
+    /// Every origin read in flight, lockable or not (to let background work finish).
+    pub reading: Cell<u32>,
     /// Pairs of lockable fetches of one variant that were in flight together.
     pub overlaps: RefCell<Vec<(u64, u64)>>,
     pub clock: ModelClock,
@@ -90,6 +92,7 @@ impl Shared {
             delay_ms: Cell::new(0),
             redis_down: Rc::default(),
             in_flight: RefCell::default(),
+            reading: Cell::new(0),
             overlaps: RefCell::default(),
             clock,
             generations: RefCell::default(),
@@ -97,8 +100,8 @@ impl Shared {
         })
     }
 
-    pub fn fetches_in_flight(&self) -> usize {
-        self.in_flight.borrow().values().map(Vec::len).sum()
+    pub fn fetches_in_flight(&self) -> u32 {
+        self.reading.get()
     }
 }
 
@@ -236,9 +239,11 @@ impl ModelHost {
             others.push(serial);
         }
         let delay = shared.delay_ms.get();
+        shared.reading.set(shared.reading.get() + 1);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
+        shared.reading.set(shared.reading.get() - 1);
         if let Some(others) = shared.in_flight.borrow_mut().get_mut(&variant) {
             others.retain(|s| *s != serial);
         }
