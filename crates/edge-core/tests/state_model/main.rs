@@ -20,7 +20,7 @@ mod steps;
 mod system;
 
 use run::{run, shrink, Backend};
-use steps::{generate, Req, Res, Shape, Step, Target};
+use steps::{generate, OriginMode, Req, Res, Shape, Step, Target};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -209,5 +209,47 @@ fn a_request_arriving_after_the_vary_spec_expired_waits_for_the_variants_holder(
         },
         Step::Advance(1755),
         Step::Staggered { reqs: vec![en, Req { who: 2, ..en }], delay_ms: 443, gap_ms: 333 },
+    ]);
+}
+
+/// Found by seed 174 (with Redis failing one round trip in five): a logged-in client's lookup
+/// failed, its session was "unavailable", and the edge looked the `Vary: Cookie` URL up again
+/// as if there were no session; that second round trip succeeded and served the anonymous
+/// variant to the logged-in client (§8.5). Fixed in `edge/session_step.rs`: an unavailable
+/// session is not "no session", so there is no second lookup.
+#[test]
+fn an_unavailable_session_is_never_looked_up_as_anonymous() {
+    replay(vec![
+        Step::Origin(OriginMode::Down),
+        Step::Requests {
+            reqs: vec![Req { isolate: 1, res: Res::Me, who: 2, pref: 0, lang: 0 }],
+            delay_ms: 0,
+        },
+        Step::Origin(OriginMode::Healthy),
+        Step::Requests {
+            reqs: vec![
+                Req { isolate: 0, res: Res::NoStore, who: 0, pref: 0, lang: 0 },
+                Req { isolate: 0, res: Res::NoStore, who: 0, pref: 0, lang: 1 },
+                Req { isolate: 0, res: Res::NoStore, who: 0, pref: 0, lang: 1 },
+            ],
+            delay_ms: 587,
+        },
+        Step::Requests {
+            reqs: vec![
+                Req { isolate: 0, res: Res::PrivSie, who: 2, pref: 0, lang: 0 },
+                Req { isolate: 0, res: Res::PrivSie, who: 2, pref: 0, lang: 0 },
+                Req { isolate: 0, res: Res::PrivSie, who: 2, pref: 0, lang: 0 },
+            ],
+            delay_ms: 447,
+        },
+        Step::RedisFlaky(5),
+        Step::Requests {
+            reqs: vec![Req { isolate: 0, res: Res::Me, who: 0, pref: 0, lang: 1 }],
+            delay_ms: 0,
+        },
+        Step::Requests {
+            reqs: vec![Req { isolate: 0, res: Res::Me, who: 1, pref: 0, lang: 1 }],
+            delay_ms: 0,
+        },
     ]);
 }

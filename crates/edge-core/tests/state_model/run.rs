@@ -92,7 +92,13 @@ fn request(
 
 impl<S: Store + Clone + 'static> System<S> {
     async fn new(store: S, isolates: u8, namespace: &str, shared: Rc<Shared>, settle_ms: u64) -> Self {
-        let store = SwitchableStore { inner: store, down: shared.redis_down.clone() };
+        let store = SwitchableStore {
+            inner: store,
+            down: shared.redis_down.clone(),
+            flaky: shared.redis_flaky.clone(),
+            calls: Rc::default(),
+            failures: shared.redis_failures.clone(),
+        };
         let config = config(namespace);
         let isolates = (0..isolates).map(|_| Edge::new(config.clone(), store.clone())).collect();
         let host = ModelHost { shared: shared.clone() };
@@ -149,6 +155,7 @@ impl<S: Store + Clone + 'static> System<S> {
         }
         let mut headers = vec![
             ("x-model-req", req_id.to_string()),
+            ("x-model-failures", self.shared.redis_failures.get().to_string()),
             ("accept-language", LANGS[req.lang as usize % LANGS.len()].to_string()),
         ];
         if !cookie.is_empty() {
@@ -212,6 +219,9 @@ impl<S: Store + Clone + 'static> System<S> {
         let details = self.details.borrow();
         for (a, b) in overlaps {
             let (fa, fb) = (&model.fetches[a as usize], &model.fetches[b as usize]);
+            if !(fa.lockable && fb.lockable) {
+                continue;
+            }
             let excused = [fa.req_id, fb.req_id].iter().any(|id| {
                 matches!(
                     details.get(id).map(String::as_str),
@@ -290,6 +300,7 @@ impl<S: Store + Clone + 'static> System<S> {
                 self.invalidate(*isolate, target.clone(), vec![], *soft, served, started).await;
             }
             Step::RedisDown(down) => self.shared.redis_down.set(*down),
+            Step::RedisFlaky(every) => self.shared.redis_flaky.set(*every),
             Step::Origin(mode) => self.shared.mode.set(*mode),
         }
         Ok(())

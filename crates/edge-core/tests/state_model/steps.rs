@@ -104,6 +104,9 @@ pub enum Step {
     },
     /// Redis unreachable from every isolate (true) or back (false).
     RedisDown(bool),
+    /// Redis failing one round trip in every `n` (0: never), whichever it is: a lookup, a
+    /// lock, a poll, a store, a purge's batch. Failures in the middle of a request's work.
+    RedisFlaky(u32),
     Origin(OriginMode),
 }
 
@@ -155,12 +158,15 @@ fn random_req(rng: &mut Rng, shape: Shape, res: Res) -> Req {
 pub fn generate(seed: u64, count: usize, shape: Shape) -> Vec<Step> {
     let mut rng = Rng::new(seed);
     let mut steps = Vec::with_capacity(count);
-    let (mut redis_down, mut origin) = (false, OriginMode::Healthy);
+    let (mut redis_down, mut origin, mut flaky) = (false, OriginMode::Healthy, false);
     while steps.len() < count {
         let roll = rng.below(100);
         let step = if redis_down && rng.chance(40) {
             redis_down = false;
             Step::RedisDown(false)
+        } else if flaky && rng.chance(25) {
+            flaky = false;
+            Step::RedisFlaky(0)
         } else if origin != OriginMode::Healthy && rng.chance(35) {
             origin = OriginMode::Healthy;
             Step::Origin(origin)
@@ -202,9 +208,12 @@ pub fn generate(seed: u64, count: usize, shape: Shape) -> Vec<Step> {
                 _ => Target::Everything,
             };
             Step::Purge { isolate: rng.below(shape.isolates as u64) as u8, target, soft: rng.chance(50) }
-        } else if roll < 96 && !redis_down {
+        } else if roll < 94 && !redis_down {
             redis_down = true;
             Step::RedisDown(true)
+        } else if roll < 97 && !flaky {
+            flaky = true;
+            Step::RedisFlaky(2 + rng.below(6) as u32)
         } else {
             origin = if rng.chance(50) { OriginMode::Errors } else { OriginMode::Down };
             Step::Origin(origin)
@@ -238,6 +247,7 @@ pub fn as_rust(steps: &[Step]) -> String {
                 format!("Step::Purge {{ isolate: {isolate}, target: {target}, soft: {soft} }}")
             }
             Step::RedisDown(down) => format!("Step::RedisDown({down})"),
+            Step::RedisFlaky(n) => format!("Step::RedisFlaky({n})"),
             Step::Origin(mode) => format!("Step::Origin(OriginMode::{mode:?})"),
         };
         out.push_str("    ");

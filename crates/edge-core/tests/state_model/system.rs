@@ -38,13 +38,30 @@ impl Clock for ModelClock {
     }
 }
 
-/// Redis made unreachable on demand. A mock, because neither the memory store nor a real
-/// Redis can be switched off and on between two steps without restarting processes; it fails
-/// every round trip as a refused connection would.
+/// Redis made unreachable on demand, wholly or one round trip in `flaky`. A mock, because
+/// neither the memory store nor a real Redis can be switched off and on between two steps (or
+/// fail one chosen round trip) without restarting processes; a failed round trip fails as a
+/// refused connection would, before reaching the store.
 #[derive(Clone)]
 pub struct SwitchableStore<S> {
     pub inner: S,
     pub down: Rc<Cell<bool>>,
+    pub flaky: Rc<Cell<u32>>,
+    pub calls: Rc<Cell<u32>>,
+    /// Round trips failed so far.
+    pub failures: Rc<Cell<u64>>,
+}
+
+impl<S> SwitchableStore<S> {
+    fn fails(&self) -> bool {
+        self.calls.set(self.calls.get().wrapping_add(1));
+        let every = self.flaky.get();
+        let fails = self.down.get() || (every > 0 && self.calls.get() % every == 0);
+        if fails {
+            self.failures.set(self.failures.get() + 1);
+        }
+        fails
+    }
 }
 
 impl<S: Store> Store for SwitchableStore<S> {
@@ -52,13 +69,13 @@ impl<S: Store> Store for SwitchableStore<S> {
         self.inner.kind()
     }
     async fn run(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
-        if self.down.get() {
+        if self.fails() {
             return Err(StoreError::Unreachable("model: redis is down".into()));
         }
         self.inner.run(ops).await
     }
     async fn atomic(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
-        if self.down.get() {
+        if self.fails() {
             return Err(StoreError::Unreachable("model: redis is down".into()));
         }
         self.inner.atomic(ops).await
@@ -71,7 +88,9 @@ pub struct Shared {
     pub mode: Cell<OriginMode>,
     pub delay_ms: Cell<u64>,
     pub redis_down: Rc<Cell<bool>>,
-    /// Origin fetches in flight per variant, by fetch number.
+    pub redis_flaky: Rc<Cell<u32>>,
+    pub redis_failures: Rc<Cell<u64>>,
+    /// Lockable origin fetches in flight per variant, by fetch number.
     pub in_flight: RefCell<HashMap<String, Vec<u64>>>,
     /// Every origin read in flight, lockable or not (to let background work finish).
     pub reading: Cell<u32>,
@@ -91,6 +110,8 @@ impl Shared {
             mode: Cell::new(OriginMode::Healthy),
             delay_ms: Cell::new(0),
             redis_down: Rc::default(),
+            redis_flaky: Rc::default(),
+            redis_failures: Rc::default(),
             in_flight: RefCell::default(),
             reading: Cell::new(0),
             overlaps: RefCell::default(),
@@ -207,7 +228,13 @@ impl ModelHost {
         let (who, pref) = (who_of(headers), pref_of(headers));
         let lang = LANGS.iter().position(|l| text(headers, "accept-language") == *l).unwrap_or(0) as u8;
         let req_id = text(headers, "x-model-req").parse().unwrap_or(u64::MAX);
-        let lockable = !shared.redis_down.get() && who != 9 && shared_for(res, who);
+        // A Redis failure since the request began may have let it past the lock (a failed
+        // lookup, lock or poll goes to the origin, §8.3): then it is not subject to it.
+        let failures_then = text(headers, "x-model-failures").parse().unwrap_or(u64::MAX);
+        let lockable = !shared.redis_down.get()
+            && who != 9
+            && shared_for(res, who)
+            && failures_then == shared.redis_failures.get();
         let variant = match res {
             Res::Me => format!("{}|{who}|{pref}", res.path()),
             Res::Lang => format!("{}|{lang}", res.path()),
@@ -228,13 +255,10 @@ impl ModelHost {
             (model.fetches.len() - 1) as u64
         };
         if lockable {
-            let model = shared.model.borrow();
             let mut in_flight = shared.in_flight.borrow_mut();
             let others = in_flight.entry(variant.clone()).or_default();
             for other in others.iter() {
-                if model.fetches[*other as usize].lockable {
-                    shared.overlaps.borrow_mut().push((*other, serial));
-                }
+                shared.overlaps.borrow_mut().push((*other, serial));
             }
             others.push(serial);
         }
