@@ -89,6 +89,7 @@ fn the_model_refuses_what_the_guarantees_forbid() {
         lang: 0,
         start_event: 1,
         end_ms: Some(1_000),
+        end_event: Some(1),
         lockable: true,
         confirms: None,
     };

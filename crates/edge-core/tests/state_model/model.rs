@@ -19,6 +19,7 @@ pub struct Fetch {
     pub start_event: u64,
     /// When the origin answered (its body left); the copy is stored at or after this.
     pub end_ms: Option<u64>,
+    pub end_event: Option<u64>,
     /// Subject to the lock (§8.3): a shared answer fetched while Redis answers.
     pub lockable: bool,
     /// A revalidation the origin answered `304`: it confirmed this earlier fetch's copy.
@@ -209,6 +210,13 @@ impl Model {
                 && confirmed_event < inv.started_event
                 && covers(inv, fetch.res);
             if !applies {
+                continue;
+            }
+            // §8.1's known gap: a fill whose fetch began before the purge and answered after it
+            // began stores after it. A hard purge of everything is immune (a new version).
+            let in_flight = fetch.end_event.is_some_and(|end| end > inv.started_event);
+            let immune = !inv.soft && inv.target == Target::Everything;
+            if in_flight && !immune {
                 continue;
             }
             if !inv.soft {

@@ -166,7 +166,15 @@ impl<S: Store + Clone + 'static> System<S> {
 
     async fn requests(&self, reqs: &[Req], delay_ms: u64, gap_ms: u64) -> Result<(), Violation> {
         self.shared.delay_ms.set(delay_ms);
-        let answers = futures::future::join_all(reqs.iter().enumerate().map(|(i, req)| async move {
+        let answers = self.send(reqs, gap_ms).await;
+        self.settle().await;
+        self.shared.delay_ms.set(0);
+        self.judge(answers)
+    }
+
+    /// The requests, request `i` starting `i * gap_ms` after the first; their answers.
+    async fn send(&self, reqs: &[Req], gap_ms: u64) -> Vec<Answered> {
+        futures::future::join_all(reqs.iter().enumerate().map(|(i, req)| async move {
             if i > 0 && gap_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(gap_ms * i as u64)).await;
             }
@@ -180,9 +188,11 @@ impl<S: Store + Clone + 'static> System<S> {
             let end_event = self.shared.model.borrow_mut().tick();
             ((*req, req_id, start_event, end_event, start_ms), served)
         }))
-        .await;
-        self.settle().await;
-        self.shared.delay_ms.set(0);
+        .await
+    }
+
+    /// Checks every answer against the model, then the one-fetch rule.
+    fn judge(&self, answers: Vec<Answered>) -> Result<(), Violation> {
         for ((req, req_id, start_event, end_event, start_ms), served) in answers {
             let status = header(&served, "cache-status");
             let detail = status.split("detail=").nth(1).unwrap_or("").to_string();
@@ -243,7 +253,23 @@ impl<S: Store + Clone + 'static> System<S> {
         Ok(())
     }
 
-    async fn invalidate(
+    /// Sends a purge and records it in the model once it completed (answered 2xx).
+    async fn purge(&self, isolate: u8, target: &Target, soft: bool) {
+        let what = match target {
+            Target::Tag(t) => format!("\"tags\":[\"{t}\"]"),
+            Target::Url(res) => format!("\"urls\":[\"{SITE}{}\"]", res.path()),
+            Target::Prefix(p) => format!("\"prefix\":\"{p}\""),
+            Target::Everything => "\"everything\":true".to_string(),
+        };
+        let body = format!("{{{what},\"soft\":{soft}}}").into_bytes();
+        let auth = [("authorization", format!("Bearer {ADMIN}"))];
+        let started = self.shared.model.borrow_mut().tick();
+        let purge = request(Method::POST, "/__edge/purge", &auth, Some(body));
+        let served = self.edge(isolate).handle(&self.host, purge);
+        self.record(isolate, target.clone(), vec![], soft, served, started).await;
+    }
+
+    async fn record(
         &self,
         isolate: u8,
         target: Target,
@@ -264,7 +290,6 @@ impl<S: Store + Clone + 'static> System<S> {
                 Invalidation { target, tags, soft, isolate, started_event, completed_event, completed_ms };
             self.shared.model.borrow_mut().invalidations.push(inv);
         }
-        self.settle().await;
     }
 
     async fn step(&self, step: &Step) -> Result<(), Violation> {
@@ -283,21 +308,23 @@ impl<S: Store + Clone + 'static> System<S> {
                 let write = request(Method::POST, res.path(), &headers, Some(b"x".to_vec()));
                 let served = self.edge(*isolate).handle(&self.host, write);
                 let tags = tag.iter().copied().collect();
-                self.invalidate(*isolate, Target::Url(*res), tags, false, served, started).await;
+                self.record(*isolate, Target::Url(*res), tags, false, served, started).await;
+                self.settle().await;
             }
             Step::Purge { isolate, target, soft } => {
-                let what = match target {
-                    Target::Tag(t) => format!("\"tags\":[\"{t}\"]"),
-                    Target::Url(res) => format!("\"urls\":[\"{SITE}{}\"]", res.path()),
-                    Target::Prefix(p) => format!("\"prefix\":\"{p}\""),
-                    Target::Everything => "\"everything\":true".to_string(),
+                self.purge(*isolate, target, *soft).await;
+                self.settle().await;
+            }
+            Step::PurgeMidway { reqs, delay_ms, after_ms, isolate, target, soft } => {
+                self.shared.delay_ms.set(*delay_ms);
+                let purge = async {
+                    tokio::time::sleep(Duration::from_millis(*after_ms)).await;
+                    self.purge(*isolate, target, *soft).await;
                 };
-                let body = format!("{{{what},\"soft\":{soft}}}").into_bytes();
-                let auth = [("authorization", format!("Bearer {ADMIN}"))];
-                let started = self.shared.model.borrow_mut().tick();
-                let purge = request(Method::POST, "/__edge/purge", &auth, Some(body));
-                let served = self.edge(*isolate).handle(&self.host, purge);
-                self.invalidate(*isolate, target.clone(), vec![], *soft, served, started).await;
+                let (answers, ()) = futures::future::join(self.send(reqs, 0), purge).await;
+                self.settle().await;
+                self.shared.delay_ms.set(0);
+                return self.judge(answers);
             }
             Step::RedisDown(down) => self.shared.redis_down.set(*down),
             Step::RedisFlaky(every) => self.shared.redis_flaky.set(*every),
@@ -306,6 +333,9 @@ impl<S: Store + Clone + 'static> System<S> {
         Ok(())
     }
 }
+
+/// One answered request: what it was, its id, start and end events, start time; the answer.
+type Answered = ((Req, u64, u64, u64, u64), Served<Vec<u8>>);
 
 /// The first violation of a run, with the index of the step that showed it.
 pub type Failure = (usize, Violation);
@@ -431,6 +461,14 @@ fn without_request(step: &Step, j: usize) -> Option<Step> {
         Step::Staggered { reqs, delay_ms, gap_ms } => {
             Some(Step::Staggered { reqs: drop(reqs)?, delay_ms: *delay_ms, gap_ms: *gap_ms })
         }
+        Step::PurgeMidway { reqs, delay_ms, after_ms, isolate, target, soft } => Some(Step::PurgeMidway {
+            reqs: drop(reqs)?,
+            delay_ms: *delay_ms,
+            after_ms: *after_ms,
+            isolate: *isolate,
+            target: target.clone(),
+            soft: *soft,
+        }),
         _ => None,
     }
 }

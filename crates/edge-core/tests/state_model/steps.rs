@@ -102,6 +102,17 @@ pub enum Step {
         target: Target,
         soft: bool,
     },
+    /// These requests, and `after_ms` into them the purge, while fills are in flight (§8.1's
+    /// known gap "fills in flight", which the model grants, except for a hard purge of
+    /// everything, which the docs say is immune).
+    PurgeMidway {
+        reqs: Vec<Req>,
+        delay_ms: u64,
+        after_ms: u64,
+        isolate: u8,
+        target: Target,
+        soft: bool,
+    },
     /// Redis unreachable from every isolate (true) or back (false).
     RedisDown(bool),
     /// Redis failing one round trip in every `n` (0: never), whichever it is: a lookup, a
@@ -207,7 +218,16 @@ pub fn generate(seed: u64, count: usize, shape: Shape) -> Vec<Step> {
                 2 => Target::Prefix(rng.pick(&PREFIXES)),
                 _ => Target::Everything,
             };
-            Step::Purge { isolate: rng.below(shape.isolates as u64) as u8, target, soft: rng.chance(50) }
+            let (isolate, soft) = (rng.below(shape.isolates as u64) as u8, rng.chance(50));
+            if rng.chance(25) {
+                let res = rng.pick(&RESOURCES);
+                let reqs = (0..1 + rng.below(3)).map(|_| random_req(&mut rng, shape, res)).collect();
+                let delay_ms = 1 + rng.below(shape.max_delay_ms);
+                let after_ms = rng.below(delay_ms + 1);
+                Step::PurgeMidway { reqs, delay_ms, after_ms, isolate, target, soft }
+            } else {
+                Step::Purge { isolate, target, soft }
+            }
         } else if roll < 94 && !redis_down {
             redis_down = true;
             Step::RedisDown(true)
@@ -240,12 +260,17 @@ pub fn as_rust(steps: &[Step]) -> String {
                 format!("Step::Write {{ isolate: {isolate}, res: Res::{res:?}, tag: {tag:?} }}")
             }
             Step::Purge { isolate, target, soft } => {
-                let target = match target {
-                    Target::Url(res) => format!("Target::Url(Res::{res:?})"),
-                    other => format!("Target::{other:?}"),
-                };
-                format!("Step::Purge {{ isolate: {isolate}, target: {target}, soft: {soft} }}")
+                format!(
+                    "Step::Purge {{ isolate: {isolate}, target: {}, soft: {soft} }}",
+                    target_as_rust(target)
+                )
             }
+            Step::PurgeMidway { reqs, delay_ms, after_ms, isolate, target, soft } => format!(
+                "Step::PurgeMidway {{ reqs: vec![{}], delay_ms: {delay_ms}, after_ms: {after_ms}, \
+                 isolate: {isolate}, target: {}, soft: {soft} }}",
+                reqs_as_rust(reqs),
+                target_as_rust(target)
+            ),
             Step::RedisDown(down) => format!("Step::RedisDown({down})"),
             Step::RedisFlaky(n) => format!("Step::RedisFlaky({n})"),
             Step::Origin(mode) => format!("Step::Origin(OriginMode::{mode:?})"),
@@ -256,6 +281,13 @@ pub fn as_rust(steps: &[Step]) -> String {
     }
     out.push(']');
     out
+}
+
+fn target_as_rust(target: &Target) -> String {
+    match target {
+        Target::Url(res) => format!("Target::Url(Res::{res:?})"),
+        other => format!("Target::{other:?}"),
+    }
 }
 
 fn reqs_as_rust(reqs: &[Req]) -> String {

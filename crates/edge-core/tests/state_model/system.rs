@@ -249,8 +249,18 @@ impl ModelHost {
         let serial = {
             let mut model = shared.model.borrow_mut();
             let start_event = model.tick();
-            let fetch =
-                Fetch { res, req_id, who, pref, lang, start_event, end_ms: None, lockable, confirms: None };
+            let fetch = Fetch {
+                res,
+                req_id,
+                who,
+                pref,
+                lang,
+                start_event,
+                end_ms: None,
+                end_event: None,
+                lockable,
+                confirms: None,
+            };
             model.fetches.push(fetch);
             (model.fetches.len() - 1) as u64
         };
@@ -273,10 +283,14 @@ impl ModelHost {
         }
         let now = shared.clock.now_ms();
         let healthy = shared.mode.get() == OriginMode::Healthy;
-        if let Some(fetch) = shared.model.borrow_mut().fetches.get_mut(serial as usize) {
+        let mut model = shared.model.borrow_mut();
+        let end_event = model.tick();
+        if let Some(fetch) = model.fetches.get_mut(serial as usize) {
             fetch.end_ms = Some(now);
+            fetch.end_event = Some(end_event);
             fetch.confirms = revalidates.filter(|_| healthy);
         }
+        drop(model);
         let mut headers = cache_headers(res);
         let body = format!("serial={serial};res={res:?};who={who};pref={pref};lang={lang}");
         if let Some(copy) = revalidates {
