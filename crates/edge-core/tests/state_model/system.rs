@@ -56,7 +56,7 @@ impl<S> SwitchableStore<S> {
     fn fails(&self) -> bool {
         self.calls.set(self.calls.get().wrapping_add(1));
         let every = self.flaky.get();
-        let fails = self.down.get() || (every > 0 && self.calls.get() % every == 0);
+        let fails = self.down.get() || (every > 0 && self.calls.get().is_multiple_of(every));
         if fails {
             self.failures.set(self.failures.get() + 1);
         }
