@@ -26,6 +26,14 @@ pub struct Fetch {
     pub confirms: Option<u64>,
 }
 
+/// The origin's latest word on a copy: the fetch that produced it or a `304` that confirmed it.
+#[derive(Clone, Copy, Debug)]
+pub struct Vouched {
+    pub start_event: u64,
+    pub end_event: u64,
+    pub end_ms: u64,
+}
+
 /// A completed purge or write invalidation.
 #[derive(Clone, Debug)]
 pub struct Invalidation {
@@ -170,12 +178,14 @@ impl Model {
     }
 
     /// When the origin last vouched for fetch `serial`'s copy before `before_event`: its own
-    /// answer, or a later `304` to a revalidation of it. `(event it started, ms it ended)`.
-    fn last_confirmed(&self, serial: u64, fetch: &Fetch, before_event: u64) -> Option<(u64, u64)> {
-        let own = fetch.end_ms.map(|ms| (fetch.start_event, ms));
+    /// answer, or a later `304` to a revalidation of it.
+    fn last_confirmed(&self, serial: u64, fetch: &Fetch, before_event: u64) -> Option<Vouched> {
+        let vouched = |f: &Fetch| {
+            Some(Vouched { start_event: f.start_event, end_event: f.end_event?, end_ms: f.end_ms? })
+        };
         let confirmations =
             self.fetches.iter().filter(|f| f.confirms == Some(serial) && f.start_event < before_event);
-        confirmations.filter_map(|f| Some((f.start_event, f.end_ms?))).chain(own).max()
+        confirmations.filter_map(vouched).chain(vouched(fetch)).max_by_key(|v| v.start_event)
     }
 
     /// §8.5: a variant built for one session or set of cookies goes to no other.
@@ -202,9 +212,9 @@ impl Model {
         &self,
         obs: &Observed,
         fetch: &Fetch,
-        origin: Option<(u64, u64)>,
+        origin: Option<Vouched>,
     ) -> Result<(), Violation> {
-        let confirmed_event = origin.map_or(fetch.start_event, |(event, _)| event);
+        let confirmed_event = origin.map_or(fetch.start_event, |v| v.start_event);
         for inv in &self.invalidations {
             let applies = inv.completed_event < obs.start_event
                 && confirmed_event < inv.started_event
@@ -212,9 +222,10 @@ impl Model {
             if !applies {
                 continue;
             }
-            // §8.1's known gap: a fill whose fetch began before the purge and answered after it
-            // began stores after it. A hard purge of everything is immune (a new version).
-            let in_flight = fetch.end_event.is_some_and(|end| end > inv.started_event);
+            // §8.1's known gap: a fill or refresh (a 304 included) whose fetch began before the
+            // purge and answered after it began stores after it. A hard purge of everything is
+            // immune (a new version).
+            let in_flight = origin.is_some_and(|v| v.end_event > inv.started_event);
             let immune = !inv.soft && inv.target == Target::Everything;
             if in_flight && !immune {
                 continue;
@@ -249,13 +260,8 @@ impl Model {
 
     /// §8.2, §4.4, §4.8: fresh only within `ttl`, stale only within `ttl + swr` (served at
     /// once) or `ttl + sie` (instead of an origin error).
-    fn check_windows(
-        &self,
-        obs: &Observed,
-        fetch: &Fetch,
-        origin: Option<(u64, u64)>,
-    ) -> Result<(), Violation> {
-        let Some((_, end_ms)) = origin else {
+    fn check_windows(&self, obs: &Observed, fetch: &Fetch, origin: Option<Vouched>) -> Result<(), Violation> {
+        let Some(Vouched { end_ms, .. }) = origin else {
             return Err(Violation {
                 kind: "body",
                 message: format!("{obs:?} was served {fetch:?} before the origin finished it"),
