@@ -128,6 +128,12 @@ where
     R: Runtime,
 {
     request.session_unconfirmed = matches!(state, Some(SessionState::Unavailable { .. }));
+    // The store could not say: nothing is confirmed, and "no session" is not the answer. Looking
+    // again as anonymous would serve a logged-in client the anonymous variant as soon as Redis
+    // answers the second round trip (§8.5; found by the model test). Nothing is stored for it.
+    if request.session_unconfirmed {
+        return lookup;
+    }
     let confirmed = state.and_then(|s| s.session_id()).map(str::to_string);
     if confirmed == request.session_id {
         return lookup;

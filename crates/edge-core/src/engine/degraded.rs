@@ -139,11 +139,10 @@ where
     /// board (a wake signal of this request's own, as waiters behind a Redis lock are), with a
     /// coarse timer only to notice a fetch that ended without publishing.
     async fn wait_for_local_fill(&self, lookup: &Lookup, deadline: u64) -> LocalWait {
-        let started = self.rt.now_ms();
         let board = &self.isolate.polls;
-        let _waiting = board.wait(&lookup.keys.lock);
+        let waiting = board.wait(&lookup.keys.lock);
         loop {
-            if let Some(outcome) = board.outcome_since(&lookup.keys.lock, started) {
+            if let Some(outcome) = waiting.outcome() {
                 return LocalWait::Outcome(outcome);
             }
             if !self.isolate.local_fills.borrow().contains(&lookup.keys.stale) {
@@ -205,14 +204,21 @@ impl Drop for LocalFill<'_> {
     }
 }
 
-/// Adds `detail=redis-unavailable` to `Cache-Status` unless it already gives a detail (an
-/// origin error's): `X-Cache` keeps its meaning.
+/// Sets `detail=redis-unavailable` in `Cache-Status`, in place of any detail the answer gave:
+/// `X-Cache` keeps its meaning.
 fn marked<B>(mut served: Served<B>) -> Served<B> {
     let value = served.headers.get(CACHE_STATUS).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !value.is_empty() && !value.contains("detail=") {
-        if let Ok(marked) = HeaderValue::from_str(&format!("{value}; {DETAIL}")) {
-            served.headers.insert(CACHE_STATUS, marked);
-        }
+    if value.is_empty() {
+        return served;
+    }
+    // One `detail` per entry (RFC 9211): that Redis was not asked is what an operator must
+    // see, so it replaces a reason the answer already gave (e.g. `private`).
+    let without_detail = match value.find("; detail=") {
+        Some(at) => &value[..at],
+        None => value,
+    };
+    if let Ok(marked) = HeaderValue::from_str(&format!("{without_detail}; {DETAIL}")) {
+        served.headers.insert(CACHE_STATUS, marked);
     }
     served
 }

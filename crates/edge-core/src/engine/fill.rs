@@ -56,7 +56,7 @@ where
         stale: Option<SharedEntry>,
         deadline: u64,
     ) -> Fill<O::Body> {
-        let attempt = self.try_lock(&lookup.keys, stale.as_ref().map(|e| e.stored_at_ms)).await;
+        let attempt = self.try_lock(&lookup.keys, &lookup.vary, stale.as_ref().map(|e| e.stored_at_ms)).await;
         let served = match attempt {
             Err(_) => self.degraded(req, lookup, origin, false).await,
             Ok(LockAttempt::AlreadyFilled(entry)) if !may_answer(req, &entry) => {

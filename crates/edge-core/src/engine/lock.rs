@@ -34,20 +34,24 @@ where
     /// stored and released between our lookup and our lock must not cost a second origin
     /// fetch. `seen_stored_at` is the store time of the entry the lookup saw, if any: only a
     /// newer one counts (an entry soft-purged by a stale-before time keeps its fresh marker).
+    /// For a variant (`vary` not empty), the URL's Vary spec is kept alive for the lock's
+    /// lifetime too: it lives only as long as the last stored variant, and a request that finds
+    /// it gone while we work would lock the bare URL and fetch beside us (§8.3).
     pub(super) async fn try_lock(
         &self,
         keys: &CacheKeys,
+        vary: &[String],
         seen_stored_at: Option<u64>,
     ) -> Result<LockAttempt, StoreError> {
         let token = new_lock_token().map_err(|e| StoreError::Malformed(format!("no randomness: {e}")))?;
-        let take = Op::Set {
-            key: keys.lock.clone(),
-            value: token.clone(),
-            ttl_ms: Some(self.settings.lock_ttl_ms.max(1)),
-            nx: true,
-        };
+        let ttl_ms = self.settings.lock_ttl_ms.max(1);
+        let take = Op::Set { key: keys.lock.clone(), value: token.clone(), ttl_ms: Some(ttl_ms), nx: true };
         let reread = Op::MGet(vec![keys.fresh.clone(), keys.stale.clone()]);
-        let replies = self.store.run(&[take, reread]).await?;
+        let mut ops = vec![take, reread];
+        if !vary.is_empty() {
+            ops.push(Op::ExpireAtLeast { key: self.settings.namespace.vary_spec(&keys.url_id), ttl_ms });
+        }
+        let replies = self.store.run(&ops).await?;
         let (taken, newer) = read_attempt(replies, seen_stored_at)?;
         Ok(match (taken, newer) {
             (true, Some(entry)) => {
@@ -74,7 +78,9 @@ where
                 self.rt.sleep(ttl_ms / 3).await;
                 let extend =
                     Op::CompareAndExtend { key: keys.lock.clone(), token: token.to_string(), ttl_ms };
-                let _ = self.store.run(&[extend]).await;
+                // And the URL's Vary spec, if any, as `try_lock` does (a no-op when absent).
+                let spec = Op::ExpireAtLeast { key: self.settings.namespace.vary_spec(&keys.url_id), ttl_ms };
+                let _ = self.store.run(&[extend, spec]).await;
             }
         };
         let (work, renew) = (std::pin::pin!(work), std::pin::pin!(renew));
@@ -162,17 +168,17 @@ mod tests {
     fn the_first_attempt_takes_the_lock_and_the_second_waits() {
         let h = Harness::new();
         let keys = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[])).keys;
-        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&keys, None)) else {
+        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&keys, &[], None)) else {
             panic!("first attempt must take the lock")
         };
-        assert!(matches!(h.run(h.cache().try_lock(&keys, None)), Ok(LockAttempt::Held)));
+        assert!(matches!(h.run(h.cache().try_lock(&keys, &[], None)), Ok(LockAttempt::Held)));
         h.run(h.store.run(&[release_op(&keys, "someone else")])).unwrap();
         assert!(
-            matches!(h.run(h.cache().try_lock(&keys, None)), Ok(LockAttempt::Held)),
+            matches!(h.run(h.cache().try_lock(&keys, &[], None)), Ok(LockAttempt::Held)),
             "not ours to release"
         );
         h.run(h.store.run(&[release_op(&keys, &token)])).unwrap();
-        assert!(matches!(h.run(h.cache().try_lock(&keys, None)), Ok(LockAttempt::Taken(_))));
+        assert!(matches!(h.run(h.cache().try_lock(&keys, &[], None)), Ok(LockAttempt::Taken(_))));
     }
 
     #[test]
@@ -181,10 +187,25 @@ mod tests {
         let keys = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[])).keys;
         let now = h.rt.now_ms();
         h.store_entry(&keys, &entry(200, b"new", now), true);
-        assert!(matches!(h.run(h.cache().try_lock(&keys, None)), Ok(LockAttempt::AlreadyFilled(_))));
+        assert!(matches!(h.run(h.cache().try_lock(&keys, &[], None)), Ok(LockAttempt::AlreadyFilled(_))));
         h.drain();
         // The same entry seen by the lookup does not count: it was soft-purged, refetch it.
-        assert!(matches!(h.run(h.cache().try_lock(&keys, Some(now))), Ok(LockAttempt::Taken(_))));
+        assert!(matches!(h.run(h.cache().try_lock(&keys, &[], Some(now))), Ok(LockAttempt::Taken(_))));
+    }
+
+    /// Found by the model test (`state_model` seed 37): the spec expired with its last stored
+    /// variant while a holder filled another; a request arriving then locked the bare URL.
+    #[test]
+    fn a_variants_lock_keeps_the_vary_spec_alive_while_it_is_held() {
+        let h = Harness::new();
+        let keys = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[])).keys;
+        let spec = h.settings.namespace.vary_spec(&keys.url_id);
+        let set = Op::Set { key: spec.clone(), value: "accept".into(), ttl_ms: Some(100), nx: false };
+        h.run(h.store.run(&[set])).unwrap();
+        let vary = vec!["accept".to_string()];
+        assert!(matches!(h.run(h.cache().try_lock(&keys, &vary, None)), Ok(LockAttempt::Taken(_))));
+        let left = h.run(h.store.one(Op::PTtl(spec))).unwrap().as_int().unwrap_or(0);
+        assert!(left >= h.settings.lock_ttl_ms as i64 - 1, "the spec lives as long as the lock: {left} ms");
     }
 
     #[test]

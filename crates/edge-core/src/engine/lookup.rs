@@ -168,8 +168,9 @@ where
                 continue;
             }
             let found = match found_from(reply.fresh.as_deref(), reply.stale.as_deref()) {
-                // A soft purge of everything: entries stored before it count as stale.
-                Found::Fresh(entry) if entry.stored_at_ms < reply.stale_before => Found::Stale(entry),
+                // A soft purge of everything: entries stored before it count as stale, and so do
+                // those of its millisecond (a fill that began before the purge may land in it).
+                Found::Fresh(entry) if entry.stored_at_ms <= reply.stale_before => Found::Stale(entry),
                 found => found,
             };
             let fill_ms = reply.fresh.as_deref().and_then(marker_fill_ms);
@@ -391,5 +392,9 @@ mod tests {
         }]))
         .unwrap();
         assert!(matches!(h.run(h.cache().lookup(&req, &[])).found, Found::Stale(_)));
+        // One stored in the purge's own millisecond is stale too (the model test's find).
+        let same_ms = entry(200, b"y", h.rt.now_ms());
+        h.store_entry(&keys, &same_ms, true);
+        assert!(matches!(h.run(h.cache().lookup(&req, &[])).found, Found::Stale(ref e) if e.body == b"y"));
     }
 }

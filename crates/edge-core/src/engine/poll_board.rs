@@ -56,8 +56,8 @@ struct KeyState {
     waiters: u32,
     in_flight: bool,
     last_poll_ms: u64,
-    /// The latest outcome and when it was learnt.
-    outcome: Option<(u64, PollOutcome)>,
+    /// The latest outcome: when it was learnt, its number on the board, and what it is.
+    outcome: Option<(u64, u64, PollOutcome)>,
     /// Waiters asleep until something changes, by ticket ([`Sleeping`] removes its own).
     sleepers: Vec<(u64, Wake)>,
 }
@@ -70,22 +70,28 @@ pub struct PollBoard {
     bytes: Rc<Cell<usize>>,
     /// The next sleeper's ticket.
     tickets: Rc<Cell<u64>>,
+    /// Outcomes published so far: a waiter takes only those numbered after it joined. Times
+    /// cannot tell them apart: a round's "look again" and the next round's wait can fall in
+    /// one millisecond, and a waiter taking the old outcome would look again, and again, until
+    /// it gave up and fetched beside the new holder (found by the model test).
+    published: Rc<Cell<u64>>,
 }
 
 impl PollBoard {
-    /// Registers a waiter for `key` until the returned guard is dropped.
+    /// Registers a waiter for `key` until the returned guard is dropped; the guard reads the
+    /// outcomes published after it ([`Waiting::outcome`]).
     pub fn wait(&self, key: &str) -> Waiting {
         if let Ok(mut keys) = self.keys.try_borrow_mut() {
             keys.entry(key.to_string()).or_default().waiters += 1;
         }
-        Waiting { board: self.clone(), key: key.to_string() }
+        Waiting { board: self.clone(), key: key.to_string(), joined: self.published.get() }
     }
 
-    /// An outcome learnt at or after `since_ms` (and not too long ago) by this isolate.
-    pub fn outcome_since(&self, key: &str, since_ms: u64) -> Option<PollOutcome> {
+    /// The outcome for `key` published after number `after` (and not forgotten).
+    fn outcome_after(&self, key: &str, after: u64) -> Option<PollOutcome> {
         let keys = self.keys.try_borrow().ok()?;
         match keys.get(key)?.outcome.as_ref() {
-            Some((at, outcome)) if *at >= since_ms => Some(outcome.clone()),
+            Some((_, number, outcome)) if *number > after => Some(outcome.clone()),
             _ => None,
         }
     }
@@ -132,11 +138,13 @@ impl PollBoard {
     }
 
     fn set_outcome(&self, state: &mut KeyState, now_ms: u64, outcome: PollOutcome) {
-        let freed = state.outcome.take().map_or(0, |(_, old)| old.bytes());
+        let freed = state.outcome.take().map_or(0, |(_, _, old)| old.bytes());
         let held = self.bytes.get().saturating_sub(freed);
         let outcome = if held + outcome.bytes() > MAX_READY_BYTES { PollOutcome::LookAgain } else { outcome };
         self.bytes.set(held + outcome.bytes());
-        state.outcome = Some((now_ms, outcome));
+        let number = self.published.get().wrapping_add(1);
+        self.published.set(number);
+        state.outcome = Some((now_ms, number, outcome));
     }
 
     /// Records a poll that finished at `now_ms` (and its outcome, if any); `release` also ends
@@ -172,7 +180,7 @@ impl PollBoard {
         state.waiters = state.waiters.saturating_sub(1);
         if state.waiters == 0 && !state.in_flight {
             if let Some(state) = keys.remove(key) {
-                let freed = state.outcome.map_or(0, |(_, outcome)| outcome.bytes());
+                let freed = state.outcome.map_or(0, |(_, _, outcome)| outcome.bytes());
                 self.bytes.set(self.bytes.get().saturating_sub(freed));
             }
         }
@@ -182,8 +190,8 @@ impl PollBoard {
     pub fn forget_old(&self, now_ms: u64) {
         let Ok(mut keys) = self.keys.try_borrow_mut() else { return };
         for state in keys.values_mut() {
-            if state.outcome.as_ref().is_some_and(|(at, _)| now_ms.saturating_sub(*at) > OUTCOME_KEPT_MS) {
-                let freed = state.outcome.take().map_or(0, |(_, outcome)| outcome.bytes());
+            if state.outcome.as_ref().is_some_and(|(at, _, _)| now_ms.saturating_sub(*at) > OUTCOME_KEPT_MS) {
+                let freed = state.outcome.take().map_or(0, |(_, _, outcome)| outcome.bytes());
                 self.bytes.set(self.bytes.get().saturating_sub(freed));
             }
         }
@@ -200,6 +208,15 @@ impl PollBoard {
 pub struct Waiting {
     board: PollBoard,
     key: String,
+    /// The board's count of published outcomes when this waiter joined.
+    joined: u64,
+}
+
+impl Waiting {
+    /// The outcome this isolate learnt for the key since the waiter joined, if any.
+    pub fn outcome(&self) -> Option<PollOutcome> {
+        self.board.outcome_after(&self.key, self.joined)
+    }
 }
 
 impl Drop for Waiting {
@@ -255,7 +272,7 @@ mod tests {
     #[test]
     fn one_claim_at_a_time_and_outcomes_are_shared() {
         let board = PollBoard::default();
-        let _waiting = board.wait("k");
+        let waiting = board.wait("k");
         let claim = board.try_claim("k", 100, 10).expect("first claim");
         assert!(board.try_claim("k", 101, 10).is_none(), "in flight");
         claim.record(105, None);
@@ -264,8 +281,12 @@ mod tests {
         let claim = board.try_claim("k", 115, 10).expect("due again");
         claim.record(120, Some(PollOutcome::HitForPass));
         drop(claim);
-        assert!(matches!(board.outcome_since("k", 100), Some(PollOutcome::HitForPass)));
-        assert!(board.outcome_since("k", 121).is_none(), "not for waiters that came later");
+        assert!(matches!(waiting.outcome(), Some(PollOutcome::HitForPass)));
+        // Not for a waiter that joins later, even within the same millisecond: the next round.
+        let later = board.wait("k");
+        assert!(later.outcome().is_none(), "not for waiters that came later");
+        board.publish("k", 120, PollOutcome::LookAgain);
+        assert!(matches!(later.outcome(), Some(PollOutcome::LookAgain)));
     }
 
     #[test]
@@ -284,7 +305,7 @@ mod tests {
         assert_eq!(board.footprint(), (0, 0), "a fill nobody waits for is not kept");
         let waiting = board.wait("k");
         board.publish("k", 100, ready());
-        assert!(matches!(board.outcome_since("k", 0), Some(PollOutcome::Ready(_))));
+        assert!(matches!(waiting.outcome(), Some(PollOutcome::Ready(_))));
         assert!(board.footprint().1 >= 1_000);
         drop(waiting);
         assert_eq!(board.footprint(), (0, 0), "the last waiter leaving frees the key and its bytes");
@@ -293,14 +314,14 @@ mod tests {
     #[test]
     fn entries_past_the_byte_budget_become_look_again_and_old_outcomes_go() {
         let board = PollBoard::default();
-        let (_a, _b) = (board.wait("a"), board.wait("b"));
+        let (a, b) = (board.wait("a"), board.wait("b"));
         let big = |n| PollOutcome::Ready(Rc::new(entry(200, &vec![b'x'; n], 1)));
         board.publish("a", 100, big(MAX_READY_BYTES - 100));
         board.publish("b", 100, big(1_000));
-        assert!(matches!(board.outcome_since("a", 0), Some(PollOutcome::Ready(_))));
-        assert!(matches!(board.outcome_since("b", 0), Some(PollOutcome::LookAgain)));
+        assert!(matches!(a.outcome(), Some(PollOutcome::Ready(_))));
+        assert!(matches!(b.outcome(), Some(PollOutcome::LookAgain)));
         board.forget_old(100 + OUTCOME_KEPT_MS + 1);
-        assert!(board.outcome_since("a", 0).is_none());
+        assert!(a.outcome().is_none());
         assert_eq!(board.footprint().1, 0);
     }
 

@@ -40,7 +40,7 @@ where
             async move {
                 // Already refreshed elsewhere since our lookup, or held by another: nothing to do.
                 if let Ok(LockAttempt::Taken(token)) =
-                    cache.try_lock(&lookup.keys, Some(seen_stored_at)).await
+                    cache.try_lock(&lookup.keys, &lookup.vary, Some(seen_stored_at)).await
                 {
                     // With the stale copy, so that a validator revalidates it (a 304 costs no body).
                     let work = cache.fetch_as_holder(&req, &lookup, &origin, &token, Some(stale), true);
