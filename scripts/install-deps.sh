@@ -45,9 +45,13 @@ if [[ "$(installed_version wasm-bindgen --version)" != "$WASM_BINDGEN_VERSION" ]
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+# By content, not by time: a fresh checkout (or a git worktree sharing node_modules) has a newer
+# package-lock.json than the install it matches.
+lock_stamp=node_modules/.edge-cache-lock.sha256
+if [[ ! -d node_modules ]] || ! sha256sum --status -c "$lock_stamp" 2>/dev/null; then
   say "npm ci"
   npm ci --no-audit --no-fund
+  sha256sum package-lock.json > "$lock_stamp"
 fi
 # npm may skip install scripts; workerd and esbuild work without theirs (their JS wrappers find
 # the platform binary). Rebuild only if a wrapper cannot run.
