@@ -160,10 +160,15 @@ describe("soft purge", () => {
       if (kind === "tags") assert.equal(report.entries, 1);
 
       const results = await Promise.all(Array.from({ length: 5 }, () => stack.request(path)));
+      // Each is the old copy as STALE, or, once the one refresh has stored it (it may finish
+      // inside the burst on a busy machine), the new one as a HIT; never a wait or a MISS.
       for (const r of results) {
-        assert.equal(xc(r), "STALE", r.headers["cache-status"]);
-        assert.equal(r.text(), `${path} v1`);
+        const answer = [xc(r), r.text()];
+        const stale = answer[0] === "STALE" && answer[1] === `${path} v1`;
+        const refreshed = answer[0] === "HIT" && answer[1] === `${path} v2`;
+        assert.ok(stale || refreshed, `${answer} ${r.headers["cache-status"]}`);
       }
+      assert.ok(results.some((r) => xc(r) === "STALE"), "the burst is answered from the stale copy");
       await sleep(500);
       assert.equal(stack.origin.count(path), 2, "one refresh");
       const after = await stack.request(path);

@@ -160,6 +160,9 @@ describe("sessions on a store of their own (SESSION_REDIS_REST_URL)", () => {
         SESSION_REDIS_REST_URL: sessionProxy.url,
         SESSION_REDIS_REST_TOKEN: sessionGateway.token,
         REDIS_TIMEOUT_MS: "5000", // the held answer below must not time out
+        // Without the L1, which answers a shared hit with no cache-store request at all
+        // (tests/two-tier.test.mjs): here the two stores' requests are the subject.
+        CACHE_L1_BYTES: "0",
       });
       const [cookie] = await logInEveryone();
       await stack.request("/shared", { headers: { cookie } });
