@@ -18,7 +18,8 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on yet.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
