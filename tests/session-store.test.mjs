@@ -160,6 +160,9 @@ describe("sessions on a store of their own (SESSION_REDIS_REST_URL)", () => {
         SESSION_REDIS_REST_URL: sessionProxy.url,
         SESSION_REDIS_REST_TOKEN: sessionGateway.token,
         REDIS_TIMEOUT_MS: "5000", // the held answer below must not time out
+        // The hit counted below must read Redis: with the per-isolate L1 on, a hit within
+        // CACHE_L1_TTL_MS of the previous one is answered from it with no request at all.
+        CACHE_L1_BYTES: "0",
       });
       const [cookie] = await logInEveryone();
       await stack.request("/shared", { headers: { cookie } });
