@@ -25,18 +25,11 @@ done
 # after the crate path go to `cargo build` unchanged.
 worker-build --release "$root" -p edge-cache "$@"
 
-# wasm-bindgen's futures wake their tasks with the global queueMicrotask (js-sys picks it when
-# it exists). In workerd that call costs about 200 µs of a pass-through's CPU (several wakes a
-# request, each through the runtime's own API); a microtask queued by an already resolved
-# promise runs at the same point of the same queue and costs a fraction (issue 11, profiled and
-# measured in bench/RESULTS.md). The glue's import is rewritten to that; the build fails if
-# the generated glue no longer has the shape this expects, rather than silently losing it.
-glue=build/index.js
-if ! grep -Eq '__wbg_queueMicrotask_[0-9a-f]+:function\(([a-z])\)\{queueMicrotask\(\1\)\}' "$glue"; then
-  echo "build-worker: $glue has no queueMicrotask import of the expected shape (wasm-bindgen changed?)" >&2
-  exit 1
-fi
-sed -E -i 's/(__wbg_queueMicrotask_[0-9a-f]+:function\(([a-z])\)\{)queueMicrotask\(\2\)\}/\1Promise.resolve().then(\2)}/' "$glue"
+# Two rewrites of the generated glue for CPU per request (issue 11): wasm-bindgen's wake-ups
+# through a resolved promise instead of workerd's queueMicrotask, and a plain `{ fetch }`
+# default export instead of worker-build's WorkerEntrypoint subclass and its per-request
+# Proxies. The script says why and fails if the glue changed shape.
+node scripts/patch-glue.mjs build/index.js
 
 wasm=build/index_bg.wasm
 [[ -f $wasm ]] || { echo "build-worker: $wasm was not written" >&2; exit 1; }
