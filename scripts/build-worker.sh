@@ -25,6 +25,12 @@ done
 # after the crate path go to `cargo build` unchanged.
 worker-build --release "$root" -p edge-cache "$@"
 
+# Two rewrites of the generated glue for CPU per request (issue 11): wasm-bindgen's wake-ups
+# through a resolved promise instead of workerd's queueMicrotask, and a plain `{ fetch }`
+# default export instead of worker-build's WorkerEntrypoint subclass and its per-request
+# Proxies. The script says why and fails if the glue changed shape.
+node scripts/patch-glue.mjs build/index.js
+
 wasm=build/index_bg.wasm
 [[ -f $wasm ]] || { echo "build-worker: $wasm was not written" >&2; exit 1; }
 

@@ -5,8 +5,6 @@
 //! reaches Redis. A valid cookie is only a *candidate*: the session exists only if Redis holds
 //! its record.
 
-use ::cookie::time::{Duration, OffsetDateTime};
-use ::cookie::{Cookie, SameSite};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -14,8 +12,11 @@ use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 
+use self::set_cookie::session_cookie;
 use super::id::{SessionId, SESSION_ID_CHARS};
-use super::settings::{SameSitePolicy, SessionSettings};
+use super::settings::SessionSettings;
+
+mod set_cookie;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -178,7 +179,7 @@ pub fn carried_part(cookie_headers: &HeaderMap, settings: &SessionSettings) -> O
 pub fn carrying_cookie_header(id: &SessionId, sealed: &str, settings: &SessionSettings) -> String {
     let value = format!("{}.{sealed}", cookie_value(id, settings));
     let max_age = (!settings.expire_at_browser_close).then_some(settings.idle_ttl_s);
-    session_cookie(settings, value, max_age).to_string()
+    session_cookie(settings, &value, max_age, false)
 }
 
 /// Every `name=value` piece of every `Cookie` header, as raw bytes, empty pieces skipped.
@@ -199,14 +200,13 @@ enum Candidate<'a> {
     NotText,
 }
 
-/// Whether a piece is our cookie. Pieces that are text go through the `cookie` crate; a piece
-/// that is not UTF-8 is ours if its name (the bytes before the first `=`, trimmed) is ours.
+/// Whether a piece is our cookie. A piece that is text is `name=value`, both trimmed, split at
+/// the first `=` (as the `cookie` crate parses one; the tests hold the two to each other); a
+/// piece that is not UTF-8 is ours if its name (the bytes before the first `=`, trimmed) is ours.
 fn our_value<'a>(piece: &'a [u8], cookie_name: &str) -> Candidate<'a> {
     match std::str::from_utf8(piece) {
-        Ok(text) => match Cookie::parse(text) {
-            Ok(cookie) if cookie.name_raw() == Some(cookie_name) => {
-                Candidate::Text(cookie.value_raw().unwrap_or(""))
-            }
+        Ok(text) => match text.split_once('=') {
+            Some((name, value)) if name.trim() == cookie_name => Candidate::Text(value.trim()),
             _ => Candidate::NotOurs,
         },
         Err(_) => {
@@ -228,43 +228,13 @@ fn our_value<'a>(piece: &'a [u8], cookie_name: &str) -> Candidate<'a> {
 /// created, rotated or its expiry needs refreshing, so the browser's expiry slides too.
 pub fn set_cookie_header(id: &SessionId, settings: &SessionSettings) -> String {
     let max_age = (!settings.expire_at_browser_close).then_some(settings.idle_ttl_s);
-    session_cookie(settings, cookie_value(id, settings), max_age).to_string()
+    session_cookie(settings, &cookie_value(id, settings), max_age, false)
 }
 
 /// `Set-Cookie` value that deletes the cookie: same name and attributes, empty value,
 /// `Max-Age=0` and `Expires` at the Unix epoch (for clients that ignore `Max-Age`).
 pub fn clear_cookie_header(settings: &SessionSettings) -> String {
-    let cookie = session_cookie(settings, String::new(), Some(0));
-    let mut expired = cookie.clone();
-    expired.set_expires(OffsetDateTime::UNIX_EPOCH);
-    // Only the date can fail to format, and a fixed date cannot; without it Max-Age=0 still
-    // deletes the cookie.
-    let mut out = String::new();
-    match std::fmt::write(&mut out, format_args!("{expired}")) {
-        Ok(()) => out,
-        Err(_) => cookie.to_string(),
-    }
-}
-
-fn session_cookie(settings: &SessionSettings, value: String, max_age_s: Option<u64>) -> Cookie<'static> {
-    let same_site = match settings.same_site {
-        SameSitePolicy::Lax => SameSite::Lax,
-        SameSitePolicy::Strict => SameSite::Strict,
-        SameSitePolicy::None => SameSite::None,
-    };
-    let mut cookie = Cookie::build((settings.cookie_name.clone(), value))
-        .path("/")
-        .secure(true)
-        .http_only(true)
-        .same_site(same_site)
-        .build();
-    if let Some(seconds) = max_age_s {
-        cookie.set_max_age(Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX)));
-    }
-    if let Some(domain) = &settings.domain {
-        cookie.set_domain(domain.clone());
-    }
-    cookie
+    session_cookie(settings, "", Some(0), true)
 }
 
 /// The `Cookie` header to forward to the origin: every `Cookie` header joined into one
@@ -296,5 +266,4 @@ pub fn cookie_header_without_session(
 }
 
 #[cfg(test)]
-#[path = "cookie_tests.rs"]
 mod tests;

@@ -1,4 +1,9 @@
-//! Tests of the session cookie: parsing, verifying, issuing and clearing (`cookie.rs`).
+//! The session cookie's tests; `cookie` (the crate, a dev-dependency) cross-checks our
+//! reading and writing.
+
+use ::cookie::time::Duration;
+use ::cookie::{Cookie, SameSite};
+use proptest::prelude::*;
 
 use super::*;
 use crate::session::new_session_id;
@@ -304,4 +309,99 @@ fn forwarded_cookie_header_loses_only_our_cookie() {
     // Bad values of ours go too; other people's garbage is forwarded untouched.
     let map = headers(&[b"__Host-session=\xff; x=\xfe\xfd; __Host-session=junk; y"]);
     assert_eq!(cookie_header_without_session(&map, &s).unwrap().as_bytes(), b"x=\xfe\xfd; y");
+}
+
+/// What the `cookie` crate (which read our cookie before) makes of one piece.
+fn crate_reading<'a>(piece: &'a str, name: &str) -> Option<&'a str> {
+    match Cookie::parse(piece) {
+        Ok(cookie) if cookie.name_raw() == Some(name) => Some(cookie.value_raw().unwrap_or("")),
+        _ => None,
+    }
+}
+
+fn our_reading<'a>(piece: &'a str, name: &str) -> Option<&'a str> {
+    match our_value(piece.as_bytes(), name) {
+        Candidate::Text(value) => Some(value),
+        Candidate::NotOurs => None,
+        Candidate::NotText => unreachable!("a &str is text"),
+    }
+}
+
+#[test]
+fn pieces_read_as_the_cookie_crate_reads_them() {
+    let name = "__Host-session";
+    for piece in [
+        "__Host-session=abc",
+        "__Host-session = abc ",
+        "__Host-session\u{a0}=\u{2003}abc\u{3000}",
+        "__Host-session==",
+        "__Host-session=a=b",
+        "__Host-session=\"quoted\"",
+        "__Host-session=",
+        "__Host-session",
+        "=__Host-session",
+        " =x",
+        "__host-session=x",
+        "__Host-sessionx=y",
+    ] {
+        assert_eq!(our_reading(piece, name), crate_reading(piece, name), "{piece:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_piece_reads_as_the_cookie_crate_reads_it(
+        before in "[ \t\u{a0}\u{2003}]{0,2}",
+        name in "(__Host-session|__Host-sessio|s|=|\u{e9})",
+        gap in "[ \t\u{a0}]{0,2}",
+        eq in "(=|==|)",
+        value in "[ -~\u{a0}-\u{ff}\u{3000}]{0,12}",
+    ) {
+        let piece = format!("{before}{name}{gap}{eq}{value}");
+        // Pieces come trimmed of ASCII whitespace (`cookie_pieces`), never with a `;`.
+        let piece = piece.trim_ascii().replace(';', "");
+        prop_assert_eq!(our_reading(&piece, "__Host-session"), crate_reading(&piece, "__Host-session"));
+    }
+}
+
+#[test]
+fn set_cookie_lines_are_what_the_cookie_crate_reads() {
+    let id = new_session_id().unwrap();
+    let base = settings();
+    let variants = [
+        base.clone(),
+        base.clone().with_same_site("Strict").unwrap(),
+        base.clone()
+            .with_cookie_name("sid")
+            .unwrap()
+            .with_same_site("None")
+            .unwrap()
+            .with_domain("a.example")
+            .unwrap(),
+        base.clone().with_lifetime_model(true, false),
+    ];
+    for s in variants {
+        for line in
+            [set_cookie_header(&id, &s), clear_cookie_header(&s), carrying_cookie_header(&id, "c2Vh", &s)]
+        {
+            let parsed = Cookie::parse(line.as_str()).unwrap();
+            assert_eq!(parsed.name(), s.cookie_name, "{line}");
+            assert_eq!(parsed.http_only(), Some(true), "{line}");
+            assert_eq!(parsed.secure(), Some(true), "{line}");
+            assert_eq!(parsed.path(), Some("/"), "{line}");
+            assert_eq!(parsed.domain(), s.domain.as_deref(), "{line}");
+            let same_site = match s.same_site {
+                crate::session::settings::SameSitePolicy::Lax => SameSite::Lax,
+                crate::session::settings::SameSitePolicy::Strict => SameSite::Strict,
+                crate::session::settings::SameSitePolicy::None => SameSite::None,
+            };
+            assert_eq!(parsed.same_site(), Some(same_site), "{line}");
+            // The crate writes the same line back: same attributes, same order.
+            assert_eq!(parsed.to_string(), line);
+        }
+        let cleared = Cookie::parse(clear_cookie_header(&s)).unwrap();
+        assert_eq!(cleared.value(), "");
+        assert_eq!(cleared.max_age(), Some(Duration::ZERO));
+        assert_eq!(cleared.expires_datetime(), Some(::cookie::time::OffsetDateTime::UNIX_EPOCH));
+    }
 }
