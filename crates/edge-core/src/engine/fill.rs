@@ -56,6 +56,9 @@ where
         stale: Option<SharedEntry>,
         deadline: u64,
     ) -> Fill<O::Body> {
+        if let Some(served) = self.behind_degraded_fetch(req, lookup, deadline).await {
+            return Fill::Served(served);
+        }
         let attempt = self.try_lock(&lookup.keys, &lookup.vary, stale.as_ref().map(|e| e.stored_at_ms)).await;
         let served = match attempt {
             Err(_) => self.degraded(req, lookup, origin, false).await,
@@ -68,7 +71,8 @@ where
             }
             Ok(LockAttempt::Taken(token)) => {
                 // Requests of this isolate that lose Redis meanwhile wait for this fetch.
-                let _local = super::degraded::LocalFill::lead(self, &lookup.keys.stale);
+                let flight = self.flight_key(req);
+                let _local = super::degraded::LocalFill::lead(self, &flight, false);
                 self.hold(req, lookup, origin, token, stale).await
             }
             Ok(LockAttempt::Held) => {
