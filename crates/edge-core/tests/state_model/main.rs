@@ -148,10 +148,71 @@ fn the_model_refuses_what_the_guarantees_forbid() {
         m.check(&obs(Res::PubSwr, 0, CachePhase::Stale, 1_500)).unwrap_err().kind,
         "served-after-hard-purge"
     );
-    // Once an in-memory tier exists, another isolate's copy is excused for its lifetime.
+    // With the L1 on, another isolate's copy is excused for CACHE_L1_TTL_MS after the purge
+    // completed, and no longer; the purging isolate's never.
     m.l1_ttl_ms = Some(1_000);
     assert!(m.check(&obs(Res::PubSwr, 0, CachePhase::Stale, 2_500)).is_ok());
     assert!(m.check(&obs(Res::PubSwr, 0, CachePhase::Stale, 2_501)).is_err());
+    let purger = |at| Observed {
+        req: Req { isolate: 1, ..obs(Res::PubSwr, 0, CachePhase::Stale, at).req },
+        ..obs(Res::PubSwr, 0, CachePhase::Stale, at)
+    };
+    assert_eq!(m.check(&purger(1_500)).unwrap_err().kind, "served-after-hard-purge");
+    // Degraded mode: another isolate's L1 copy of a purge it had not seen, inside its windows,
+    // only when Redis did fail and the answer says so.
+    let degraded = |at, failed| Observed {
+        detail: "redis-unavailable".into(),
+        redis_failed: failed,
+        ..obs(Res::PubSwr, 0, CachePhase::Stale, at)
+    };
+    assert!(m.check(&degraded(5_000, true)).is_ok());
+    assert_eq!(m.check(&degraded(7_001, true)).unwrap_err().kind, "outside-window");
+    assert_eq!(m.check(&degraded(5_000, false)).unwrap_err().kind, "redis-down");
+    let purger_degraded = Observed { req: purger(5_000).req, ..degraded(5_000, true) };
+    assert_eq!(m.check(&purger_degraded).unwrap_err().kind, "served-after-hard-purge");
+
+    // A soft purge alone: another isolate's L1 may still say HIT for CACHE_L1_TTL_MS.
+    let mut m = Model::new(0);
+    m.fetches.push(fetch(1));
+    m.fetches.push(Fetch { res: Res::PubSwr, ..fetch(0) });
+    m.invalidations.push(purge(true));
+    m.l1_ttl_ms = Some(400);
+    assert!(m.check(&obs(Res::PubSwr, 0, CachePhase::Hit, 1_900)).is_ok());
+    assert_eq!(
+        m.check(&obs(Res::PubSwr, 0, CachePhase::Hit, 1_901)).unwrap_err().kind,
+        "soft-purged-served-fresh"
+    );
+    let purger_hit = Observed {
+        req: Req { isolate: 1, ..obs(Res::PubSwr, 0, CachePhase::Hit, 1_600).req },
+        ..obs(Res::PubSwr, 0, CachePhase::Hit, 1_600)
+    };
+    assert_eq!(m.check(&purger_hit).unwrap_err().kind, "soft-purged-served-fresh");
+
+    // Redis down: an unmarked L1 HIT only within CACHE_L1_TTL_MS of the outage's start; a
+    // `Vary: Cookie` variant never from the cache; nothing from the cache with the L1 off.
+    let down = |res, who, phase, at, detail: &str| Observed {
+        redis_down: true,
+        redis_down_since_ms: Some(1_000),
+        redis_failed: true,
+        detail: detail.into(),
+        ..obs(res, who, phase, at)
+    };
+    let mut m = Model::new(0);
+    m.fetches.push(fetch(1));
+    m.fetches.push(Fetch { res: Res::PubSwr, ..fetch(0) });
+    m.l1_ttl_ms = Some(400);
+    assert!(m.check(&down(Res::PubSwr, 0, CachePhase::Hit, 1_400, "")).is_ok());
+    assert_eq!(m.check(&down(Res::PubSwr, 0, CachePhase::Hit, 1_401, "")).unwrap_err().kind, "redis-down");
+    assert!(m.check(&down(Res::PubSwr, 0, CachePhase::Hit, 2_000, "redis-unavailable")).is_ok());
+    assert_eq!(
+        m.check(&down(Res::Me, 1, CachePhase::Hit, 2_000, "redis-unavailable")).unwrap_err().kind,
+        "redis-down"
+    );
+    m.l1_ttl_ms = None;
+    assert_eq!(
+        m.check(&down(Res::PubSwr, 0, CachePhase::Hit, 2_000, "redis-unavailable")).unwrap_err().kind,
+        "redis-down"
+    );
 }
 
 /// A step list for the regression tests below, the L1 off.
