@@ -336,10 +336,12 @@ fn an_unavailable_session_is_never_looked_up_as_anonymous() {
     ]);
 }
 
-/// Found by seed 23 with the L1 on (Redis failing one round trip in seven, after a hard purge
-/// of everything): two anonymous requests of one isolate for one shared URL both fetched.
+/// Found by seed 23 with the L1 on (Redis failing one round trip in seven): a Redis waiter's
+/// failed poll put "unavailable" on the isolate's poll board; the anonymous requests waiting
+/// there for their isolate's own fetch took it as their answer and both fetched beside it
+/// (§8.6). Fixed in `engine/degraded.rs`: a failed poll is no news of the isolate's own fetch.
 #[test]
-fn degraded_requests_of_one_isolate_fetch_a_key_once_after_a_version_change() {
+fn a_failed_redis_poll_sends_no_waiter_of_the_isolates_own_fetch_to_the_origin() {
     replay_with_l1(
         Some(400),
         vec![
@@ -361,7 +363,9 @@ fn degraded_requests_of_one_isolate_fetch_a_key_once_after_a_version_change() {
 }
 
 /// Found by seed 32 (Redis answering one round trip in two with garbage, after a hard purge of
-/// everything): two anonymous requests of one isolate for one shared URL both fetched.
+/// everything): the request whose lookup failed keyed its isolate's single flight on the old
+/// cache version, the one whose lock attempt failed on the new: both fetched (§8.6). Fixed in
+/// `engine/degraded.rs` `flight_key`: the single flight is keyed without the version.
 #[test]
 fn garbage_from_redis_still_means_one_fetch_per_key_per_isolate() {
     let req = Req { isolate: 1, res: Res::Short, who: 0, pref: 1, lang: 1 };
