@@ -151,13 +151,8 @@ impl Model {
         // failure). Checked whenever the edge says so, and required while Redis is down.
         let marked =
             obs.detail == "redis-unavailable" || (!obs.origin_healthy && obs.detail == "origin-error");
-        // An L1 hit asks nothing of Redis: within `CACHE_L1_TTL_MS` of Redis going down it may
-        // be an unmarked HIT (its copy was confirmed before).
-        let l1_hit = obs.phase == CachePhase::Hit
-            && match (self.l1_ttl_ms, obs.redis_down_since_ms) {
-                (Some(ttl), Some(since)) => obs.start_ms <= since + ttl,
-                _ => false,
-            };
+        // An L1 hit asks nothing of Redis, so it is not marked (judged below, with its copy).
+        let l1_hit = obs.phase == CachePhase::Hit && self.l1_ttl_ms.is_some();
         if obs.redis_down && !marked && !l1_hit {
             return fail("redis-down", format!("not marked as answered without Redis: {obs:?}"));
         }
@@ -199,6 +194,14 @@ impl Model {
         if !own {
             self.check_variant(obs, fetch)?;
             let origin = self.last_confirmed(serial, fetch, obs.end_event);
+            // An unmarked L1 HIT while Redis is down: within `CACHE_L1_TTL_MS` of the outage's
+            // start or of the copy's arrival from the origin (a degraded fetch puts it there).
+            if obs.redis_down && !marked {
+                let since = obs.redis_down_since_ms.unwrap_or(0).max(origin.map_or(0, |v| v.end_ms));
+                if obs.start_ms > since + self.l1_ttl_ms.unwrap_or(0) {
+                    return fail("redis-down", format!("an L1 hit past its lifetime, Redis down: {obs:?}"));
+                }
+            }
             self.check_invalidations(obs, fetch, origin)?;
             self.check_windows(obs, fetch, origin)?;
         }
