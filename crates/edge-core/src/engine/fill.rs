@@ -70,8 +70,17 @@ where
                 from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms())
             }
             Ok(LockAttempt::Taken(token)) => {
-                // Requests of this isolate that lose Redis meanwhile wait for this fetch.
                 let flight = self.flight_key(req);
+                if self.isolate.local_fills.borrow().get(&flight) == Some(&true) {
+                    // A degraded fetch of this isolate began while we took the lock: it is the
+                    // isolate's one fetch (§8.6; the model test's find). The lock goes back.
+                    self.release(&lookup.keys, &token);
+                    match self.behind_degraded_fetch(req, lookup, deadline).await {
+                        Some(served) => return Fill::Served(served),
+                        None => return Fill::LookAgain,
+                    }
+                }
+                // Requests of this isolate that lose Redis meanwhile wait for this fetch.
                 let _local = super::degraded::LocalFill::lead(self, &flight, false);
                 self.hold(req, lookup, origin, token, stale).await
             }

@@ -491,3 +491,24 @@ fn a_request_that_lost_the_vary_names_shares_its_isolates_fetch() {
         ],
     );
 }
+
+/// Found by seed 1996 (Redis failing one round trip in two): a request saw no degraded fetch
+/// of its isolate, asked Redis for the lock and got it; meanwhile another request of the
+/// isolate lost Redis and began the isolate's degraded fetch, so both fetched (§8.6). Fixed in
+/// `engine/fill.rs`: a lock taken while the isolate's degraded fetch runs goes back, and the
+/// request waits for that fetch.
+#[test]
+fn a_lock_taken_while_the_isolates_degraded_fetch_runs_goes_back() {
+    let lang = Req { isolate: 0, res: Res::Lang, who: 0, pref: 2, lang: 0 };
+    replay(vec![
+        Step::Requests {
+            reqs: vec![Req { isolate: 0, res: Res::PrivSie, who: 1, pref: 0, lang: 0 }],
+            delay_ms: 0,
+        },
+        Step::Purge { isolate: 1, target: Target::Everything, soft: false },
+        Step::Purge { isolate: 1, target: Target::Prefix("/q/"), soft: true },
+        Step::RedisFlaky(2),
+        Step::Advance(1352),
+        Step::Requests { reqs: vec![lang, lang, lang, lang, lang], delay_ms: 516 },
+    ]);
+}
