@@ -281,11 +281,8 @@ where
         // The variant key follows the response's own Vary names, which may differ from the
         // names the lookup guessed.
         let same_variant = names == lookup.vary;
-        let keys = if same_variant {
-            lookup.keys.clone()
-        } else {
-            self.keys_for(req, self.isolate.version.get(), &names)
-        };
+        let keys =
+            if same_variant { lookup.keys.clone() } else { self.keys_for(req, lookup.version, &names) };
         let path = normalized_path(req.uri.path());
         let fill_ms = Some(now.saturating_sub(started));
         let mut ops = self.entry_ops(&keys, &path, &entry, &names, fill_ms);

@@ -52,6 +52,10 @@ pub struct Lookup {
     pub extra: Result<Vec<Reply>, StoreError>,
     /// The `Vary` names the keys were computed with.
     pub vary: Vec<String>,
+    /// The cache version the keys were computed with: a fill stores under it, even when its
+    /// answer's `Vary` names change the variant key (§8.1: a purge of everything meanwhile
+    /// must not see the fill's copy).
+    pub version: u64,
     /// Redis HTTP requests this lookup cost (0 for a hit in the isolate's L1).
     pub round_trips: u32,
     /// How long the entry's last fill took (the fresh marker's δ), when known: early refresh
@@ -67,6 +71,7 @@ impl Lookup {
             found: Found::Absent,
             extra: Ok(Vec::new()),
             vary: self.vary.clone(),
+            version: self.version,
             round_trips: 0,
             fill_ms: self.fill_ms,
         }
@@ -108,6 +113,7 @@ where
                     found,
                     extra: Ok(Vec::new()),
                     vary,
+                    version,
                     round_trips,
                     fill_ms: hit.fill_ms,
                 };
@@ -146,7 +152,7 @@ where
                 Ok(reply) => reply,
                 Err(e) => {
                     let found = Found::Unavailable(e);
-                    return Lookup { keys, found, extra, vary, round_trips, fill_ms: None };
+                    return Lookup { keys, found, extra, vary, version, round_trips, fill_ms: None };
                 }
             };
             let version_changed = reply.version != version;
@@ -175,7 +181,7 @@ where
             };
             let fill_ms = reply.fresh.as_deref().and_then(marker_fill_ms);
             self.keep_in_l1(req, &keys, &found, fill_ms);
-            return Lookup { keys, found, extra, vary, round_trips, fill_ms };
+            return Lookup { keys, found, extra, vary, version, round_trips, fill_ms };
         }
     }
 

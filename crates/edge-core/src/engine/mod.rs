@@ -181,6 +181,15 @@ impl IsolateCache {
         self.l1.purge(target, &url_ids);
     }
 
+    /// A hard purge of everything through this isolate set the cache version to `version`:
+    /// lookups here use it at once, so that a fill in flight, which stores under the version
+    /// its lookup read (and keeps that copy in the L1), is never served here (docs §8.1; the
+    /// model test's find).
+    pub fn purged_everything(&self, version: u64) {
+        self.version.set(version);
+        self.l1.clear();
+    }
+
     /// Items and bytes in the L1.
     pub fn l1_usage(&self) -> (usize, u64) {
         self.l1.usage()

@@ -512,3 +512,30 @@ fn a_lock_taken_while_the_isolates_degraded_fetch_runs_goes_back() {
         Step::Requests { reqs: vec![lang, lang, lang, lang, lang], delay_ms: 516 },
     ]);
 }
+
+/// Found by seed 2425 with the L1 on: a fill whose origin fetch began before a hard purge of
+/// everything through the same isolate stored after it, under the old version, and kept its
+/// copy in the isolate's L1; the isolate's next lookup, still on the old version, served it
+/// (§8.1: a purge of everything is immune to fills in flight, and the purging isolate never
+/// serves what it removed). Fixed in `edge/reserved.rs` and `engine/mod.rs`
+/// (`purged_everything`): the purging isolate takes the new version at once.
+#[test]
+fn a_fill_in_flight_across_a_purge_of_everything_is_not_served_by_the_purging_isolate() {
+    replay_with_l1(
+        Some(400),
+        vec![
+            Step::PurgeMidway {
+                reqs: vec![Req { isolate: 0, res: Res::Lang, who: 2, pref: 0, lang: 1 }],
+                delay_ms: 435,
+                after_ms: 322,
+                isolate: 0,
+                target: Target::Everything,
+                soft: false,
+            },
+            Step::Requests {
+                reqs: vec![Req { isolate: 0, res: Res::Lang, who: 0, pref: 1, lang: 1 }],
+                delay_ms: 0,
+            },
+        ],
+    );
+}
