@@ -290,7 +290,7 @@ where
         self.spawn_ops(ops);
         self.maybe_prune(&path);
         let entry = Rc::new(entry);
-        self.keep_stored_in_l1(req, &keys, &entry, fill_ms);
+        self.keep_stored_in_l1(req, &keys, &entry, fill_ms, lookup);
         // This isolate's waiters need not wait for Redis to hear of it.
         let outcome = if same_variant { PollOutcome::Ready(entry.clone()) } else { PollOutcome::LookAgain };
         self.isolate.polls.publish(&lookup.keys.lock, now, outcome);

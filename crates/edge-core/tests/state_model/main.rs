@@ -539,3 +539,33 @@ fn a_fill_in_flight_across_a_purge_of_everything_is_not_served_by_the_purging_is
         ],
     );
 }
+
+/// Found by seed 3009 with the L1 on: a fill in one isolate whose origin fetch began before a
+/// hard purge of everything made through the other stored after it (under the old version, as
+/// it should) and kept its copy in its isolate's L1 as confirmed at the store; that isolate,
+/// not yet aware of the new version, served it as an L1 hit more than `CACHE_L1_TTL_MS` after
+/// the purge (§8.1). Fixed in `engine/lookup.rs` (`keep_stored_in_l1`) and `l1/mod.rs`: a
+/// stored copy counts as confirmed when its lookup read Redis, not when it was stored.
+#[test]
+fn a_fill_landing_after_a_purge_of_everything_elsewhere_is_trusted_no_longer_than_the_l1_ttl() {
+    replay_with_l1(
+        Some(400),
+        vec![
+            Step::PurgeMidway {
+                reqs: vec![
+                    Req { isolate: 0, res: Res::PrivSie, who: 0, pref: 0, lang: 1 },
+                    Req { isolate: 1, res: Res::PrivSie, who: 0, pref: 2, lang: 1 },
+                ],
+                delay_ms: 562,
+                after_ms: 175,
+                isolate: 1,
+                target: Target::Everything,
+                soft: false,
+            },
+            Step::Requests {
+                reqs: vec![Req { isolate: 0, res: Res::PrivSie, who: 0, pref: 0, lang: 1 }],
+                delay_ms: 285,
+            },
+        ],
+    );
+}
