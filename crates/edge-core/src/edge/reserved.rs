@@ -14,7 +14,7 @@ use super::{BodyRead, Edge, EdgeRequest, Host, LogLevel};
 use crate::admin::{admin_access, AdminAccess};
 use crate::engine::{Served, ServedBody};
 use crate::phase::{CachePhase, NoCacheReason};
-use crate::purge::{parse_purge_request, purge_with_rules};
+use crate::purge::{parse_purge_request, purge_with_rules, PurgeReport};
 use crate::stats::{read_counts, read_ops};
 use crate::store::Store;
 
@@ -121,6 +121,9 @@ impl<S: Store + Clone + 'static> Edge<S> {
         // This isolate's L1 forgets at once (after Redis, so that no lookup in between puts the
         // purged copy back); other isolates' within CACHE_L1_TTL_MS (docs §8.1).
         self.cache_state.purged(&purge_request.target, &self.config.rules);
+        if let Ok(PurgeReport { kind: "everything", soft: false, version: Some(version), .. }) = &result {
+            self.cache_state.purged_everything(*version);
+        }
         match result {
             Ok(report) => own_json(200, &report.to_json()),
             Err(e) => {

@@ -50,6 +50,37 @@ where
     S: Store + Clone + 'static,
     R: Runtime,
 {
+    /// The single flight's key: the key URL's (with its rule's parts), at version 0, without
+    /// `Vary`. A request whose lookup failed knows neither the URL's `Vary` names nor the cache
+    /// version a purge of everything just set; one whose lock attempt failed knows both: they
+    /// may fetch the same variant, so they share one flight (§8.6; the model test's finds).
+    /// Other variants of the URL wait for it to end, then fetch their own.
+    pub(super) fn flight_key(&self, req: &CacheRequest) -> String {
+        self.keys_for(req, 0, &[]).stale
+    }
+
+    /// A request that reached Redis, behind this isolate's fetch of the variant made without
+    /// Redis (§8.6: one fetch per key per isolate, a flapping Redis included): its result, or
+    /// `None` when there is no such fetch or it ended without one (then the fleet lock).
+    pub(super) async fn behind_degraded_fetch<B>(
+        &self,
+        req: &CacheRequest,
+        lookup: &Lookup,
+        deadline: u64,
+    ) -> Option<Served<B>> {
+        let flight = self.flight_key(req);
+        if self.isolate.local_fills.borrow().get(&flight) != Some(&true) {
+            return None;
+        }
+        match self.wait_for_local_fill(lookup, &flight, deadline).await {
+            LocalWait::Outcome(PollOutcome::Ready(entry)) if may_answer(req, &entry) => {
+                self.stats.add(Counter::Hit);
+                Some(from_entry(&entry, CachePhase::Collapsed, false, self.rt.now_ms()))
+            }
+            _ => None,
+        }
+    }
+
     /// Answers without Redis.
     pub(super) async fn degraded<O: Origin>(
         &self,
@@ -89,15 +120,19 @@ where
             if head_only || personal || !shared {
                 return self.pass_degraded(origin, head_only, copy).await;
             }
-            if let Some(_leading) = LocalFill::lead(self, &lookup.keys.stale) {
+            let flight = self.flight_key(req);
+            if let Some(_leading) = LocalFill::lead(self, &flight, true) {
                 let served = self.fetch_and_store(req, lookup, origin, Vec::new(), copy, false).await;
                 return marked(served);
             }
-            match self.wait_for_local_fill(lookup, deadline).await {
+            match self.wait_for_local_fill(lookup, &flight, deadline).await {
                 LocalWait::Outcome(PollOutcome::Ready(entry)) if may_answer(req, &entry) => {
                     self.stats.add(Counter::Hit);
                     return marked(from_entry(&entry, CachePhase::Collapsed, false, self.rt.now_ms()));
                 }
+                // The fetch was for a session, not shared (§8.3 "per-session"): one of its
+                // waiters fetches next, the others wait for that one (§8.6; the model's find).
+                LocalWait::Outcome(PollOutcome::LookAgain) if self.rt.now_ms() < deadline => {}
                 LocalWait::LeaderGone if self.rt.now_ms() < deadline => {
                     // Its origin failed: a copy inside stale-if-error answers without asking
                     // again; without one, this request fetches next.
@@ -138,14 +173,19 @@ where
     /// Waits for this isolate's fetch of the key: woken by the result it publishes on the poll
     /// board (a wake signal of this request's own, as waiters behind a Redis lock are), with a
     /// coarse timer only to notice a fetch that ended without publishing.
-    async fn wait_for_local_fill(&self, lookup: &Lookup, deadline: u64) -> LocalWait {
+    async fn wait_for_local_fill(&self, lookup: &Lookup, flight: &str, deadline: u64) -> LocalWait {
         let board = &self.isolate.polls;
-        let waiting = board.wait(&lookup.keys.lock);
+        let mut waiting = board.wait(&lookup.keys.lock);
         loop {
-            if let Some(outcome) = waiting.outcome() {
-                return LocalWait::Outcome(outcome);
+            let fetching = self.isolate.local_fills.borrow().contains_key(flight);
+            match waiting.outcome() {
+                // A Redis waiter's failed poll is no news of this isolate's own fetch: keep
+                // waiting for it rather than fetching beside it (§8.6; the model test's find).
+                Some(PollOutcome::Unavailable) if fetching => waiting = board.wait(&lookup.keys.lock),
+                Some(outcome) => return LocalWait::Outcome(outcome),
+                None => {}
             }
-            if !self.isolate.local_fills.borrow().contains(&lookup.keys.stale) {
+            if !fetching {
                 return LocalWait::LeaderGone;
             }
             let now = self.rt.now_ms();
@@ -162,7 +202,8 @@ where
     /// Refreshes a stale L1 copy in the background, unless this isolate already fetches it.
     fn refresh_locally<O: Origin>(&self, req: &CacheRequest, lookup: &Lookup, origin: O, stale: SharedEntry) {
         let now = self.rt.now_ms();
-        if self.isolate.local_fills.borrow().contains(&lookup.keys.stale)
+        let flight = self.flight_key(req);
+        if self.isolate.local_fills.borrow().contains_key(&flight)
             || self.isolate.backoff.active(&lookup.keys.stale, now)
         {
             return;
@@ -171,7 +212,7 @@ where
         let (req, lookup) = (req.clone(), lookup.detached());
         self.rt.spawn(
             async move {
-                if let Some(_leading) = LocalFill::lead(&cache, &lookup.keys.stale) {
+                if let Some(_leading) = LocalFill::lead(&cache, &flight, true) {
                     let _ =
                         cache.fetch_and_store(&req, &lookup, &origin, Vec::new(), Some(stale), true).await;
                 }
@@ -185,14 +226,21 @@ where
 /// holder's, which requests that lose Redis meanwhile wait for too); dropping it (the fetch
 /// finished, or its request went away) lets the next request fetch.
 pub(super) struct LocalFill<'a> {
-    fills: &'a std::cell::RefCell<std::collections::HashSet<String>>,
+    fills: &'a std::cell::RefCell<std::collections::HashMap<String, bool>>,
     key: String,
 }
 
 impl<'a> LocalFill<'a> {
-    pub(super) fn lead<S, R>(cache: &'a Cache<S, R>, key: &str) -> Option<Self> {
+    /// Leads the fetch of the URL whose [`Cache::flight_key`] is `key`, unless one runs;
+    /// `without_redis`: a degraded-mode fetch, which requests that reach Redis wait for too.
+    pub(super) fn lead<S, R>(cache: &'a Cache<S, R>, key: &str, without_redis: bool) -> Option<Self> {
         let fills = &cache.isolate.local_fills;
-        fills.borrow_mut().insert(key.to_string()).then(|| LocalFill { fills, key: key.to_string() })
+        let mut running = fills.borrow_mut();
+        if running.contains_key(key) {
+            return None;
+        }
+        running.insert(key.to_string(), without_redis);
+        Some(LocalFill { fills, key: key.to_string() })
     }
 }
 

@@ -56,6 +56,9 @@ where
         stale: Option<SharedEntry>,
         deadline: u64,
     ) -> Fill<O::Body> {
+        if let Some(served) = self.behind_degraded_fetch(req, lookup, deadline).await {
+            return Fill::Served(served);
+        }
         let attempt = self.try_lock(&lookup.keys, &lookup.vary, stale.as_ref().map(|e| e.stored_at_ms)).await;
         let served = match attempt {
             Err(_) => self.degraded(req, lookup, origin, false).await,
@@ -67,8 +70,18 @@ where
                 from_entry(&entry, CachePhase::Hit, false, self.rt.now_ms())
             }
             Ok(LockAttempt::Taken(token)) => {
+                let flight = self.flight_key(req);
+                if self.isolate.local_fills.borrow().get(&flight) == Some(&true) {
+                    // A degraded fetch of this isolate began while we took the lock: it is the
+                    // isolate's one fetch (§8.6; the model test's find). The lock goes back.
+                    self.release(&lookup.keys, &token);
+                    match self.behind_degraded_fetch(req, lookup, deadline).await {
+                        Some(served) => return Fill::Served(served),
+                        None => return Fill::LookAgain,
+                    }
+                }
                 // Requests of this isolate that lose Redis meanwhile wait for this fetch.
-                let _local = super::degraded::LocalFill::lead(self, &lookup.keys.stale);
+                let _local = super::degraded::LocalFill::lead(self, &flight, false);
                 self.hold(req, lookup, origin, token, stale).await
             }
             Ok(LockAttempt::Held) => {
@@ -268,11 +281,8 @@ where
         // The variant key follows the response's own Vary names, which may differ from the
         // names the lookup guessed.
         let same_variant = names == lookup.vary;
-        let keys = if same_variant {
-            lookup.keys.clone()
-        } else {
-            self.keys_for(req, self.isolate.version.get(), &names)
-        };
+        let keys =
+            if same_variant { lookup.keys.clone() } else { self.keys_for(req, lookup.version, &names) };
         let path = normalized_path(req.uri.path());
         let fill_ms = Some(now.saturating_sub(started));
         let mut ops = self.entry_ops(&keys, &path, &entry, &names, fill_ms);
@@ -280,7 +290,7 @@ where
         self.spawn_ops(ops);
         self.maybe_prune(&path);
         let entry = Rc::new(entry);
-        self.keep_stored_in_l1(req, &keys, &entry, fill_ms);
+        self.keep_stored_in_l1(req, &keys, &entry, fill_ms, lookup);
         // This isolate's waiters need not wait for Redis to hear of it.
         let outcome = if same_variant { PollOutcome::Ready(entry.clone()) } else { PollOutcome::LookAgain };
         self.isolate.polls.publish(&lookup.keys.lock, now, outcome);

@@ -52,11 +52,18 @@ pub struct Lookup {
     pub extra: Result<Vec<Reply>, StoreError>,
     /// The `Vary` names the keys were computed with.
     pub vary: Vec<String>,
+    /// The cache version the keys were computed with: a fill stores under it, even when its
+    /// answer's `Vary` names change the variant key (§8.1: a purge of everything meanwhile
+    /// must not see the fill's copy).
+    pub version: u64,
     /// Redis HTTP requests this lookup cost (0 for a hit in the isolate's L1).
     pub round_trips: u32,
     /// How long the entry's last fill took (the fresh marker's δ), when known: early refresh
     /// starts sooner for an entry that is slow to fetch.
     pub fill_ms: Option<u64>,
+    /// When Redis last confirmed the version the keys use (the reply's time, or for an L1 hit
+    /// its copy's confirmation): what a fill's copy is kept in the L1 as confirmed at.
+    pub confirmed_at_ms: u64,
 }
 
 impl Lookup {
@@ -67,8 +74,10 @@ impl Lookup {
             found: Found::Absent,
             extra: Ok(Vec::new()),
             vary: self.vary.clone(),
+            version: self.version,
             round_trips: 0,
             fill_ms: self.fill_ms,
+            confirmed_at_ms: self.confirmed_at_ms,
         }
     }
 }
@@ -108,8 +117,10 @@ where
                     found,
                     extra: Ok(Vec::new()),
                     vary,
+                    version,
                     round_trips,
                     fill_ms: hit.fill_ms,
+                    confirmed_at_ms: hit.confirmed_at_ms,
                 };
             }
         }
@@ -146,7 +157,17 @@ where
                 Ok(reply) => reply,
                 Err(e) => {
                     let found = Found::Unavailable(e);
-                    return Lookup { keys, found, extra, vary, round_trips, fill_ms: None };
+                    let confirmed_at_ms = self.rt.now_ms();
+                    return Lookup {
+                        keys,
+                        found,
+                        extra,
+                        vary,
+                        version,
+                        round_trips,
+                        fill_ms: None,
+                        confirmed_at_ms,
+                    };
                 }
             };
             let version_changed = reply.version != version;
@@ -174,19 +195,21 @@ where
                 found => found,
             };
             let fill_ms = reply.fresh.as_deref().and_then(marker_fill_ms);
-            self.keep_in_l1(req, &keys, &found, fill_ms);
-            return Lookup { keys, found, extra, vary, round_trips, fill_ms };
+            let confirmed_at_ms = self.rt.now_ms();
+            self.keep_in_l1(req, &keys, &found, fill_ms, confirmed_at_ms);
+            return Lookup { keys, found, extra, vary, version, round_trips, fill_ms, confirmed_at_ms };
         }
     }
 
-    /// Mirrors what Redis said about a variant into the L1: an entry is kept (confirmed now),
-    /// anything else drops the L1's copy.
+    /// Mirrors what Redis said about a variant into the L1: an entry is kept (confirmed at
+    /// `confirmed_at_ms`), anything else drops the L1's copy.
     pub(super) fn keep_in_l1(
         &self,
         req: &CacheRequest,
         keys: &CacheKeys,
         found: &Found,
         fill_ms: Option<u64>,
+        confirmed_at_ms: u64,
     ) {
         let l1 = &self.isolate.l1;
         if !l1.enabled() {
@@ -205,20 +228,23 @@ where
             url_id: keys.url_id.clone(),
             path: normalized_path(req.uri.path()),
         };
-        l1.put(&keys.stale, put, self.rt.now_ms());
+        l1.put(&keys.stale, put, confirmed_at_ms);
     }
 
-    /// Keeps an entry just stored (by a fill, a revalidation, degraded mode's fetch) in the L1.
+    /// Keeps an entry just stored (by a fill, a revalidation, degraded mode's fetch) in the L1,
+    /// confirmed when `lookup` read Redis: the store itself reads nothing, so a purge of
+    /// everything made elsewhere since is seen no later than the L1 lifetime after that read.
     pub(super) fn keep_stored_in_l1(
         &self,
         req: &CacheRequest,
         keys: &CacheKeys,
         entry: &SharedEntry,
         fill_ms: Option<u64>,
+        lookup: &Lookup,
     ) {
         let found =
             if entry.freshness.ttl > 0 { Found::Fresh(entry.clone()) } else { Found::Stale(entry.clone()) };
-        self.keep_in_l1(req, keys, &found, fill_ms);
+        self.keep_in_l1(req, keys, &found, fill_ms, lookup.confirmed_at_ms);
     }
 
     fn vary_hint(&self, url: &str) -> Vec<String> {

@@ -149,9 +149,10 @@ pub struct IsolateCache {
     l1: L1,
     /// The namespace's soft-purge-everything time as last read: a change empties the L1.
     stale_before: Cell<u64>,
-    /// Stale keys with an origin fetch in flight in this isolate (degraded mode's, or a Redis
-    /// lock holder's): the isolate-local single flight of degraded mode.
-    local_fills: RefCell<HashSet<String>>,
+    /// URLs with an origin fetch in flight in this isolate (degraded mode's, or a Redis
+    /// lock holder's), by [`Cache::flight_key`], each with whether it runs without Redis: the
+    /// isolate-local single flight of degraded mode.
+    local_fills: RefCell<HashMap<String, bool>>,
     early_refresh_beta: f64,
     /// Keys whose origin failed a moment ago: their stale-if-error copy answers meanwhile.
     backoff: error_backoff::ErrorBackoff,
@@ -178,6 +179,15 @@ impl IsolateCache {
             _ => Vec::new(),
         };
         self.l1.purge(target, &url_ids);
+    }
+
+    /// A hard purge of everything through this isolate set the cache version to `version`:
+    /// lookups here use it at once, so that a fill in flight, which stores under the version
+    /// its lookup read (and keeps that copy in the L1), is never served here (docs §8.1; the
+    /// model test's find).
+    pub fn purged_everything(&self, version: u64) {
+        self.version.set(version);
+        self.l1.clear();
     }
 
     /// Items and bytes in the L1.
@@ -255,7 +265,7 @@ where
 
     /// The variant's keys: the key URL and parts the request's rule derives (docs §3.6), and
     /// the values of the `Vary` names.
-    fn keys_for(&self, req: &CacheRequest, version: u64, vary: &[String]) -> CacheKeys {
+    pub(super) fn keys_for(&self, req: &CacheRequest, version: u64, vary: &[String]) -> CacheKeys {
         let values = vary_values(&req.headers, vary, req.session_id.as_deref());
         let rule = self.rule(req);
         let url = self.settings.rules.key_url(rule, &req.uri);

@@ -1,9 +1,10 @@
 //! STALE (docs §4.4): a stale copy is served at once while one background refresh per key,
 //! guarded by the Redis lock (and, within this isolate, by a set so that other stale requests
-//! do not even try the lock), fetches the new one.
+//! do not even try the lock, and by degraded mode's single flight), fetches the new one.
 
 use futures::future::FutureExt;
 
+use super::degraded::LocalFill;
 use super::lock::LockAttempt;
 use super::lookup::Lookup;
 use super::{Cache, CacheRequest, SharedEntry};
@@ -38,6 +39,13 @@ where
         // After the answer: a stale answer costs one Redis request (its lookup), as a hit does.
         self.rt.spawn_after_answer(
             async move {
+                // This isolate's one fetch of the key (§8.6): not beside a degraded-mode fetch
+                // of it, and requests that lose Redis meanwhile wait for this one.
+                let flight = cache.flight_key(&req);
+                let Some(_local) = LocalFill::lead(&cache, &flight, false) else {
+                    cache.isolate.refreshing.borrow_mut().remove(&lookup.keys.fresh);
+                    return;
+                };
                 // Already refreshed elsewhere since our lookup, or held by another: nothing to do.
                 if let Ok(LockAttempt::Taken(token)) =
                     cache.try_lock(&lookup.keys, &lookup.vary, Some(seen_stored_at)).await

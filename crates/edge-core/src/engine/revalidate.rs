@@ -77,7 +77,7 @@ where
                 ops.extend(finally);
                 self.spawn_ops(ops);
                 let shared = Rc::new(entry.clone());
-                self.keep_stored_in_l1(req, &lookup.keys, &shared, fill_ms);
+                self.keep_stored_in_l1(req, &lookup.keys, &shared, fill_ms, lookup);
                 self.isolate.polls.publish(&lookup.keys.lock, now, PollOutcome::Ready(shared));
                 from_entry(&entry, CachePhase::Revalidated, head_only, now)
             }

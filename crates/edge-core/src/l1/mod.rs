@@ -29,6 +29,8 @@ pub struct L1Hit {
     pub entry: Rc<CacheEntry>,
     /// The last fill's duration (the δ of early refresh), when known.
     pub fill_ms: Option<u64>,
+    /// When Redis last vouched for it.
+    pub confirmed_at_ms: u64,
 }
 
 /// What the caller knows about an entry it hands to the L1.
@@ -92,7 +94,8 @@ impl L1 {
         if !(confirmed && item.fresh_marker && item.entry.is_fresh(now_ms)) {
             return None;
         }
-        let hit = L1Hit { entry: item.entry.clone(), fill_ms: item.fill_ms };
+        let hit =
+            L1Hit { entry: item.entry.clone(), fill_ms: item.fill_ms, confirmed_at_ms: item.confirmed_at_ms };
         items.touch(key);
         Some(hit)
     }
@@ -115,10 +118,13 @@ impl L1 {
         Some((entry, fresh_marker))
     }
 
-    /// Keeps `put` as the item for `key`, confirmed now; evicts the least recently used items
+    /// Keeps `put` as the item for `key`, confirmed at `confirmed_at_ms` (when Redis last said
+    /// which cache version holds it: for a fill, its lookup's time, so that a fill that lands
+    /// after a purge of everything made elsewhere is trusted no longer than the purge allows,
+    /// docs §8.1); evicts the least recently used items
     /// to make room. A variant keyed on the session or the cookies, or larger than an eighth
     /// of the capacity, is not kept (and any older copy is dropped).
-    pub fn put(&self, key: &str, put: L1Put, now_ms: u64) {
+    pub fn put(&self, key: &str, put: L1Put, confirmed_at_ms: u64) {
         if !self.enabled() {
             return;
         }
@@ -136,7 +142,7 @@ impl L1 {
         let L1Put { entry, fresh_marker, fill_ms, url_id, path } = put;
         items.by_key.insert(
             key.to_string(),
-            Item { entry, fresh_marker, fill_ms, url_id, path, confirmed_at_ms: now_ms, size, last_used },
+            Item { entry, fresh_marker, fill_ms, url_id, path, confirmed_at_ms, size, last_used },
         );
     }
 

@@ -28,7 +28,18 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 /// Runs `seeds` generated sequences; on the first failure, shrinks it and fails the test with
 /// the minimal sequence as Rust.
-fn explore(backend: &Backend, base: u64, seeds: u64, count: usize, shape: Shape, budget: usize) {
+///
+/// Odd seeds run with the L1 on (`CACHE_L1_TTL_MS` = `l1_ttl_ms`, short enough that clock
+/// advances cross it), even seeds with it off (the strict promises).
+fn explore(
+    backend: &Backend,
+    base: u64,
+    seeds: u64,
+    count: usize,
+    shape: Shape,
+    l1_ttl_ms: u64,
+    budget: usize,
+) {
     // A busy machine runs fewer seeds rather than holding up the suite (in seed order, so a
     // shorter run is a prefix of the full one).
     let limit = std::time::Duration::from_secs(env_or("MODEL_MAX_SECONDS", 25));
@@ -42,10 +53,11 @@ fn explore(backend: &Backend, base: u64, seeds: u64, count: usize, shape: Shape,
             return;
         }
         let steps = generate(seed, count, shape);
-        if let Err(failure) = run(&steps, backend) {
-            let (minimal, failure) = shrink(&steps, &failure, backend, budget);
+        let l1 = (seed % 2 == 1).then_some(l1_ttl_ms);
+        if let Err(failure) = run(&steps, backend, l1) {
+            let (minimal, failure) = shrink(&steps, &failure, backend, l1, budget);
             panic!(
-                "seed {seed}: {} at step {}: {}\nminimal sequence ({} steps):\n{}",
+                "seed {seed} (L1 TTL {l1:?}): {} at step {}: {}\nminimal sequence ({} steps):\n{}",
                 failure.1.kind,
                 failure.0,
                 failure.1.message,
@@ -61,7 +73,7 @@ fn memory_store_runs_keep_every_guarantee() {
     let shape = Shape { isolates: 2, max_advance_ms: 4_000, max_delay_ms: 600 };
     let (base, seeds, count) =
         (env_or("MODEL_SEED_BASE", 0), env_or("MODEL_SEEDS", 150), env_or("MODEL_STEPS", 80));
-    explore(&Backend::Memory, base, seeds, count as usize, shape, 2_000);
+    explore(&Backend::Memory, base, seeds, count as usize, shape, 400, 2_000);
 }
 
 #[test]
@@ -71,7 +83,7 @@ fn redis_runs_keep_every_guarantee() {
     let shape = Shape { isolates: 2, max_advance_ms: 1_500, max_delay_ms: 150 };
     let (base, seeds, count) =
         (env_or("MODEL_SEED_BASE", 0), env_or("MODEL_REDIS_SEEDS", 2), env_or("MODEL_REDIS_STEPS", 30));
-    explore(&backend, base, seeds, count as usize, shape, 60);
+    explore(&backend, base, seeds, count as usize, shape, 300, 60);
 }
 
 /// The model catches what it should: a run that serves a soft-purged copy as a HIT would
@@ -85,6 +97,7 @@ fn the_model_refuses_what_the_guarantees_forbid() {
         res: Res::Me,
         req_id: 0,
         who,
+        isolate: 1,
         pref: 0,
         lang: 0,
         start_event: 1,
@@ -106,6 +119,8 @@ fn the_model_refuses_what_the_guarantees_forbid() {
         detail: String::new(),
         serial: Some(if res == Res::Me { 0 } else { 1 }),
         redis_down: false,
+        redis_down_since_ms: None,
+        redis_failed: false,
         origin_healthy: true,
     };
     assert_eq!(m.check(&obs(Res::Me, 2, CachePhase::Hit, 1_000)).unwrap_err().kind, "crossed-variant");
@@ -133,16 +148,82 @@ fn the_model_refuses_what_the_guarantees_forbid() {
         m.check(&obs(Res::PubSwr, 0, CachePhase::Stale, 1_500)).unwrap_err().kind,
         "served-after-hard-purge"
     );
-    // Once an in-memory tier exists, another isolate's copy is excused for its lifetime.
+    // With the L1 on, another isolate's copy is excused for CACHE_L1_TTL_MS after the purge
+    // completed, and no longer; the purging isolate's never.
     m.l1_ttl_ms = Some(1_000);
     assert!(m.check(&obs(Res::PubSwr, 0, CachePhase::Stale, 2_500)).is_ok());
     assert!(m.check(&obs(Res::PubSwr, 0, CachePhase::Stale, 2_501)).is_err());
+    let purger = |at| Observed {
+        req: Req { isolate: 1, ..obs(Res::PubSwr, 0, CachePhase::Stale, at).req },
+        ..obs(Res::PubSwr, 0, CachePhase::Stale, at)
+    };
+    assert_eq!(m.check(&purger(1_500)).unwrap_err().kind, "served-after-hard-purge");
+    // Degraded mode: another isolate's L1 copy of a purge it had not seen, inside its windows,
+    // only when Redis did fail and the answer says so.
+    let degraded = |at, failed| Observed {
+        detail: "redis-unavailable".into(),
+        redis_failed: failed,
+        ..obs(Res::PubSwr, 0, CachePhase::Stale, at)
+    };
+    assert!(m.check(&degraded(5_000, true)).is_ok());
+    assert_eq!(m.check(&degraded(7_001, true)).unwrap_err().kind, "outside-window");
+    assert_eq!(m.check(&degraded(5_000, false)).unwrap_err().kind, "redis-down");
+    let purger_degraded = Observed { req: purger(5_000).req, ..degraded(5_000, true) };
+    assert_eq!(m.check(&purger_degraded).unwrap_err().kind, "served-after-hard-purge");
+
+    // A soft purge alone: another isolate's L1 may still say HIT for CACHE_L1_TTL_MS.
+    let mut m = Model::new(0);
+    m.fetches.push(fetch(1));
+    m.fetches.push(Fetch { res: Res::PubSwr, ..fetch(0) });
+    m.invalidations.push(purge(true));
+    m.l1_ttl_ms = Some(400);
+    assert!(m.check(&obs(Res::PubSwr, 0, CachePhase::Hit, 1_900)).is_ok());
+    assert_eq!(
+        m.check(&obs(Res::PubSwr, 0, CachePhase::Hit, 1_901)).unwrap_err().kind,
+        "soft-purged-served-fresh"
+    );
+    let purger_hit = Observed {
+        req: Req { isolate: 1, ..obs(Res::PubSwr, 0, CachePhase::Hit, 1_600).req },
+        ..obs(Res::PubSwr, 0, CachePhase::Hit, 1_600)
+    };
+    assert_eq!(m.check(&purger_hit).unwrap_err().kind, "soft-purged-served-fresh");
+
+    // Redis down: an unmarked L1 HIT only within CACHE_L1_TTL_MS of the outage's start; a
+    // `Vary: Cookie` variant never from the cache; nothing from the cache with the L1 off.
+    let down = |res, who, phase, at, detail: &str| Observed {
+        redis_down: true,
+        redis_down_since_ms: Some(1_000),
+        redis_failed: true,
+        detail: detail.into(),
+        ..obs(res, who, phase, at)
+    };
+    let mut m = Model::new(0);
+    m.fetches.push(fetch(1));
+    m.fetches.push(Fetch { res: Res::PubSwr, ..fetch(0) });
+    m.l1_ttl_ms = Some(400);
+    assert!(m.check(&down(Res::PubSwr, 0, CachePhase::Hit, 1_400, "")).is_ok());
+    assert_eq!(m.check(&down(Res::PubSwr, 0, CachePhase::Hit, 1_401, "")).unwrap_err().kind, "redis-down");
+    assert!(m.check(&down(Res::PubSwr, 0, CachePhase::Hit, 2_000, "redis-unavailable")).is_ok());
+    assert_eq!(
+        m.check(&down(Res::Me, 1, CachePhase::Hit, 2_000, "redis-unavailable")).unwrap_err().kind,
+        "redis-down"
+    );
+    m.l1_ttl_ms = None;
+    assert_eq!(
+        m.check(&down(Res::PubSwr, 0, CachePhase::Hit, 2_000, "redis-unavailable")).unwrap_err().kind,
+        "redis-down"
+    );
 }
 
-/// A step list for the regression tests below.
+/// A step list for the regression tests below, the L1 off.
 #[allow(dead_code)]
 fn replay(steps: Vec<Step>) {
-    if let Err((i, violation)) = run(&steps, &Backend::Memory) {
+    replay_with_l1(None, steps);
+}
+
+/// A step list for the regression tests below, the L1 on with this `CACHE_L1_TTL_MS` (or off).
+fn replay_with_l1(l1_ttl_ms: Option<u64>, steps: Vec<Step>) {
+    if let Err((i, violation)) = run(&steps, &Backend::Memory, l1_ttl_ms) {
         panic!("step {i}: {}: {}", violation.kind, violation.message);
     }
 }
@@ -253,4 +334,238 @@ fn an_unavailable_session_is_never_looked_up_as_anonymous() {
             delay_ms: 0,
         },
     ]);
+}
+
+/// Found by seed 23 with the L1 on (Redis failing one round trip in seven): a Redis waiter's
+/// failed poll put "unavailable" on the isolate's poll board; the anonymous requests waiting
+/// there for their isolate's own fetch took it as their answer and both fetched beside it
+/// (§8.6). Fixed in `engine/degraded.rs`: a failed poll is no news of the isolate's own fetch.
+#[test]
+fn a_failed_redis_poll_sends_no_waiter_of_the_isolates_own_fetch_to_the_origin() {
+    replay_with_l1(
+        Some(400),
+        vec![
+            Step::RedisFlaky(7),
+            Step::Advance(55),
+            Step::Purge { isolate: 1, target: Target::Everything, soft: false },
+            Step::Requests {
+                reqs: vec![
+                    Req { isolate: 1, res: Res::PubSwr, who: 2, pref: 0, lang: 1 },
+                    Req { isolate: 1, res: Res::PubSwr, who: 0, pref: 1, lang: 1 },
+                    Req { isolate: 0, res: Res::PubSwr, who: 2, pref: 0, lang: 1 },
+                    Req { isolate: 1, res: Res::PubSwr, who: 2, pref: 0, lang: 1 },
+                    Req { isolate: 1, res: Res::PubSwr, who: 0, pref: 0, lang: 0 },
+                ],
+                delay_ms: 426,
+            },
+        ],
+    );
+}
+
+/// Found by seed 32 (Redis answering one round trip in two with garbage, after a hard purge of
+/// everything): the request whose lookup failed keyed its isolate's single flight on the old
+/// cache version, the one whose lock attempt failed on the new: both fetched (§8.6). Fixed in
+/// `engine/degraded.rs` `flight_key`: the single flight is keyed without the version.
+#[test]
+fn garbage_from_redis_still_means_one_fetch_per_key_per_isolate() {
+    let req = Req { isolate: 1, res: Res::Short, who: 0, pref: 1, lang: 1 };
+    replay(vec![
+        Step::Purge { isolate: 0, target: Target::Everything, soft: false },
+        Step::RedisGarbage(2),
+        Step::Requests { reqs: vec![req, req], delay_ms: 111 },
+    ]);
+}
+
+/// Found by seed 33 with the L1 on (Redis answering one round trip in two with garbage): a
+/// stale copy's background refresh through the fleet lock started beside the same isolate's
+/// degraded-mode refresh of its L1 copy. Fixed in `engine/refresh.rs`: the refresh leads the
+/// isolate's single flight of the variant, or leaves it to the fetch already running.
+#[test]
+fn a_stale_copy_is_refreshed_once_per_isolate_when_redis_answers_garbage() {
+    let anon = Req { isolate: 0, res: Res::PubSwr, who: 0, pref: 1, lang: 0 };
+    replay_with_l1(
+        Some(400),
+        vec![
+            Step::Requests { reqs: vec![Req { who: 2, pref: 2, ..anon }], delay_ms: 41 },
+            Step::Advance(2543),
+            Step::Requests {
+                reqs: vec![Req { isolate: 0, res: Res::PrivSie, who: 1, pref: 0, lang: 1 }],
+                delay_ms: 0,
+            },
+            Step::RedisGarbage(2),
+            Step::Requests { reqs: vec![anon, anon, anon, anon, anon], delay_ms: 170 },
+        ],
+    );
+}
+
+/// Found by seed 45 with the L1 on (Redis answering one round trip in seven with garbage): of
+/// two requests for a cold key, one lost Redis and fetched in degraded mode, the other reached
+/// Redis, took the fleet lock and fetched beside it. Fixed in `engine/fill.rs`: a request that
+/// reaches Redis waits for its isolate's degraded-mode fetch of the variant first.
+#[test]
+fn a_request_that_reaches_redis_waits_for_its_isolates_degraded_fetch() {
+    let req = Req { isolate: 0, res: Res::Lang, who: 0, pref: 0, lang: 0 };
+    replay_with_l1(
+        Some(400),
+        vec![Step::RedisGarbage(7), Step::Requests { reqs: vec![req, req], delay_ms: 500 }],
+    );
+}
+
+/// Found by seed 56 (Redis failing one round trip in six): a request with a session held the
+/// fleet lock on a URL whose answer is per-session; its isolate's anonymous requests lost
+/// Redis, waited for it as their isolate's fetch, were told to look again and all fetched
+/// beside each other. Fixed in `engine/degraded.rs`: "look again" sends them round the loop,
+/// where one leads the isolate's fetch and the others wait for it.
+#[test]
+fn after_a_per_session_fetch_degraded_requests_of_one_isolate_fetch_once() {
+    replay(vec![
+        Step::Requests {
+            reqs: vec![Req { isolate: 0, res: Res::Me, who: 2, pref: 0, lang: 0 }],
+            delay_ms: 0,
+        },
+        Step::Staggered {
+            reqs: vec![
+                Req { isolate: 1, res: Res::Private, who: 2, pref: 0, lang: 0 },
+                Req { isolate: 1, res: Res::Private, who: 1, pref: 0, lang: 1 },
+                Req { isolate: 1, res: Res::Private, who: 0, pref: 2, lang: 1 },
+            ],
+            delay_ms: 74,
+            gap_ms: 73,
+        },
+        Step::Advance(2555),
+        Step::RedisFlaky(6),
+        Step::Requests {
+            reqs: vec![Req { isolate: 0, res: Res::Private, who: 2, pref: 1, lang: 1 }],
+            delay_ms: 0,
+        },
+        Step::Requests {
+            reqs: vec![
+                Req { isolate: 1, res: Res::PrivSie, who: 0, pref: 1, lang: 1 },
+                Req { isolate: 0, res: Res::PrivSie, who: 1, pref: 0, lang: 0 },
+                Req { isolate: 0, res: Res::PrivSie, who: 0, pref: 1, lang: 1 },
+                Req { isolate: 0, res: Res::PrivSie, who: 0, pref: 0, lang: 0 },
+            ],
+            delay_ms: 548,
+        },
+    ]);
+}
+
+/// Found by seed 121 with the L1 on (Redis failing one round trip in three): of two requests
+/// for one variant of a `Vary: Accept-Language` URL, one lost Redis at its lookup (so knew no
+/// `Vary` names), the other at its lock attempt (so knew them): two flights, two fetches. Fixed
+/// in `engine/degraded.rs`: the isolate's single flight is keyed on the URL, not the variant.
+#[test]
+fn a_request_that_lost_the_vary_names_shares_its_isolates_fetch() {
+    replay_with_l1(
+        Some(400),
+        vec![
+            Step::Requests {
+                reqs: vec![
+                    Req { isolate: 1, res: Res::Lang, who: 1, pref: 0, lang: 1 },
+                    Req { isolate: 0, res: Res::Lang, who: 1, pref: 0, lang: 0 },
+                ],
+                delay_ms: 162,
+            },
+            Step::Advance(1156),
+            Step::RedisFlaky(3),
+            Step::Requests {
+                reqs: vec![Req { isolate: 0, res: Res::Short, who: 1, pref: 0, lang: 0 }],
+                delay_ms: 0,
+            },
+            Step::Staggered {
+                reqs: vec![
+                    Req { isolate: 0, res: Res::PrivSie, who: 0, pref: 0, lang: 0 },
+                    Req { isolate: 0, res: Res::PrivSie, who: 2, pref: 0, lang: 1 },
+                    Req { isolate: 1, res: Res::PrivSie, who: 2, pref: 2, lang: 1 },
+                ],
+                delay_ms: 531,
+                gap_ms: 224,
+            },
+            Step::Requests {
+                reqs: vec![
+                    Req { isolate: 1, res: Res::Lang, who: 0, pref: 0, lang: 0 },
+                    Req { isolate: 1, res: Res::Lang, who: 0, pref: 0, lang: 0 },
+                ],
+                delay_ms: 534,
+            },
+        ],
+    );
+}
+
+/// Found by seed 1996 (Redis failing one round trip in two): a request saw no degraded fetch
+/// of its isolate, asked Redis for the lock and got it; meanwhile another request of the
+/// isolate lost Redis and began the isolate's degraded fetch, so both fetched (§8.6). Fixed in
+/// `engine/fill.rs`: a lock taken while the isolate's degraded fetch runs goes back, and the
+/// request waits for that fetch.
+#[test]
+fn a_lock_taken_while_the_isolates_degraded_fetch_runs_goes_back() {
+    let lang = Req { isolate: 0, res: Res::Lang, who: 0, pref: 2, lang: 0 };
+    replay(vec![
+        Step::Requests {
+            reqs: vec![Req { isolate: 0, res: Res::PrivSie, who: 1, pref: 0, lang: 0 }],
+            delay_ms: 0,
+        },
+        Step::Purge { isolate: 1, target: Target::Everything, soft: false },
+        Step::Purge { isolate: 1, target: Target::Prefix("/q/"), soft: true },
+        Step::RedisFlaky(2),
+        Step::Advance(1352),
+        Step::Requests { reqs: vec![lang, lang, lang, lang, lang], delay_ms: 516 },
+    ]);
+}
+
+/// Found by seed 2425 with the L1 on: a fill whose origin fetch began before a hard purge of
+/// everything through the same isolate stored after it, under the old version, and kept its
+/// copy in the isolate's L1; the isolate's next lookup, still on the old version, served it
+/// (§8.1: a purge of everything is immune to fills in flight, and the purging isolate never
+/// serves what it removed). Fixed in `edge/reserved.rs` and `engine/mod.rs`
+/// (`purged_everything`): the purging isolate takes the new version at once.
+#[test]
+fn a_fill_in_flight_across_a_purge_of_everything_is_not_served_by_the_purging_isolate() {
+    replay_with_l1(
+        Some(400),
+        vec![
+            Step::PurgeMidway {
+                reqs: vec![Req { isolate: 0, res: Res::Lang, who: 2, pref: 0, lang: 1 }],
+                delay_ms: 435,
+                after_ms: 322,
+                isolate: 0,
+                target: Target::Everything,
+                soft: false,
+            },
+            Step::Requests {
+                reqs: vec![Req { isolate: 0, res: Res::Lang, who: 0, pref: 1, lang: 1 }],
+                delay_ms: 0,
+            },
+        ],
+    );
+}
+
+/// Found by seed 3009 with the L1 on: a fill in one isolate whose origin fetch began before a
+/// hard purge of everything made through the other stored after it (under the old version, as
+/// it should) and kept its copy in its isolate's L1 as confirmed at the store; that isolate,
+/// not yet aware of the new version, served it as an L1 hit more than `CACHE_L1_TTL_MS` after
+/// the purge (§8.1). Fixed in `engine/lookup.rs` (`keep_stored_in_l1`) and `l1/mod.rs`: a
+/// stored copy counts as confirmed when its lookup read Redis, not when it was stored.
+#[test]
+fn a_fill_landing_after_a_purge_of_everything_elsewhere_is_trusted_no_longer_than_the_l1_ttl() {
+    replay_with_l1(
+        Some(400),
+        vec![
+            Step::PurgeMidway {
+                reqs: vec![
+                    Req { isolate: 0, res: Res::PrivSie, who: 0, pref: 0, lang: 1 },
+                    Req { isolate: 1, res: Res::PrivSie, who: 0, pref: 2, lang: 1 },
+                ],
+                delay_ms: 562,
+                after_ms: 175,
+                isolate: 1,
+                target: Target::Everything,
+                soft: false,
+            },
+            Step::Requests {
+                reqs: vec![Req { isolate: 0, res: Res::PrivSie, who: 0, pref: 0, lang: 1 }],
+                delay_ms: 285,
+            },
+        ],
+    );
 }

@@ -14,6 +14,8 @@ pub struct Fetch {
     pub req_id: u64,
     /// 0 anonymous, 1 or 2 the session the origin was told, 9 "unavailable".
     pub who: u8,
+    /// The isolate whose request caused it.
+    pub isolate: u8,
     pub pref: u8,
     pub lang: u8,
     pub start_event: u64,
@@ -62,6 +64,11 @@ pub struct Observed {
     /// The fetch number in the body, if the body is one of the origin's.
     pub serial: Option<u64>,
     pub redis_down: bool,
+    /// When Redis went down, while it is.
+    pub redis_down_since_ms: Option<u64>,
+    /// Redis failed a round trip while the request ran (or was down, or is a real Redis that
+    /// may time out on a busy machine): the request may have been answered in degraded mode.
+    pub redis_failed: bool,
     pub origin_healthy: bool,
 }
 
@@ -118,8 +125,8 @@ pub struct Model {
     /// Slack on the freshness windows: the copy is stored a little after the origin answered
     /// (0 on the memory store's virtual clock; a few ms of round trips against Redis).
     pub slack_ms: u64,
-    /// Another isolate's in-memory tier may serve an entry for this long after a hard purge
-    /// (§8.1's exception). `None` today: there is no such tier, so no exception is granted.
+    /// `CACHE_L1_TTL_MS` when the per-isolate L1 is on (§4.15), `None` when it is off: then no
+    /// L1 exception is granted at all.
     pub l1_ttl_ms: Option<u64>,
 }
 
@@ -139,14 +146,22 @@ impl Model {
         if obs.origin_healthy && obs.status >= 500 {
             return fail("no-5xx", format!("a healthy origin, yet {} for {obs:?}", obs.status));
         }
-        // Degraded mode (§8.6, the runs keep the L1 off): the origin's answer, or for a waiter
-        // its isolate's one fetch of the key (`Collapsed`), marked as such (or the origin's own
-        // failure); never a copy from the cache.
+        // Degraded mode (§4.17, §8.6): the origin's answer, its isolate's one fetch of the key
+        // (`Collapsed`), or with the L1 on a copy from it; marked as such (or the origin's own
+        // failure). Checked whenever the edge says so, and required while Redis is down.
         let marked =
             obs.detail == "redis-unavailable" || (!obs.origin_healthy && obs.detail == "origin-error");
-        let from_cache = obs.phase.served_from_cache() && obs.phase != CachePhase::Collapsed;
-        if obs.redis_down && (from_cache || !marked) {
-            return fail("redis-down", format!("served from the cache while Redis is down: {obs:?}"));
+        // An L1 hit asks nothing of Redis, so it is not marked (judged below, with its copy).
+        let l1_hit = obs.phase == CachePhase::Hit && self.l1_ttl_ms.is_some();
+        if obs.redis_down && !marked && !l1_hit {
+            return fail("redis-down", format!("not marked as answered without Redis: {obs:?}"));
+        }
+        let degraded = obs.detail == "redis-unavailable";
+        if degraded && !obs.redis_failed {
+            return fail("redis-down", format!("marked redis-unavailable, yet Redis never failed: {obs:?}"));
+        }
+        if (degraded || obs.redis_down) && from_cache(obs.phase) && self.l1_ttl_ms.is_none() {
+            return fail("redis-down", format!("served from the cache without Redis, L1 off: {obs:?}"));
         }
         let Some(serial) = obs.serial else {
             // Only the edge's own 502/504 carry no origin body.
@@ -171,9 +186,22 @@ impl Model {
             });
         }
         let own = fetch.req_id == obs.req_id || vouched_now;
+        // Only shared copies are in the L1: never a `Vary: Cookie` variant or a session's own.
+        let without_redis = (degraded || obs.redis_down) && from_cache(obs.phase);
+        if without_redis && !own && !in_l1(fetch) {
+            return fail("redis-down", format!("{obs:?}: {fetch:?} served without Redis is never in the L1"));
+        }
         if !own {
             self.check_variant(obs, fetch)?;
             let origin = self.last_confirmed(serial, fetch, obs.end_event);
+            // An unmarked L1 HIT while Redis is down: within `CACHE_L1_TTL_MS` of the outage's
+            // start or of the copy's arrival from the origin (a degraded fetch puts it there).
+            if obs.redis_down && !marked {
+                let since = obs.redis_down_since_ms.unwrap_or(0).max(origin.map_or(0, |v| v.end_ms));
+                if obs.start_ms > since + self.l1_ttl_ms.unwrap_or(0) {
+                    return fail("redis-down", format!("an L1 hit past its lifetime, Redis down: {obs:?}"));
+                }
+            }
             self.check_invalidations(obs, fetch, origin)?;
             self.check_windows(obs, fetch, origin)?;
         }
@@ -233,10 +261,10 @@ impl Model {
             if in_flight && !immune {
                 continue;
             }
+            if self.excused_by_l1(obs, inv) {
+                continue;
+            }
             if !inv.soft {
-                if self.excused_by_l1(obs, inv) {
-                    continue;
-                }
                 return Err(Violation {
                     kind: "served-after-hard-purge",
                     message: format!("{obs:?} was served {fetch:?}, removed by {inv:?}"),
@@ -252,13 +280,17 @@ impl Model {
         Ok(())
     }
 
-    /// §8.1's exception, for when an in-memory tier exists: another isolate's copy may outlive
-    /// a hard purge for the tier's lifetime.
+    /// §8.1's exception: another isolate's L1 may serve a purged copy (hard or soft) for at
+    /// most `CACHE_L1_TTL_MS` after the purge completed; §8.6's: in degraded mode, another
+    /// isolate's L1 copy of a purge it had not seen (whatever its age; the windows still hold).
+    /// The isolate that made the purge or write is never excused: it dropped its copies at once.
     fn excused_by_l1(&self, obs: &Observed, inv: &Invalidation) -> bool {
-        match self.l1_ttl_ms {
-            Some(ttl) => obs.req.isolate != inv.isolate && obs.start_ms <= inv.completed_ms + ttl,
-            None => false,
+        let Some(ttl) = self.l1_ttl_ms else { return false };
+        if obs.req.isolate == inv.isolate || !from_cache(obs.phase) {
+            return false;
         }
+        let degraded = obs.detail == "redis-unavailable" && obs.redis_failed;
+        degraded || obs.start_ms <= inv.completed_ms + ttl
     }
 
     /// §8.2, §4.4, §4.8: fresh only within `ttl`, stale only within `ttl + swr` (served at
@@ -288,6 +320,17 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// A copy from the cache rather than the origin (a waiter's result is its holder's fetch).
+fn from_cache(phase: CachePhase) -> bool {
+    phase.served_from_cache() && phase != CachePhase::Collapsed
+}
+
+/// Whether a fetch's copy may be in an isolate's L1 (§4.15): a shared answer, not keyed on
+/// `Cookie` (`/q/me`), not built for a session the store could not check.
+pub fn in_l1(fetch: &Fetch) -> bool {
+    fetch.res != Res::Me && fetch.who != 9 && shared_for(fetch.res, fetch.who)
 }
 
 /// Whether `inv` names `res` (its URL, its path's prefix, one of its tags, or everything).

@@ -10,7 +10,7 @@ use std::time::Duration;
 use edge_core::{Clock, Config, Edge, EdgeRequest, MemoryStore, Served, ServedBody, Store, UpstashStore};
 use http::{HeaderMap, Method};
 
-use super::model::{Invalidation, Observed, Violation};
+use super::model::{in_l1, Fetch, Invalidation, Observed, Violation};
 use super::steps::{Req, Step, Target};
 use super::system::{ModelClock, ModelHost, Shared, SwitchableStore, LANGS};
 
@@ -55,20 +55,24 @@ struct System<S> {
     details: RefCell<HashMap<u64, String>>,
     /// Extra wait for background stores after the origin went quiet (round trips to Redis).
     settle_ms: u64,
+    /// Real Redis: a round trip may time out on a busy machine, unseen by the switch.
+    real_redis: bool,
 }
 
-fn config(namespace: &str) -> Rc<Config> {
-    // The reference model predates the per-isolate L1 (issue 12): its exceptions (another
-    // isolate's L1 within CACHE_L1_TTL_MS, degraded mode serving L1 copies) are not modelled yet,
-    // so these runs check the Redis tier alone.
+/// The isolates' configuration: the L1 off (`CACHE_L1_BYTES=0`: the strict promises), or on
+/// with its default capacity and the given `CACHE_L1_TTL_MS` (early refresh at its default).
+fn config(namespace: &str, l1_ttl_ms: Option<u64>) -> Rc<Config> {
+    let l1 = match l1_ttl_ms {
+        Some(ttl) => ("CACHE_L1_TTL_MS", ttl.to_string()),
+        None => ("CACHE_L1_BYTES", "0".to_string()),
+    };
     let vars = [
-        ("SESSION_SECRET", SECRET),
-        ("ADMIN_TOKEN", ADMIN),
-        ("CACHE_NAMESPACE", namespace),
-        ("CACHE_L1_BYTES", "0"),
+        ("SESSION_SECRET", SECRET.to_string()),
+        ("ADMIN_TOKEN", ADMIN.to_string()),
+        ("CACHE_NAMESPACE", namespace.to_string()),
+        (l1.0, l1.1),
     ];
-    let config =
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()));
+    let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()));
     Rc::new(config.expect("the model's configuration is valid"))
 }
 
@@ -99,15 +103,24 @@ fn request(
 }
 
 impl<S: Store + Clone + 'static> System<S> {
-    async fn new(store: S, isolates: u8, namespace: &str, shared: Rc<Shared>, settle_ms: u64) -> Self {
+    async fn new(
+        store: S,
+        isolates: u8,
+        namespace: &str,
+        shared: Rc<Shared>,
+        settle_ms: u64,
+        setup: Setup,
+    ) -> Self {
         let store = SwitchableStore {
             inner: store,
             down: shared.redis_down.clone(),
             flaky: shared.redis_flaky.clone(),
+            garbage: shared.redis_garbage.clone(),
             calls: Rc::default(),
             failures: shared.redis_failures.clone(),
         };
-        let config = config(namespace);
+        let config = config(namespace, setup.l1_ttl_ms);
+        shared.model.borrow_mut().l1_ttl_ms = setup.l1_ttl_ms;
         let isolates = (0..isolates).map(|_| Edge::new(config.clone(), store.clone())).collect();
         let host = ModelHost { shared: shared.clone() };
         let mut system = System {
@@ -118,6 +131,7 @@ impl<S: Store + Clone + 'static> System<S> {
             next_req: Cell::new(0),
             details: RefCell::default(),
             settle_ms,
+            real_redis: setup.real_redis,
         };
         for who in 1..=2 {
             let login = [("x-model-login", who.to_string())];
@@ -163,6 +177,7 @@ impl<S: Store + Clone + 'static> System<S> {
         }
         let mut headers = vec![
             ("x-model-req", req_id.to_string()),
+            ("x-model-isolate", (req.isolate % self.isolates.len() as u8).to_string()),
             ("x-model-failures", self.shared.redis_failures.get().to_string()),
             ("accept-language", LANGS[req.lang as usize % LANGS.len()].to_string()),
         ];
@@ -190,18 +205,22 @@ impl<S: Store + Clone + 'static> System<S> {
             self.next_req.set(req_id + 1);
             let start_event = self.shared.model.borrow_mut().tick();
             let start_ms = self.shared.clock.now_ms();
+            let failures = self.shared.redis_failures.get();
             let headers = self.client_headers(req, req_id);
             let get = request(Method::GET, req.res.path(), &headers, None);
             let served = self.edge(req.isolate).handle(&self.host, get).await;
             let end_event = self.shared.model.borrow_mut().tick();
-            ((*req, req_id, start_event, end_event, start_ms), served)
+            let failed = self.real_redis
+                || self.shared.redis_down.get()
+                || self.shared.redis_failures.get() != failures;
+            ((*req, req_id, start_event, end_event, start_ms, failed), served)
         }))
         .await
     }
 
     /// Checks every answer against the model, then the one-fetch rule.
     fn judge(&self, answers: Vec<Answered>) -> Result<(), Violation> {
-        for ((req, req_id, start_event, end_event, start_ms), served) in answers {
+        for ((req, req_id, start_event, end_event, start_ms, redis_failed), served) in answers {
             let status = header(&served, "cache-status");
             let detail = status.split("detail=").nth(1).unwrap_or("").to_string();
             if std::env::var("MODEL_TRACE").is_ok() {
@@ -210,6 +229,7 @@ impl<S: Store + Clone + 'static> System<S> {
             self.details.borrow_mut().insert(req_id, detail.clone());
             let text = body(&served);
             let serial = text.strip_prefix("serial=").and_then(|rest| rest.split(';').next()?.parse().ok());
+            let redis_down = self.shared.redis_down.get();
             let observed = Observed {
                 req,
                 req_id,
@@ -220,7 +240,9 @@ impl<S: Store + Clone + 'static> System<S> {
                 phase: served.phase,
                 detail,
                 serial,
-                redis_down: self.shared.redis_down.get(),
+                redis_down,
+                redis_down_since_ms: redis_down.then(|| self.shared.redis_down_since_ms.get()),
+                redis_failed,
                 origin_healthy: self.shared.mode.get() == super::steps::OriginMode::Healthy,
             };
             self.shared.model.borrow().check(&observed)?;
@@ -231,32 +253,42 @@ impl<S: Store + Clone + 'static> System<S> {
     /// §8.3: two lockable fetches of one variant in flight together, unless a request behind
     /// them was let past the lock as the docs allow (hit-for-pass, a lock wait that ran out,
     /// Redis failing: a timeout against real Redis on a busy machine, not only the switch).
+    /// §8.6: whatever Redis does, two fetches of one shared variant from one isolate for
+    /// anonymous requests, unless hit-for-pass or a lock wait that ran out let one past
+    /// (`Vary: Cookie` variants and requests with a session go to the origin without Redis,
+    /// one per request, §4.17).
     fn check_overlaps(&self) -> Result<(), Violation> {
         let overlaps = std::mem::take(&mut *self.shared.overlaps.borrow_mut());
         let model = self.shared.model.borrow();
         let details = self.details.borrow();
+        let detail = |f: &Fetch| details.get(&f.req_id).cloned().unwrap_or_default();
         for (a, b) in overlaps {
             let (fa, fb) = (&model.fetches[a as usize], &model.fetches[b as usize]);
-            if !(fa.lockable && fb.lockable) {
+            let fleet = fa.lockable && fb.lockable;
+            let anonymous = fa.who == 0 && fb.who == 0;
+            let isolate = fa.isolate == fb.isolate && anonymous && in_l1(fa) && in_l1(fb);
+            let allowed: &[&str] = match (fleet, isolate) {
+                (true, false) => &["hit-for-pass", "lock-timeout", "redis-unavailable"],
+                (_, true) => &["hit-for-pass", "lock-timeout"],
+                (false, false) => continue,
+            };
+            if [fa, fb].iter().any(|f| allowed.contains(&detail(f).as_str())) {
                 continue;
             }
-            let excused = [fa.req_id, fb.req_id].iter().any(|id| {
-                matches!(
-                    details.get(id).map(String::as_str),
-                    Some("hit-for-pass" | "lock-timeout" | "redis-unavailable")
-                )
+            let (kind, rule) = if isolate && !fleet {
+                ("two-fetches-in-one-isolate", "from one isolate")
+            } else {
+                ("two-fetches", "")
+            };
+            return Err(Violation {
+                kind,
+                message: format!(
+                    "fetches #{a} {fa:?} and #{b} {fb:?} of one variant were in flight together {rule}\
+                     (their requests' details: {:?}, {:?})",
+                    detail(fa),
+                    detail(fb)
+                ),
             });
-            if !excused {
-                return Err(Violation {
-                    kind: "two-fetches",
-                    message: format!(
-                        "fetches #{a} {fa:?} and #{b} {fb:?} of one variant were in flight together \
-                         (their requests' details: {:?}, {:?})",
-                        details.get(&fa.req_id),
-                        details.get(&fb.req_id)
-                    ),
-                });
-            }
         }
         Ok(())
     }
@@ -334,16 +366,31 @@ impl<S: Store + Clone + 'static> System<S> {
                 self.shared.delay_ms.set(0);
                 return self.judge(answers);
             }
-            Step::RedisDown(down) => self.shared.redis_down.set(*down),
+            Step::RedisDown(down) => {
+                if *down && !self.shared.redis_down.get() {
+                    self.shared.redis_down_since_ms.set(self.shared.clock.now_ms());
+                }
+                self.shared.redis_down.set(*down);
+            }
             Step::RedisFlaky(every) => self.shared.redis_flaky.set(*every),
+            Step::RedisGarbage(every) => self.shared.redis_garbage.set(*every),
             Step::Origin(mode) => self.shared.mode.set(*mode),
         }
         Ok(())
     }
 }
 
-/// One answered request: what it was, its id, start and end events, start time; the answer.
-type Answered = ((Req, u64, u64, u64, u64), Served<Vec<u8>>);
+/// One answered request: what it was, its id, start and end events, start time, whether Redis
+/// failed meanwhile; the answer.
+type Answered = ((Req, u64, u64, u64, u64, bool), Served<Vec<u8>>);
+
+/// How the isolates are set up for a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    /// `CACHE_L1_TTL_MS` with the L1 on; `None`: `CACHE_L1_BYTES=0`.
+    pub l1_ttl_ms: Option<u64>,
+    pub real_redis: bool,
+}
 
 /// The first violation of a run, with the index of the step that showed it.
 pub type Failure = (usize, Violation);
@@ -356,8 +403,9 @@ async fn run_on<S: Store + Clone + 'static>(
     shared: Rc<Shared>,
     ns: &str,
     settle_ms: u64,
+    setup: Setup,
 ) -> Result<(), Failure> {
-    let system = System::new(store, 2, ns, shared, settle_ms).await;
+    let system = System::new(store, 2, ns, shared, settle_ms, setup).await;
     for (i, step) in steps.iter().enumerate() {
         let before = PANICS.with(Cell::get);
         let outcome = tokio::time::timeout(Duration::from_secs(120), system.step(step)).await;
@@ -372,8 +420,9 @@ async fn run_on<S: Store + Clone + 'static>(
     Ok(())
 }
 
-/// Runs `steps` on a fresh system over `backend`.
-pub fn run(steps: &[Step], backend: &Backend) -> Result<(), Failure> {
+/// Runs `steps` on a fresh system over `backend`, the L1 on with this `CACHE_L1_TTL_MS` or off.
+pub fn run(steps: &[Step], backend: &Backend, l1_ttl_ms: Option<u64>) -> Result<(), Failure> {
+    let setup = Setup { l1_ttl_ms, real_redis: matches!(backend, Backend::Redis { .. }) };
     count_panics();
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let ns = format!("model{n}");
@@ -388,13 +437,13 @@ pub fn run(steps: &[Step], backend: &Backend) -> Result<(), Failure> {
             Backend::Memory => {
                 let clock = ModelClock::new(1_700_000_000_000);
                 let shared = Shared::new(clock.clone(), 0);
-                run_on(steps, MemoryStore::with_clock(clock), shared, &ns, 0).await
+                run_on(steps, MemoryStore::with_clock(clock), shared, &ns, 0, setup).await
             }
             Backend::Redis { url, token } => {
                 let epoch = edge_core::SystemClock.now_ms();
                 let shared = Shared::new(ModelClock::new(epoch), 300);
                 let store = UpstashStore::new(url, token, Duration::from_secs(2));
-                run_on(steps, store, shared, &ns, 60).await
+                run_on(steps, store, shared, &ns, 60, setup).await
             }
         }
     })
@@ -402,7 +451,13 @@ pub fn run(steps: &[Step], backend: &Backend) -> Result<(), Failure> {
 
 /// Drops steps (halves, then quarters, ... then single steps) and requests inside steps while
 /// the run still fails the same guarantee; answers the smallest failing sequence found.
-pub fn shrink(steps: &[Step], failure: &Failure, backend: &Backend, budget: usize) -> (Vec<Step>, Failure) {
+pub fn shrink(
+    steps: &[Step],
+    failure: &Failure,
+    backend: &Backend,
+    l1_ttl_ms: Option<u64>,
+    budget: usize,
+) -> (Vec<Step>, Failure) {
     let mut best = steps[..=failure.0.min(steps.len() - 1)].to_vec();
     let mut best_failure = failure.clone();
     let mut tries = 0;
@@ -411,7 +466,7 @@ pub fn shrink(steps: &[Step], failure: &Failure, backend: &Backend, budget: usiz
         if tries > budget {
             return false;
         }
-        match run(candidate, backend) {
+        match run(candidate, backend, l1_ttl_ms) {
             Err(f) if f.1.kind == failure.1.kind => {
                 *best_failure = f;
                 true

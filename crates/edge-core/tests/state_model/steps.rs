@@ -118,6 +118,10 @@ pub enum Step {
     /// Redis failing one round trip in every `n` (0: never), whichever it is: a lookup, a
     /// lock, a poll, a store, a purge's batch. Failures in the middle of a request's work.
     RedisFlaky(u32),
+    /// Redis answering one round trip in every `n` (0: never) with garbage after running it:
+    /// alternately an answer that is not the protocol (`Malformed`, as the Upstash client
+    /// reports one) and one whose every reply is a Redis error (`WRONGTYPE`, `OOM`).
+    RedisGarbage(u32),
     Origin(OriginMode),
 }
 
@@ -169,7 +173,7 @@ fn random_req(rng: &mut Rng, shape: Shape, res: Res) -> Req {
 pub fn generate(seed: u64, count: usize, shape: Shape) -> Vec<Step> {
     let mut rng = Rng::new(seed);
     let mut steps = Vec::with_capacity(count);
-    let (mut redis_down, mut origin, mut flaky) = (false, OriginMode::Healthy, false);
+    let (mut redis_down, mut origin, mut flaky, mut garbage) = (false, OriginMode::Healthy, false, false);
     while steps.len() < count {
         let roll = rng.below(100);
         let step = if redis_down && rng.chance(40) {
@@ -178,6 +182,9 @@ pub fn generate(seed: u64, count: usize, shape: Shape) -> Vec<Step> {
         } else if flaky && rng.chance(25) {
             flaky = false;
             Step::RedisFlaky(0)
+        } else if garbage && rng.chance(25) {
+            garbage = false;
+            Step::RedisGarbage(0)
         } else if origin != OriginMode::Healthy && rng.chance(35) {
             origin = OriginMode::Healthy;
             Step::Origin(origin)
@@ -231,9 +238,12 @@ pub fn generate(seed: u64, count: usize, shape: Shape) -> Vec<Step> {
         } else if roll < 94 && !redis_down {
             redis_down = true;
             Step::RedisDown(true)
-        } else if roll < 97 && !flaky {
+        } else if roll < 96 && !flaky {
             flaky = true;
             Step::RedisFlaky(2 + rng.below(6) as u32)
+        } else if roll < 97 && !garbage {
+            garbage = true;
+            Step::RedisGarbage(2 + rng.below(6) as u32)
         } else {
             origin = if rng.chance(50) { OriginMode::Errors } else { OriginMode::Down };
             Step::Origin(origin)
@@ -273,6 +283,7 @@ pub fn as_rust(steps: &[Step]) -> String {
             ),
             Step::RedisDown(down) => format!("Step::RedisDown({down})"),
             Step::RedisFlaky(n) => format!("Step::RedisFlaky({n})"),
+            Step::RedisGarbage(n) => format!("Step::RedisGarbage({n})"),
             Step::Origin(mode) => format!("Step::Origin(OriginMode::{mode:?})"),
         };
         out.push_str("    ");

@@ -47,12 +47,35 @@ pub struct SwitchableStore<S> {
     pub inner: S,
     pub down: Rc<Cell<bool>>,
     pub flaky: Rc<Cell<u32>>,
+    pub garbage: Rc<Cell<u32>>,
     pub calls: Rc<Cell<u32>>,
     /// Round trips failed so far.
     pub failures: Rc<Cell<u64>>,
 }
 
+/// How one round trip goes wrong, if it does.
+enum Fault {
+    /// Fails before reaching the store.
+    Unreachable,
+    /// Reaches the store, which runs it; the answer is not the protocol.
+    Malformed,
+    /// Reaches the store, which runs it; every reply is a Redis error.
+    ErrorReplies,
+}
+
 impl<S> SwitchableStore<S> {
+    fn fault(&self) -> Option<Fault> {
+        if self.fails() {
+            return Some(Fault::Unreachable);
+        }
+        let every = self.garbage.get();
+        if every == 0 || !self.calls.get().is_multiple_of(every) {
+            return None;
+        }
+        self.failures.set(self.failures.get() + 1);
+        Some(if self.failures.get().is_multiple_of(2) { Fault::Malformed } else { Fault::ErrorReplies })
+    }
+
     fn fails(&self) -> bool {
         self.calls.set(self.calls.get().wrapping_add(1));
         let every = self.flaky.get();
@@ -69,16 +92,29 @@ impl<S: Store> Store for SwitchableStore<S> {
         self.inner.kind()
     }
     async fn run(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
-        if self.fails() {
+        let fault = self.fault();
+        if matches!(fault, Some(Fault::Unreachable)) {
             return Err(StoreError::Unreachable("model: redis is down".into()));
         }
-        self.inner.run(ops).await
+        garbled(fault, self.inner.run(ops).await)
     }
     async fn atomic(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
-        if self.fails() {
+        let fault = self.fault();
+        if matches!(fault, Some(Fault::Unreachable)) {
             return Err(StoreError::Unreachable("model: redis is down".into()));
         }
-        self.inner.atomic(ops).await
+        garbled(fault, self.inner.atomic(ops).await)
+    }
+}
+
+/// The store's answer as the fault leaves it: the ops ran either way.
+fn garbled(fault: Option<Fault>, answer: Result<Vec<Reply>, StoreError>) -> Result<Vec<Reply>, StoreError> {
+    match (fault, answer) {
+        (Some(Fault::Malformed), _) => Err(StoreError::Malformed("model: garbage".into())),
+        (Some(Fault::ErrorReplies), Ok(replies)) => {
+            Ok(replies.iter().map(|_| Reply::Error("WRONGTYPE model: garbage".into())).collect())
+        }
+        (_, answer) => answer,
     }
 }
 
@@ -88,13 +124,16 @@ pub struct Shared {
     pub mode: Cell<OriginMode>,
     pub delay_ms: Cell<u64>,
     pub redis_down: Rc<Cell<bool>>,
+    /// When `redis_down` was last switched on.
+    pub redis_down_since_ms: Cell<u64>,
     pub redis_flaky: Rc<Cell<u32>>,
+    pub redis_garbage: Rc<Cell<u32>>,
     pub redis_failures: Rc<Cell<u64>>,
-    /// Lockable origin fetches in flight per variant, by fetch number.
+    /// Origin fetches of shared variants in flight per variant, by fetch number.
     pub in_flight: RefCell<HashMap<String, Vec<u64>>>,
     /// Every origin read in flight, lockable or not (to let background work finish).
     pub reading: Cell<u32>,
-    /// Pairs of lockable fetches of one variant that were in flight together.
+    /// Pairs of fetches of one shared variant that were in flight together.
     pub overlaps: RefCell<Vec<(u64, u64)>>,
     pub clock: ModelClock,
     /// How many times each path was written (2xx): its `ETag` generation.
@@ -110,7 +149,9 @@ impl Shared {
             mode: Cell::new(OriginMode::Healthy),
             delay_ms: Cell::new(0),
             redis_down: Rc::default(),
+            redis_down_since_ms: Cell::new(0),
             redis_flaky: Rc::default(),
+            redis_garbage: Rc::default(),
             redis_failures: Rc::default(),
             in_flight: RefCell::default(),
             reading: Cell::new(0),
@@ -228,6 +269,7 @@ impl ModelHost {
         let (who, pref) = (who_of(headers), pref_of(headers));
         let lang = LANGS.iter().position(|l| text(headers, "accept-language") == *l).unwrap_or(0) as u8;
         let req_id = text(headers, "x-model-req").parse().unwrap_or(u64::MAX);
+        let isolate = text(headers, "x-model-isolate").parse().unwrap_or(u8::MAX);
         // A Redis failure since the request began may have let it past the lock (a failed
         // lookup, lock or poll goes to the origin, §8.3): then it is not subject to it.
         let failures_then = text(headers, "x-model-failures").parse().unwrap_or(u64::MAX);
@@ -253,6 +295,7 @@ impl ModelHost {
                 res,
                 req_id,
                 who,
+                isolate,
                 pref,
                 lang,
                 start_event,
@@ -264,7 +307,10 @@ impl ModelHost {
             model.fetches.push(fetch);
             (model.fetches.len() - 1) as u64
         };
-        if lockable {
+        // Every fetch of a shared variant: the lock's rule (§8.3) judges the lockable ones, and
+        // degraded mode's one fetch per key per isolate (§8.6) those of one isolate.
+        let tracked = who != 9 && shared_for(res, who);
+        if tracked {
             let mut in_flight = shared.in_flight.borrow_mut();
             let others = in_flight.entry(variant.clone()).or_default();
             for other in others.iter() {
