@@ -7,23 +7,19 @@
 //! `arbitrary`-derived structs, so that a corpus file reads as what it tests and edge-core takes
 //! no fuzzing dependency.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, COOKIE};
+use http::header::{HeaderName, HeaderValue, CACHE_CONTROL};
 use http::HeaderMap;
-use sha2::Sha256;
 
 use crate::cache_control::{CacheControl, DELTA_SECONDS_MAX};
-use crate::config::Config;
 use crate::entry::{storable_headers, CacheEntry};
 use crate::policy::{request_decision, response_decision};
-use crate::rules::{CacheRules, PathPattern, Rule};
-use crate::session::{
-    clear_cookie_header, cookie_header_without_session, cookie_value, read_cookie, set_cookie_header,
-    CookieCheck, SessionSettings,
-};
+use crate::rules::{PathPattern, Rule};
 use crate::store::{Reply, StoreError};
+
+mod rules;
+mod session;
+pub use rules::rules_config;
+pub use session::{session_cookie, session_fallback, FallbackAead};
 
 fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     data.split(|&b| b == b'\n')
@@ -165,82 +161,6 @@ fn merge(into: &mut CacheControl, one: CacheControl) {
     into.private_fields.extend(one.private_fields);
 }
 
-const FUZZ_SECRET: &[u8] = b"fuzz-secret-fuzz-secret-fuzz-secret!";
-
-/// The session cookie reader and verifier.
-///
-/// Input: line 1 is the secret (a fixed one when shorter than 32 bytes), line 2 the cookie name
-/// (the default when invalid), every further line one `Cookie` header. In a header, a piece
-/// `name=~text` becomes `name=text.<MAC of text>`, signed with the secret: the fuzzer cannot
-/// forge MACs, and this lets it reach the checks that run after the MAC verified.
-pub fn session_cookie(data: &[u8]) {
-    let mut parts = lines(data);
-    let secret = parts.next().filter(|secret| secret.len() >= 32).unwrap_or(FUZZ_SECRET);
-    let Ok(mut settings) = SessionSettings::new(secret) else {
-        panic!("a 32-byte secret is refused");
-    };
-    if let Some(Ok(named)) = parts
-        .next()
-        .and_then(|name| std::str::from_utf8(name).ok())
-        .map(|name| settings.clone().with_cookie_name(name))
-    {
-        settings = named;
-    }
-    let mut headers = HeaderMap::new();
-    for line in parts {
-        if let Ok(value) = HeaderValue::from_bytes(&sign_marked(line, secret)) {
-            headers.append(COOKIE, value);
-        }
-    }
-
-    let check = read_cookie(&headers, &settings);
-    if let CookieCheck::Valid(id) = &check {
-        assert!(
-            id.as_str().len() == 22
-                && id.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "accepted id {id:?}"
-        );
-        // The cookie we would issue for that id reads back as that id.
-        let mut issued = HeaderMap::new();
-        let value = format!("{}={}", settings.cookie_name, cookie_value(id, &settings));
-        issued.append(COOKIE, HeaderValue::from_str(&value).expect("a cookie we issue is a header value"));
-        assert_eq!(read_cookie(&issued, &settings), check);
-        let _ = set_cookie_header(id, &settings);
-    }
-    let _ = clear_cookie_header(&settings);
-    // What the origin receives carries no cookie of our name, valid or not.
-    if let Some(forwarded) = cookie_header_without_session(&headers, &settings) {
-        let mut again = HeaderMap::new();
-        again.append(COOKIE, forwarded);
-        assert_eq!(read_cookie(&again, &settings), CookieCheck::Absent, "our cookie forwarded");
-    }
-}
-
-/// Replaces each `;`-separated piece `name=~text` of `line` with `name=text.<MAC(text)>`.
-fn sign_marked(line: &[u8], secret: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(line.len() + 48);
-    for (index, piece) in line.split(|&b| b == b';').enumerate() {
-        if index > 0 {
-            out.push(b';');
-        }
-        match piece.windows(2).position(|w| w == b"=~") {
-            Some(at) => {
-                let text = &piece[at + 2..];
-                out.extend_from_slice(&piece[..=at]);
-                out.extend_from_slice(text);
-                out.push(b'.');
-                let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-                    panic!("HMAC refused a key");
-                };
-                mac.update(text);
-                out.extend_from_slice(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()).as_bytes());
-            }
-            None => out.extend_from_slice(piece),
-        }
-    }
-    out
-}
-
 /// Decoding stored entries (bytes from Redis).
 ///
 /// Input: the stored value. What decodes re-encodes to a value that decodes to the same entry,
@@ -263,83 +183,6 @@ pub fn entry_decode(data: &[u8]) {
                 entry.within_swr(now_ms) && entry.within_sie(now_ms),
                 "fresh but outside its windows at {now_ms}"
             );
-        }
-    }
-}
-
-/// `CACHE_RULES` and the whole configuration.
-///
-/// Input: the text is parsed as `CACHE_RULES`; then its lines, as `NAME=value`, are the
-/// environment for [`Config::from_lookup`].
-pub fn rules_config(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    if let Ok(rules) = CacheRules::parse(&text) {
-        check_rules(&rules);
-    }
-
-    let vars: Vec<(&str, &str)> = text.split('\n').filter_map(|line| line.split_once('=')).collect();
-    let lookup =
-        |name: &str| vars.iter().rev().find(|(key, _)| *key == name).map(|(_, value)| value.to_string());
-    match Config::from_lookup(lookup) {
-        Ok(config) => {
-            check_rules(&config.rules);
-            if let Some(session) = &config.session {
-                assert!(session.secret.len() >= 32 && session.idle_ttl_s > 0 && session.absolute_ttl_s > 0);
-            }
-        }
-        Err(error) => {
-            // Errors never repeat a secret, not even in part. The probe: a non-ASCII character
-            // of the secret that no other variable holds. The messages' own words are ASCII, so
-            // if it shows in the message, the secret leaked. (Comparing whole values raised two
-            // false alarms, docs §11.3: `SESSION_SECRET=N_SECRET`, which is inside the variable's
-            // own name, and a token that a neighbour's quoted value plus its closing quote spelt.)
-            let message = error.to_string();
-            for secret in
-                ["SESSION_SECRET", "UPSTASH_REDIS_REST_TOKEN", "UPSTASH_REDIS_REST_URL", "ADMIN_TOKEN"]
-            {
-                let Some(value) = lookup(secret) else { continue };
-                let probe = value.chars().find(|c| {
-                    !c.is_ascii() && !vars.iter().any(|(key, other)| *key != secret && other.contains(*c))
-                });
-                if let Some(probe) = probe {
-                    assert!(!message.contains(probe), "the error for {} repeats {secret}", error.variable);
-                }
-            }
-        }
-    }
-}
-
-fn check_rules(rules: &CacheRules) {
-    let mut headers = HeaderMap::new();
-    headers.append(CACHE_CONTROL, HeaderValue::from_static("max-age=60, stale-while-revalidate=4294967295"));
-    headers.append(http::header::AGE, HeaderValue::from_static("99999999999"));
-    for rule in rules.rules() {
-        let path = match &rule.path {
-            PathPattern::Exact(path) | PathPattern::Prefix(path) => path.as_str(),
-            PathPattern::Glob(glob) => glob.as_str(),
-        };
-        assert!(path.starts_with('/'), "rule path {path:?}");
-        // A pattern's own text matches it (each star standing for itself), so some rule
-        // matches it, for the rules `matching` (a GET on no host, without headers) can see.
-        let takes_get = rule.methods.is_empty() || rule.methods.contains(&http::Method::GET);
-        if takes_get && rule.hosts.is_empty() && rule.headers.is_empty() && rule.cookies.is_empty() {
-            assert!(rules.matching(path).is_some(), "no rule matches {path:?}, the path of a rule");
-        }
-        for tag in &rule.tags {
-            assert!(!tag.is_empty() && !tag.contains(|c: char| c == ',' || c.is_whitespace()), "tag {tag:?}");
-        }
-        let _ = request_decision(&http::Method::GET, &headers, Some(rule));
-        // The key derivation and the browser TTL take any rule without panicking.
-        let uri = http::Uri::from_static("https://a.example/p?utm_source=x&b=1&a=");
-        assert!(rules.key_url(Some(rule), &uri).starts_with("https://"));
-        let _ = rule.key_parts(0, &headers);
-        let _ = rules.url_ids(&uri);
-        if let Some(ttl) = rule.browser_ttl {
-            let mut served = headers.clone();
-            crate::rules::browser::apply_browser_ttl(&mut served, ttl);
-        }
-        if let Ok(freshness) = response_decision(200, &headers, Some(rule), u64::MAX, 1_800_000_000, 10) {
-            assert!(freshness.stale_copy_ttl() > 0, "{freshness:?}");
         }
     }
 }
