@@ -172,6 +172,12 @@ fn field_names(value: Option<&str>) -> Option<Vec<String>> {
     }
 }
 
+/// The `(lower-case name, unquoted value)` of each directive of one field line, as
+/// [`CacheControl::parse`] reads them (also what `browser_ttl` keeps, docs §3.7).
+pub(crate) fn directives(line: &str) -> impl Iterator<Item = (String, Option<String>)> + '_ {
+    Directives::new(line)
+}
+
 /// Iterator over `(lower-case name, unquoted value)` of one field line.
 struct Directives<'a> {
     rest: &'a str,

@@ -5,7 +5,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
-use edge_core::fuzzing;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use edge_core::fuzzing::{self, FallbackAead};
 
 /// Runs every file of `fuzz/corpus/<target>` through `run`; fails naming each file that
 /// panicked (its message is printed above), and fails if the corpus is missing or nearly empty.
@@ -36,6 +38,27 @@ fn cache_control_corpus() {
 #[test]
 fn session_cookie_corpus() {
     replay("session_cookie", fuzzing::session_cookie);
+}
+
+/// AES-256-GCM with RustCrypto's `aes-gcm` (WebCrypto's in the worker), as the fuzz target
+/// `fuzz/fuzz_targets/session_fallback.rs` does.
+struct AesGcm;
+
+impl FallbackAead for AesGcm {
+    fn seal(&self, key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let cipher = Aes256Gcm::new(key.into());
+        cipher.encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext, aad }).expect("AES-GCM seals")
+    }
+
+    fn open(&self, key: &[u8; 32], nonce: &[u8; 12], aad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+        let cipher = Aes256Gcm::new(key.into());
+        cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad }).ok()
+    }
+}
+
+#[test]
+fn session_fallback_corpus() {
+    replay("session_fallback", |data| fuzzing::session_fallback(data, &AesGcm));
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 use http::{HeaderMap, HeaderValue};
 
+use crate::cache_control::{directives, CacheControl};
+
 /// Rewrites `headers`' `Cache-Control` so that a browser keeps the response `browser_ttl`
 /// seconds after it receives it: `max-age` and `s-maxage` are replaced by one `max-age`, the
 /// other directives kept, `Expires` removed. The response's `Age` is added to `max-age`
@@ -11,10 +13,20 @@ use http::{HeaderMap, HeaderValue};
 ///
 /// A response marked `private`, `no-store` or `no-cache` (qualified or not) is left as it is:
 /// a browser TTL never makes such a response more cacheable. Answers whether it rewrote.
+///
+/// The directives are read by the cache's own `Cache-Control` parser, so that what counts as
+/// `private` here is exactly what counts everywhere else; the kept ones are written back in
+/// normal form (a token, else a closed quoted string), and junk the parser skips is dropped.
+/// A splitter of our own disagreed with the parser on quotes (docs §11.3): `a="\"", private`
+/// hid the `private`, and an unterminated quote swallowed the new `max-age`.
 pub fn apply_browser_ttl(headers: &mut HeaderMap, browser_ttl: u32) -> bool {
-    let directives = directives(headers);
-    let restrictive = ["private", "no-store", "no-cache"];
-    if directives.iter().any(|d| restrictive.contains(&directive_name(d).as_str())) {
+    let cc = CacheControl::from_headers(headers);
+    let restrictive = cc.private
+        || cc.no_store
+        || cc.no_cache
+        || !cc.private_fields.is_empty()
+        || !cc.no_cache_fields.is_empty();
+    if restrictive {
         return false;
     }
     let age = headers
@@ -23,10 +35,14 @@ pub fn apply_browser_ttl(headers: &mut HeaderMap, browser_ttl: u32) -> bool {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
     let max_age = u64::from(browser_ttl).saturating_add(age);
-    let mut kept: Vec<String> = directives
-        .into_iter()
-        .filter(|d| !matches!(directive_name(d).as_str(), "max-age" | "s-maxage"))
-        .collect();
+    let mut kept: Vec<String> = Vec::new();
+    for line in headers.get_all(http::header::CACHE_CONTROL) {
+        for (name, value) in directives(&String::from_utf8_lossy(line.as_bytes())) {
+            if !matches!(name.as_str(), "max-age" | "s-maxage") && is_token(&name) {
+                kept.push(written(name, value));
+            }
+        }
+    }
     kept.push(format!("max-age={max_age}"));
     match HeaderValue::from_str(&kept.join(", ")) {
         Ok(value) => {
@@ -38,30 +54,18 @@ pub fn apply_browser_ttl(headers: &mut HeaderMap, browser_ttl: u32) -> bool {
     }
 }
 
-/// Every directive of every `Cache-Control` line, trimmed, split on commas outside quotes.
-fn directives(headers: &HeaderMap) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in headers.get_all(http::header::CACHE_CONTROL) {
-        let text = String::from_utf8_lossy(line.as_bytes());
-        let mut current = String::new();
-        let mut quoted = false;
-        for ch in text.chars() {
-            match ch {
-                '"' => {
-                    quoted = !quoted;
-                    current.push(ch);
-                }
-                ',' if !quoted => out.push(std::mem::take(&mut current)),
-                _ => current.push(ch),
-            }
-        }
-        out.push(current);
+/// A directive in normal form: the value a token if it is one, else a quoted string.
+fn written(name: String, value: Option<String>) -> String {
+    match value {
+        None => name,
+        Some(value) if is_token(&value) => format!("{name}={value}"),
+        Some(value) => format!("{name}=\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\"")),
     }
-    out.into_iter().map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()
 }
 
-fn directive_name(directive: &str) -> String {
-    directive.split('=').next().unwrap_or("").trim().to_ascii_lowercase()
+/// An RFC 9110 token (`tchar`s, not empty).
+fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -112,6 +116,10 @@ mod tests {
                 true,
                 Some("public, x-ext=\"a,b\", max-age=9"),
             ),
+            // Found by fuzzing (docs §11.3): read as the cache's parser reads them.
+            (Some("a=\"\\\"\", private"), None, 10, false, Some("a=\"\\\"\", private")),
+            (Some("x=\"1, private"), None, 10, true, Some("x=\"1, private\", max-age=10")),
+            (Some("a\"b, Public, X=\"q\\\"\""), None, 5, true, Some("public, x=\"q\\\"\", max-age=5")),
         ];
         for &(cc, age, ttl, done, expected) in table {
             let (rewritten, got, expires_left) = rewrite(cc, age, ttl);

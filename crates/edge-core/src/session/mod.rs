@@ -35,7 +35,7 @@ mod ttl;
 
 pub use self::cookie::{
     carried_part, carrying_cookie_header, clear_cookie_header, cookie_header_without_session, cookie_value,
-    read_cookie, set_cookie_header, CookieCheck, InvalidCookie,
+    read_cookie, set_cookie_header, CookieCheck, InvalidCookie, COOKIE_VALUE_CHARS, MAX_CARRYING_VALUE_CHARS,
 };
 pub use self::directive::{
     read_directives, strip_directive_headers, DirectiveError, SessionDirective, EDGE_SESSION_DESTROY,
