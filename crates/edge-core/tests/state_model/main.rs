@@ -216,7 +216,6 @@ fn the_model_refuses_what_the_guarantees_forbid() {
 }
 
 /// A step list for the regression tests below, the L1 off.
-#[allow(dead_code)]
 fn replay(steps: Vec<Step>) {
     replay_with_l1(None, steps);
 }
