@@ -59,7 +59,7 @@ where
         if let Some(served) = self.behind_degraded_fetch(req, lookup, deadline).await {
             return Fill::Served(served);
         }
-        let attempt = self.try_lock(&lookup.keys, &lookup.vary, stale.as_ref().map(|e| e.stored_at_ms)).await;
+        let attempt = self.try_lock(lookup, stale.as_ref().map(|e| e.stored_at_ms)).await;
         let served = match attempt {
             Err(_) => self.degraded(req, lookup, origin, false).await,
             Ok(LockAttempt::AlreadyFilled(entry)) if !may_answer(req, &entry) => {
@@ -84,6 +84,7 @@ where
                 let _local = super::degraded::LocalFill::lead(self, &flight, false);
                 self.hold(req, lookup, origin, token, stale).await
             }
+            Ok(LockAttempt::VersionChanged) => return Fill::LookAgain,
             Ok(LockAttempt::Held) => {
                 self.stats.add(Counter::LockWait);
                 match self.wait_for_holder(lookup, deadline).await {

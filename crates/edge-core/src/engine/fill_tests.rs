@@ -116,13 +116,13 @@ fn a_5xx_with_a_copy_inside_stale_if_error_serves_the_copy_and_marks_nothing() {
     old.freshness.sie = 300;
     let old = Rc::new(old);
     let origin = ScriptedOrigin::answering(vec![Ok((503, vec![], b"down".to_vec()))]);
-    let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, &[], None)) else { panic!() };
+    let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup, None)) else { panic!() };
     let served = h.run(h.cache().fetch_as_holder(&req, &lookup, &origin, &token, Some(old), false));
     h.drain();
     assert_eq!(served.phase, CachePhase::StaleIfError);
     assert!(matches!(h.run(h.cache().lookup(&req, &[])).found, Found::Absent));
     let failed = ScriptedOrigin::answering(vec![Err(OriginError::Timeout)]);
-    let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup.keys, &[], None)) else {
+    let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup, None)) else {
         panic!("released")
     };
     let served = h.run(h.cache().fetch_as_holder(&req, &lookup, &failed, &token, None, false));

@@ -8,7 +8,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use super::lookup::{found_from, Found};
+use super::lookup::{found_from, reply_u64, Found, Lookup};
 use super::{Cache, SharedEntry};
 use crate::key::CacheKeys;
 use crate::runtime::Runtime;
@@ -23,6 +23,9 @@ pub(super) enum LockAttempt {
     AlreadyFilled(SharedEntry),
     /// Another request holds the lock: wait for its result.
     Held,
+    /// The cache version moved since the keys were computed (a purge of everything): the
+    /// lookup is out of date, and the lock we may have taken on an old key is going back.
+    VersionChanged,
 }
 
 impl<S, R> Cache<S, R>
@@ -37,23 +40,45 @@ where
     /// For a variant (`vary` not empty), the URL's Vary spec is kept alive for the lock's
     /// lifetime too: it lives only as long as the last stored variant, and a request that finds
     /// it gone while we work would lock the bare URL and fetch beside us (§8.3).
+    ///
+    /// The pipeline reads the cache version too: a lookup answered by the L1 (or one that a
+    /// purge of everything overtook) computed its keys under a version Redis no longer has, and
+    /// its lock would not exclude the fetch of an isolate on the new version (§8.3; the model
+    /// test's find, seed 87).
     pub(super) async fn try_lock(
         &self,
-        keys: &CacheKeys,
-        vary: &[String],
+        lookup: &Lookup,
         seen_stored_at: Option<u64>,
     ) -> Result<LockAttempt, StoreError> {
+        let keys = &lookup.keys;
         let token = new_lock_token().map_err(|e| StoreError::Malformed(format!("no randomness: {e}")))?;
         let ttl_ms = self.settings.lock_ttl_ms.max(1);
         let take = Op::Set { key: keys.lock.clone(), value: token.clone(), ttl_ms: Some(ttl_ms), nx: true };
-        let reread = Op::MGet(vec![keys.fresh.clone(), keys.stale.clone()]);
+        let reread = Op::MGet(vec![keys.fresh.clone(), keys.stale.clone(), self.settings.namespace.version()]);
         let mut ops = vec![take, reread];
-        if !vary.is_empty() {
+        if !lookup.vary.is_empty() {
             ops.push(Op::ExpireAtLeast { key: self.settings.namespace.vary_spec(&keys.url_id), ttl_ms });
         }
-        let replies = self.store.run(&ops).await?;
-        let (taken, newer) = read_attempt(replies, seen_stored_at)?;
-        Ok(match (taken, newer) {
+        let mut replies = self.store.run(&ops).await?.into_iter();
+        let taken = read_taken(replies.next())?;
+        let attempt = match read_reread(replies.next(), seen_stored_at) {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                // Nothing to go on: the lock goes back rather than block others for its TTL.
+                if taken {
+                    self.release(keys, &token);
+                }
+                return Err(e);
+            }
+        };
+        if attempt.version != lookup.version {
+            if taken {
+                self.release(keys, &token);
+            }
+            self.learn_version(attempt.version);
+            return Ok(LockAttempt::VersionChanged);
+        }
+        Ok(match (taken, attempt.newer) {
             (true, Some(entry)) => {
                 self.release(keys, &token);
                 LockAttempt::AlreadyFilled(entry)
@@ -101,33 +126,35 @@ pub(super) fn release_op(keys: &CacheKeys, token: &str) -> Op {
     Op::CompareAndDelete { key: keys.lock.clone(), token: token.to_string() }
 }
 
-/// Whether `SET NX` took the lock, and a fresh entry newer than `seen_stored_at` if the re-read
-/// found one.
-fn read_attempt(
-    replies: Vec<Reply>,
-    seen_stored_at: Option<u64>,
-) -> Result<(bool, Option<SharedEntry>), StoreError> {
-    let mut replies = replies.into_iter();
-    let taken = match replies.next() {
-        Some(reply) if reply.is_ok() => true,
-        Some(Reply::Nil) => false,
-        _ => return Err(StoreError::Malformed("SET NX answered neither OK nor nil".into())),
+/// What the lock pipeline's re-read found.
+struct Reread {
+    /// A fresh entry newer than the one the lookup saw.
+    newer: Option<SharedEntry>,
+    /// The cache version now (0 when unset, as the lookup reads it).
+    version: u64,
+}
+
+/// Whether `SET NX` took the lock.
+fn read_taken(reply: Option<Reply>) -> Result<bool, StoreError> {
+    match reply {
+        Some(reply) if reply.is_ok() => Ok(true),
+        Some(Reply::Nil) => Ok(false),
+        _ => Err(StoreError::Malformed("SET NX answered neither OK nor nil".into())),
+    }
+}
+
+fn read_reread(reply: Option<Reply>, seen_stored_at: Option<u64>) -> Result<Reread, StoreError> {
+    let Some(Reply::Array(values)) = reply else {
+        return Err(StoreError::Malformed("the lock's re-read answered no array".into()));
     };
-    let newer = match replies.next() {
-        Some(Reply::Array(values)) if values.len() == 2 => {
-            let mut values = values.into_iter();
-            let fresh = values.next().and_then(Reply::into_bytes);
-            let stale = values.next().and_then(Reply::into_bytes);
-            match found_from(fresh.as_deref(), stale.as_deref()) {
-                Found::Fresh(entry) if seen_stored_at.is_none_or(|seen| entry.stored_at_ms > seen) => {
-                    Some(entry)
-                }
-                _ => None,
-            }
-        }
+    let [fresh, stale, version]: [Reply; 3] = values
+        .try_into()
+        .map_err(|_| StoreError::Malformed("the lock's re-read answered the wrong length".into()))?;
+    let newer = match found_from(fresh.into_bytes().as_deref(), stale.into_bytes().as_deref()) {
+        Found::Fresh(entry) if seen_stored_at.is_none_or(|seen| entry.stored_at_ms > seen) => Some(entry),
         _ => None,
     };
-    Ok((taken, newer))
+    Ok(Reread { newer, version: reply_u64(version).unwrap_or(0) })
 }
 
 /// A fresh random owner token (128 bits from the platform CSPRNG).
@@ -167,30 +194,31 @@ mod tests {
     #[test]
     fn the_first_attempt_takes_the_lock_and_the_second_waits() {
         let h = Harness::new();
-        let keys = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[])).keys;
-        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&keys, &[], None)) else {
+        let lookup = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[]));
+        let keys = &lookup.keys;
+        let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup, None)) else {
             panic!("first attempt must take the lock")
         };
-        assert!(matches!(h.run(h.cache().try_lock(&keys, &[], None)), Ok(LockAttempt::Held)));
-        h.run(h.store.run(&[release_op(&keys, "someone else")])).unwrap();
+        assert!(matches!(h.run(h.cache().try_lock(&lookup, None)), Ok(LockAttempt::Held)));
+        h.run(h.store.run(&[release_op(keys, "someone else")])).unwrap();
         assert!(
-            matches!(h.run(h.cache().try_lock(&keys, &[], None)), Ok(LockAttempt::Held)),
+            matches!(h.run(h.cache().try_lock(&lookup, None)), Ok(LockAttempt::Held)),
             "not ours to release"
         );
-        h.run(h.store.run(&[release_op(&keys, &token)])).unwrap();
-        assert!(matches!(h.run(h.cache().try_lock(&keys, &[], None)), Ok(LockAttempt::Taken(_))));
+        h.run(h.store.run(&[release_op(keys, &token)])).unwrap();
+        assert!(matches!(h.run(h.cache().try_lock(&lookup, None)), Ok(LockAttempt::Taken(_))));
     }
 
     #[test]
     fn an_entry_stored_since_the_lookup_is_served_instead_of_fetched() {
         let h = Harness::new();
-        let keys = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[])).keys;
+        let lookup = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[]));
         let now = h.rt.now_ms();
-        h.store_entry(&keys, &entry(200, b"new", now), true);
-        assert!(matches!(h.run(h.cache().try_lock(&keys, &[], None)), Ok(LockAttempt::AlreadyFilled(_))));
+        h.store_entry(&lookup.keys, &entry(200, b"new", now), true);
+        assert!(matches!(h.run(h.cache().try_lock(&lookup, None)), Ok(LockAttempt::AlreadyFilled(_))));
         h.drain();
         // The same entry seen by the lookup does not count: it was soft-purged, refetch it.
-        assert!(matches!(h.run(h.cache().try_lock(&keys, &[], Some(now))), Ok(LockAttempt::Taken(_))));
+        assert!(matches!(h.run(h.cache().try_lock(&lookup, Some(now))), Ok(LockAttempt::Taken(_))));
     }
 
     /// Found by the model test (`state_model` seed 37): the spec expired with its last stored
@@ -198,24 +226,81 @@ mod tests {
     #[test]
     fn a_variants_lock_keeps_the_vary_spec_alive_while_it_is_held() {
         let h = Harness::new();
-        let keys = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[])).keys;
-        let spec = h.settings.namespace.vary_spec(&keys.url_id);
+        let mut lookup = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[]));
+        let spec = h.settings.namespace.vary_spec(&lookup.keys.url_id);
         let set = Op::Set { key: spec.clone(), value: "accept".into(), ttl_ms: Some(100), nx: false };
         h.run(h.store.run(&[set])).unwrap();
-        let vary = vec!["accept".to_string()];
-        assert!(matches!(h.run(h.cache().try_lock(&keys, &vary, None)), Ok(LockAttempt::Taken(_))));
+        lookup.vary = vec!["accept".to_string()];
+        assert!(matches!(h.run(h.cache().try_lock(&lookup, None)), Ok(LockAttempt::Taken(_))));
         let left = h.run(h.store.one(Op::PTtl(spec))).unwrap().as_int().unwrap_or(0);
         assert!(left >= h.settings.lock_ttl_ms as i64 - 1, "the spec lives as long as the lock: {left} ms");
     }
 
+    /// Found by the model test (`state_model` seed 87, L1 on): an isolate that had not yet seen
+    /// a purge of everything made elsewhere answered from its L1 and refreshed early under the
+    /// old version's lock, beside the other isolate's fetch under the new one. The lock's
+    /// pipeline reads the version: an attempt from an old lookup takes nothing.
+    #[test]
+    fn an_attempt_from_before_a_purge_of_everything_takes_no_lock_and_learns_the_version() {
+        let h = Harness::new();
+        let req = h.get("https://example.com/a");
+        let old = h.run(h.cache().lookup(&req, &[]));
+        h.run(h.store.run(&[Op::IncrBy { key: h.settings.namespace.version(), by: 1 }])).unwrap();
+        assert!(matches!(h.run(h.cache().try_lock(&old, None)), Ok(LockAttempt::VersionChanged)));
+        h.drain();
+        let lock = h.run(h.store.one(Op::Get(old.keys.lock.clone()))).unwrap();
+        assert_eq!(lock, Reply::Nil, "the old key's lock went back");
+        assert_eq!(h.isolate.version.get(), old.version + 1, "the isolate took the new version");
+        let new = h.run(h.cache().lookup(&req, &[]));
+        assert_eq!(new.round_trips, 1, "no second read for the version");
+        assert!(matches!(h.run(h.cache().try_lock(&new, None)), Ok(LockAttempt::Taken(_))));
+    }
+
     #[test]
     fn a_malformed_answer_is_an_error() {
-        assert!(read_attempt(vec![Reply::Int(3)], None).is_err());
-        assert!(read_attempt(Vec::new(), None).is_err());
+        assert!(read_taken(Some(Reply::Int(3))).is_err());
+        assert!(read_taken(None).is_err());
+        assert!(read_reread(None, None).is_err());
+        assert!(read_reread(Some(Reply::Array(vec![Reply::Nil])), None).is_err(), "short");
         let copy = stored(&entry(200, b"x", 5));
-        let reread = Reply::Array(vec![Reply::Bytes(b"1".to_vec()), Reply::Bytes(copy)]);
-        let (taken, newer) = read_attempt(vec![Reply::Nil, reread], Some(5)).unwrap();
-        assert!(!taken && newer.is_none());
+        let reread = Reply::Array(vec![Reply::Bytes(b"1".to_vec()), Reply::Bytes(copy), Reply::Bytes(b"7".to_vec())]);
+        let read = read_reread(Some(reread), Some(5)).unwrap();
+        assert!(read.newer.is_none(), "not newer than the copy the lookup saw");
+        assert_eq!(read.version, 7);
+    }
+
+    /// A reply to the re-read that is not the protocol puts the lock back at once.
+    #[test]
+    fn a_garbled_reread_releases_the_lock_it_took() {
+        let h = Harness::new();
+        let lookup = h.run(h.cache().lookup(&h.get("https://example.com/a"), &[]));
+        let garbled = GarbledReread(h.store.clone());
+        let cache = Cache::new(garbled, h.rt.clone(), h.settings.clone(), h.isolate.clone(), h.stats.clone());
+        assert!(h.run(cache.try_lock(&lookup, None)).is_err());
+        h.drain();
+        assert_eq!(h.run(h.store.one(Op::Get(lookup.keys.lock.clone()))).unwrap(), Reply::Nil);
+    }
+
+    /// The memory store with its answer to a `MGET` replaced by a number: a fault the real
+    /// store cannot produce on demand.
+    #[derive(Clone)]
+    struct GarbledReread(crate::memory_store::MemoryStore<crate::clock::ManualClock>);
+
+    impl Store for GarbledReread {
+        fn kind(&self) -> crate::store::StoreKind {
+            self.0.kind()
+        }
+        async fn run(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
+            let replies = self.0.run(ops).await?;
+            Ok(ops
+                .iter()
+                .zip(replies)
+                .map(|(op, reply)| if matches!(op, Op::MGet(_)) { Reply::Int(1) } else { reply })
+                .collect())
+        }
+        async fn atomic(&self, ops: &[Op]) -> Result<Vec<Reply>, StoreError> {
+            self.0.atomic(ops).await
+        }
     }
 
     #[test]

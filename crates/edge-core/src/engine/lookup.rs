@@ -96,6 +96,14 @@ where
     S: Store + Clone + 'static,
     R: Runtime,
 {
+    /// Takes the cache version Redis answered as this isolate's hint.
+    pub(super) fn learn_version(&self, version: u64) {
+        if self.isolate.version.replace(version) != version {
+            // A purge of everything: what the L1 holds is under the old version.
+            self.isolate.l1.clear();
+        }
+    }
+
     /// Looks the request up in one round trip, with `extra` ops (the session) riding in the same
     /// pipeline. Only when the namespace version or the URL's `Vary` names turned out different
     /// from this isolate's hints does it look again (without the extras).
@@ -173,10 +181,8 @@ where
             let version_changed = reply.version != version;
             let vary_changed = reply.vary != vary;
             if version_changed {
-                self.isolate.version.set(reply.version);
+                self.learn_version(reply.version);
                 version = reply.version;
-                // A purge of everything: what the L1 holds is under the old version.
-                self.isolate.l1.clear();
             }
             if reply.stale_before != self.isolate.stale_before.replace(reply.stale_before) {
                 self.isolate.l1.clear();

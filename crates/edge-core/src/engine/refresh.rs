@@ -46,9 +46,10 @@ where
                     cache.isolate.refreshing.borrow_mut().remove(&lookup.keys.fresh);
                     return;
                 };
-                // Already refreshed elsewhere since our lookup, or held by another: nothing to do.
+                // Already refreshed elsewhere since our lookup, held by another, or the copy is from
+                // before a purge of everything: nothing to do.
                 if let Ok(LockAttempt::Taken(token)) =
-                    cache.try_lock(&lookup.keys, &lookup.vary, Some(seen_stored_at)).await
+                    cache.try_lock(&lookup, Some(seen_stored_at)).await
                 {
                     // With the stale copy, so that a validator revalidates it (a 304 costs no body).
                     let work = cache.fetch_as_holder(&req, &lookup, &origin, &token, Some(stale), true);
