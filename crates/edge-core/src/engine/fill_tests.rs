@@ -122,9 +122,7 @@ fn a_5xx_with_a_copy_inside_stale_if_error_serves_the_copy_and_marks_nothing() {
     assert_eq!(served.phase, CachePhase::StaleIfError);
     assert!(matches!(h.run(h.cache().lookup(&req, &[])).found, Found::Absent));
     let failed = ScriptedOrigin::answering(vec![Err(OriginError::Timeout)]);
-    let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup, None)) else {
-        panic!("released")
-    };
+    let Ok(LockAttempt::Taken(token)) = h.run(h.cache().try_lock(&lookup, None)) else { panic!("released") };
     let served = h.run(h.cache().fetch_as_holder(&req, &lookup, &failed, &token, None, false));
     assert_eq!(served.status, 504);
 }

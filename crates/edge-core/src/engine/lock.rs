@@ -54,7 +54,8 @@ where
         let token = new_lock_token().map_err(|e| StoreError::Malformed(format!("no randomness: {e}")))?;
         let ttl_ms = self.settings.lock_ttl_ms.max(1);
         let take = Op::Set { key: keys.lock.clone(), value: token.clone(), ttl_ms: Some(ttl_ms), nx: true };
-        let reread = Op::MGet(vec![keys.fresh.clone(), keys.stale.clone(), self.settings.namespace.version()]);
+        let reread =
+            Op::MGet(vec![keys.fresh.clone(), keys.stale.clone(), self.settings.namespace.version()]);
         let mut ops = vec![take, reread];
         if !lookup.vary.is_empty() {
             ops.push(Op::ExpireAtLeast { key: self.settings.namespace.vary_spec(&keys.url_id), ttl_ms });
@@ -263,7 +264,8 @@ mod tests {
         assert!(read_reread(None, None).is_err());
         assert!(read_reread(Some(Reply::Array(vec![Reply::Nil])), None).is_err(), "short");
         let copy = stored(&entry(200, b"x", 5));
-        let reread = Reply::Array(vec![Reply::Bytes(b"1".to_vec()), Reply::Bytes(copy), Reply::Bytes(b"7".to_vec())]);
+        let reread =
+            Reply::Array(vec![Reply::Bytes(b"1".to_vec()), Reply::Bytes(copy), Reply::Bytes(b"7".to_vec())]);
         let read = read_reread(Some(reread), Some(5)).unwrap();
         assert!(read.newer.is_none(), "not newer than the copy the lookup saw");
         assert_eq!(read.version, 7);

@@ -48,9 +48,7 @@ where
                 };
                 // Already refreshed elsewhere since our lookup, held by another, or the copy is from
                 // before a purge of everything: nothing to do.
-                if let Ok(LockAttempt::Taken(token)) =
-                    cache.try_lock(&lookup, Some(seen_stored_at)).await
-                {
+                if let Ok(LockAttempt::Taken(token)) = cache.try_lock(&lookup, Some(seen_stored_at)).await {
                     // With the stale copy, so that a validator revalidates it (a 304 costs no body).
                     let work = cache.fetch_as_holder(&req, &lookup, &origin, &token, Some(stale), true);
                     let _ = cache.renewing(&lookup.keys, &token, work).await;
