@@ -40,6 +40,15 @@ pub trait Runtime: Clone + 'static {
         };
         (wake, Box::pin(woken))
     }
+    /// Random bits for the cache's chance decisions (XFetch's draw, which fills prune an
+    /// index): the platform CSPRNG by default, `None` if it fails. A test host may answer a
+    /// seeded sequence so that a run can be replayed exactly. Lock tokens never come from here:
+    /// they must be unique across isolates whatever the host.
+    fn random_u64(&self) -> Option<u64> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).ok()?;
+        Some(u64::from_le_bytes(bytes))
+    }
 }
 
 /// Wakes the request that made it ([`Runtime::wake_signal`]).

@@ -51,7 +51,8 @@ where
         }
         let remaining = remaining_ms(entry, self.rt.now_ms());
         let delta = lookup.fill_ms.unwrap_or(UNKNOWN_FILL_MS).max(MIN_DELTA_MS);
-        if remaining > 0 && xfetch_due(remaining as f64, delta as f64, beta, uniform) {
+        if remaining > 0 && xfetch_due(remaining as f64, delta as f64, beta, || uniform(self.rt.random_u64()))
+        {
             self.refresh_in_background(req, lookup, origin.clone(), entry.clone());
         }
     }
@@ -81,11 +82,9 @@ pub(super) fn xfetch_due(
     }
 }
 
-/// A uniform draw in (0, 1] from the platform CSPRNG; `None` if it fails (then no refresh).
-fn uniform() -> Option<f64> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).ok()?;
-    let bits = u64::from_le_bytes(bytes) >> 11;
+/// A uniform draw in (0, 1] from 64 random bits; `None` without them (then no refresh).
+fn uniform(random: Option<u64>) -> Option<f64> {
+    let bits = random? >> 11;
     Some((bits as f64 + 1.0) / (1u64 << 53) as f64)
 }
 
@@ -118,8 +117,15 @@ mod tests {
 
     #[test]
     fn draws_are_in_the_unit_interval_and_the_rate_matches_the_formula() {
-        let draws: Vec<f64> = (0..20_000).filter_map(|_| uniform()).collect();
+        let random = || {
+            let mut bytes = [0u8; 8];
+            getrandom::fill(&mut bytes).ok().map(|()| u64::from_le_bytes(bytes))
+        };
+        let draws: Vec<f64> = (0..20_000).filter_map(|_| uniform(random())).collect();
         assert_eq!(draws.len(), 20_000);
+        assert_eq!(uniform(Some(0)), Some(1.0 / (1u64 << 53) as f64), "never 0");
+        assert_eq!(uniform(Some(u64::MAX)), Some(1.0));
+        assert_eq!(uniform(None), None);
         assert!(draws.iter().all(|u| *u > 0.0 && *u <= 1.0));
         // P(δ·(−ln u) ≥ r) = e^(−r/δ): at r = δ, 1/e.
         let due = draws.iter().filter(|u| 100.0 * -u.ln() >= 100.0).count() as f64 / 20_000.0;

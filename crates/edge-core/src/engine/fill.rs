@@ -375,8 +375,9 @@ where
     /// One fill in [`PRUNE_ONE_IN`] samples one of its path's prefix sets for dead members, in
     /// the background (docs §6.5).
     fn maybe_prune(&self, path: &str) {
-        let mut dice = [0u8; 2];
-        if getrandom::fill(&mut dice).is_err() || u16::from(dice[0]) % PRUNE_ONE_IN != 0 {
+        let Some(random) = self.rt.random_u64() else { return };
+        let dice = random.to_le_bytes();
+        if u16::from(dice[0]) % PRUNE_ONE_IN != 0 {
             return;
         }
         let prefixes: Vec<&str> = indexed_prefixes(path).collect();
