@@ -3,10 +3,10 @@
 //! (non-extractable, usable for this one operation); sealing only happens while the session
 //! store is down, and opening only for a fallback cookie.
 
+use edge_core::js_await::settled_of;
 use edge_core::CryptoError;
 use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto, WorkerGlobalScope};
 
 #[derive(Clone, Copy)]
@@ -33,7 +33,7 @@ pub async fn aes_gcm(
     let import = subtle
         .import_key_with_str("raw", &key_data, "AES-GCM", false, &usages)
         .map_err(|_| CryptoError::Unsupported)?;
-    let crypto_key: CryptoKey = JsFuture::from(import)
+    let crypto_key: CryptoKey = settled_of(&import)
         .await
         .map_err(|_| CryptoError::Failed)?
         .dyn_into()
@@ -46,7 +46,7 @@ pub async fn aes_gcm(
     }
     .map_err(|_| CryptoError::Failed)?;
     // A tag that does not verify rejects the promise: Failed, never a panic.
-    let buffer = JsFuture::from(promise).await.map_err(|_| CryptoError::Failed)?;
+    let buffer = settled_of(&promise).await.map_err(|_| CryptoError::Failed)?;
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 

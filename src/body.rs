@@ -6,9 +6,9 @@
 //! handed back to be streamed to the client: memory stays bounded by the limit (what the tee
 //! buffers while we read), and nothing of the body is lost.
 
+use edge_core::js_await::settled_of;
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Response};
 
 pub enum Read {
@@ -24,7 +24,7 @@ pub async fn read_up_to(response: Response, limit: u64) -> Result<Read, String> 
         stream.get_reader().dyn_into().map_err(|_| "the origin body has no default reader".to_string())?;
     let mut bytes: Vec<u8> = Vec::new();
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("origin body broke: {e:?}"))?;
+        let chunk = settled_of(&reader.read()).await.map_err(|e| format!("origin body broke: {e:?}"))?;
         let done = js_sys::Reflect::get(&chunk, &"done".into()).map(|v| v.is_truthy()).unwrap_or(true);
         if done {
             break;

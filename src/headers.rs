@@ -1,41 +1,15 @@
 //! Header maps between the runtime (`web_sys::Headers`) and the core (`http::HeaderMap`).
 //!
 //! Each direction crosses the wasm boundary once: the whole list travels as one string of
-//! `name\nvalue\n` lines, walked on the JS side by two small functions. Going one JS call per
-//! header (and, reading, five more per entry for the iterator, the pair and its two strings)
-//! was a large share of a pass-through's CPU in the profile (issue 11). `\n` cannot appear in
-//! a header name or value on either side: the Fetch spec's `Headers` refuses CR, LF and NUL in
-//! values and names, and so does `http::HeaderValue`.
-//!
-//! The Fetch spec iterates each `Set-Cookie` separately, so several cookies survive the trip;
-//! a header the `http` crate cannot represent is dropped with a log line rather than failing
-//! the request.
+//! `name\nvalue\n` lines, walked on the JS side (`runtime_js`). Going one JS call per header
+//! (and, reading, five more per entry for the iterator, the pair and its two strings) was a
+//! large share of a pass-through's CPU in the profile (issue 11). A header the `http` crate
+//! cannot represent is dropped with a log line rather than failing the request.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use wasm_bindgen::prelude::*;
 use web_sys::Headers;
 
-#[wasm_bindgen(inline_js = "
-export function edge_header_lines(headers) {
-  let lines = '';
-  for (const [name, value] of headers) lines += name + '\\n' + value + '\\n';
-  return lines;
-}
-export function edge_headers_from_lines(lines) {
-  const headers = new Headers();
-  const parts = lines.split('\\n');
-  for (let i = 0; i + 1 < parts.length; i += 2) headers.append(parts[i], parts[i + 1]);
-  return headers;
-}
-")]
-extern "C" {
-    /// Every header, `name\nvalue\n` each, in the runtime's iteration order.
-    #[wasm_bindgen(catch)]
-    fn edge_header_lines(headers: &Headers) -> Result<String, JsValue>;
-    /// New runtime headers from such lines (every pair appended).
-    #[wasm_bindgen(catch)]
-    fn edge_headers_from_lines(lines: &str) -> Result<Headers, JsValue>;
-}
+use crate::runtime_js::{edge_header_lines, edge_headers_from_lines};
 
 /// The runtime's headers as an `http::HeaderMap` (names lower-case, order of values kept).
 pub fn to_header_map(headers: &Headers) -> HeaderMap {
@@ -54,7 +28,7 @@ pub fn to_web_headers(map: &HeaderMap) -> worker::Result<Headers> {
 }
 
 /// `name\nvalue\n` lines as a map; a pair `http` refuses is dropped with a log line.
-fn header_map_from_lines(lines: &str) -> HeaderMap {
+pub fn header_map_from_lines(lines: &str) -> HeaderMap {
     let mut map = HeaderMap::new();
     let mut parts = lines.split('\n');
     while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
@@ -70,7 +44,7 @@ fn header_map_from_lines(lines: &str) -> HeaderMap {
 
 /// The map as `name\nvalue\n` lines. A value that is not UTF-8 cannot cross into a JS string
 /// losslessly: it is skipped, as the per-header copy did.
-fn header_lines(map: &HeaderMap) -> String {
+pub fn header_lines(map: &HeaderMap) -> String {
     let mut lines = String::with_capacity(map.len() * 32);
     for (name, value) in map {
         if let Ok(text) = std::str::from_utf8(value.as_bytes()) {

@@ -12,6 +12,7 @@ mod headers;
 mod isolate;
 mod origin;
 mod respond;
+mod runtime_js;
 mod timer;
 mod worker_host;
 

@@ -5,25 +5,24 @@ use http::HeaderMap;
 use wasm_bindgen::JsValue;
 use web_sys::{Response, ResponseInit};
 
-use crate::headers::to_web_headers;
+use crate::headers::{header_lines, to_web_headers};
+use crate::runtime_js::{edge_response, edge_response_bytes};
 
 /// Statuses that must not carry a body, not even an empty stream.
 fn null_body(status: u16) -> bool {
     matches!(status, 101 | 204 | 205 | 304)
 }
 
+/// The runtime's `Response`, built in one call into JS (`runtime_js`).
 pub fn to_response(served: Served<Response>) -> worker::Result<Response> {
-    let init = ResponseInit::new();
-    init.set_status(served.status);
-    init.set_headers_headers(&to_web_headers(&served.headers)?);
+    let lines = header_lines(&served.headers);
     let response = match served.body {
         ServedBody::Upgraded(origin) => upgraded(origin, &served.headers)?,
-        _ if null_body(served.status) => Response::new_with_opt_str_and_init(None, &init)?,
-        ServedBody::Empty => Response::new_with_opt_str_and_init(None, &init)?,
-        ServedBody::Bytes(mut bytes) => Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init)?,
+        _ if null_body(served.status) => edge_response(served.status, "", &lines, None)?,
+        ServedBody::Empty => edge_response(served.status, "", &lines, None)?,
+        ServedBody::Bytes(bytes) => edge_response_bytes(served.status, &lines, &bytes)?,
         ServedBody::Stream(origin) => {
-            init.set_status_text(&origin.status_text());
-            Response::new_with_opt_readable_stream_and_init(origin.body().as_ref(), &init)?
+            edge_response(served.status, &origin.status_text(), &lines, origin.body().as_ref())?
         }
     };
     Ok(response)

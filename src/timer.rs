@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use edge_core::js_await::settled_of;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 /// A promise resolved after `ms`, if the runtime has `scheduler.wait`.
 pub fn wait_promise(ms: u64) -> Option<Promise> {
@@ -24,7 +24,7 @@ pub async fn sleep(ms: u64) {
         Some(promise) => {
             // A rejected wait (its request being torn down) ends the sleep early; the caller
             // re-reads the clock.
-            let _ = JsFuture::from(promise).await;
+            let _ = settled_of(&promise).await;
         }
         None => worker::Delay::from(Duration::from_millis(ms)).await,
     }

@@ -4,13 +4,13 @@
 
 use std::rc::Rc;
 
+use edge_core::js_await::settled_of;
 use edge_core::{
     BodyRead, Collected, CryptoError, Host, LogLevel, OriginError, OriginRequest, OriginResponse, Runtime,
     Wake,
 };
 use futures::future::LocalBoxFuture;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStream, Response};
 use worker::Context;
 
@@ -61,7 +61,7 @@ impl Runtime for WorkerHost {
             }
         });
         let woken = async move {
-            let _ = JsFuture::from(promise).await;
+            let _ = settled_of(&promise).await;
         };
         (wake, Box::pin(woken))
     }

@@ -22,6 +22,8 @@ mod entry;
 pub mod fuzzing;
 mod http_date;
 mod hygiene;
+#[cfg(target_arch = "wasm32")]
+pub mod js_await;
 mod key;
 mod keyspace;
 mod l1;

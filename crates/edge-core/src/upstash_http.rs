@@ -110,9 +110,9 @@ mod transport {
 #[cfg(target_arch = "wasm32")]
 mod transport {
     use super::*;
+    use crate::js_await::settled_of;
     use js_sys::{Object, Reflect, Uint8Array};
     use wasm_bindgen::{JsCast, JsValue};
-    use wasm_bindgen_futures::JsFuture;
     use web_sys::{AbortSignal, RequestInit, Response, WorkerGlobalScope};
 
     /// The runtime's `fetch`. The headers are a plain JS object built once per isolate (not an
@@ -162,14 +162,13 @@ mod transport {
             let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
             init.set_signal(Some(&AbortSignal::timeout_with_u32(millis)));
             let global: WorkerGlobalScope = js_sys::global().unchecked_into();
-            let answer =
-                JsFuture::from(global.fetch_with_str_and_init(url, &init)).await.map_err(classify)?;
+            let answer = settled_of(&global.fetch_with_str_and_init(url, &init)).await.map_err(classify)?;
             let response: Response = answer
                 .dyn_into()
                 .map_err(|_| StoreError::Unreachable("fetch answered no Response".into()))?;
             let status = response.status();
             let buffer = response.array_buffer().map_err(classify)?;
-            let buffer = JsFuture::from(buffer).await.map_err(classify)?;
+            let buffer = settled_of(&buffer).await.map_err(classify)?;
             Ok(Answer { status, body: Uint8Array::new(&buffer).to_vec() })
         }
     }
