@@ -22,13 +22,13 @@
 //   --compare DIR: every edge-cache target again with the build in DIR (laid out as build/),
 //   interleaved with build/'s in each run: two builds compared within one run.
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 
-import { median, fmt, startBenchOrigin, watchForeignCpu } from "./lib.mjs";
+import { median, fmt, startBenchOrigin, watchForeignCpu, workerdCpuSeconds } from "./lib.mjs";
 import { bundleNaiveWorker } from "./cache/stack.mjs";
 import { startGateway, startRedis } from "../tests/support/services.mjs";
 import { EDGE_SCRIPT, ROOT, workerOptions } from "../tests/support/worker-options.mjs";
@@ -44,42 +44,6 @@ const CONNECTIONS = Number(option("connections", 8));
 const WARMUP = 300;
 const BODY = "size=2048";
 const progress = (text) => process.stderr.write(`[cpu ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
-
-/** USER_HZ: /proc's CPU times are in these ticks. */
-const TICKS = 100;
-
-/** user + sys seconds of every `workerd` process under this one. */
-function workerdCpuSeconds() {
-  const procs = new Map();
-  for (const pid of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const fields = stat.slice(close + 2).split(" ");
-      procs.set(Number(pid), { comm, ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / TICKS });
-    } catch {
-      // gone
-    }
-  }
-  const mine = (pid) => {
-    for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
-      if (p === process.pid) return true;
-      p = procs.get(p)?.ppid ?? 0;
-    }
-    return false;
-  };
-  let total = 0;
-  let count = 0;
-  for (const [pid, info] of procs) {
-    if (info.comm === "workerd" && mine(pid)) {
-      total += info.cpu;
-      count++;
-    }
-  }
-  if (count === 0) throw new Error("no workerd process found under this one");
-  return total;
-}
 
 function get(agent, url, headers) {
   return new Promise((resolve, reject) => {

@@ -10,10 +10,9 @@
 // CPU time per request (utime + stime from /proc, all its threads), and Redis HTTP requests per
 // request (every Redis-backed worker goes through the counting proxy). Ratios against the naive
 // worker in the same run; figures: bench/RESULTS.md.
-import { readdirSync, readFileSync } from "node:fs";
 import { Miniflare } from "miniflare";
 
-import { fmt, load, median, once, startBenchOrigin } from "./lib.mjs";
+import { fmt, load, median, once, readProcesses, startBenchOrigin } from "./lib.mjs";
 import { bundleNaiveWorker } from "./cache/stack.mjs";
 import { startRedisProxy } from "../tests/support/redis-proxy.mjs";
 import { startGateway, startRedis } from "../tests/support/services.mjs";
@@ -22,30 +21,17 @@ import { workerOptions } from "../tests/support/worker-options.mjs";
 const seconds = Number(process.argv[2] ?? 5);
 const runs = Number(process.argv[3] ?? 3);
 const CONNECTIONS = 8;
-const TICKS = 100; // USER_HZ on Linux
 
 /** The pids of the workerd processes this process started (others may run their own). */
 function workerdPids() {
-  const pids = new Set();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (comm === "workerd" && ppid === process.pid) pids.add(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
+  return new Set([...readProcesses()].filter(([, p]) => p.comm === "workerd" && p.ppid === process.pid).map(([pid]) => pid));
 }
 
 /** CPU seconds (user + system, all threads) a process has used. */
 function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  const proc = readProcesses().get(pid);
+  if (!proc) throw new Error(`process ${pid} is gone`);
+  return proc.cpu;
 }
 
 const cleanups = [];

@@ -5,6 +5,7 @@
 //   once(url, { headers })                         one request on a fresh connection
 //   startBenchOrigin()                             bench/origin-server.mjs in its own process
 //   watchForeignCpu()                              CPU used by other processes meanwhile
+//   readProcesses(), descendants(), workerdCpuSeconds()   CPU seconds and the process tree from /proc
 //   median, percentile, fmt
 //
 // Every latency is measured from the moment the request is started to the end of its body; no
@@ -183,6 +184,57 @@ export async function startBenchOrigin() {
   };
 }
 
+/** USER_HZ on Linux: /proc's CPU times are in these ticks. */
+const TICKS = 100;
+
+/**
+ * Every process in /proc: pid -> { comm, ppid, cpu } (cpu = user + sys seconds, all threads).
+ * Empty on a machine without /proc; a process that exits meanwhile is left out.
+ */
+export function readProcesses() {
+  const procs = new Map();
+  let entries = [];
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return procs;
+  }
+  for (const pid of entries) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const fields = stat.slice(close + 2).split(" ");
+      procs.set(Number(pid), { comm, ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / TICKS });
+    } catch {
+      // gone
+    }
+  }
+  return procs;
+}
+
+/** Whether `pid` is `root` or below it in `procs`' process tree. */
+export function isBelow(procs, pid, root = process.pid) {
+  for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+    if (p === root) return true;
+    p = procs.get(p)?.ppid ?? 0;
+  }
+  return false;
+}
+
+/** The processes below `root` (not itself): pid -> { comm, ppid, cpu }. */
+export function descendants(root = process.pid) {
+  const procs = readProcesses();
+  return new Map([...procs].filter(([pid]) => pid !== root && isBelow(procs, pid, root)));
+}
+
+/** User + sys seconds of every `workerd` below this process; throws when there is none. */
+export function workerdCpuSeconds() {
+  const workerd = [...descendants().values()].filter((p) => p.comm === "workerd");
+  if (workerd.length === 0) throw new Error("no workerd process found under this one");
+  return workerd.reduce((sum, p) => sum + p.cpu, 0);
+}
+
 /**
  * Watches the CPU time used by processes outside this process tree (other test runs, builds)
  * while a benchmark runs, sampling /proc every `everyMs`: `section(name)` starts a new section,
@@ -190,42 +242,13 @@ export async function startBenchOrigin() {
  * On a machine without /proc it reports nothing.
  */
 export function watchForeignCpu({ everyMs = 1000 } = {}) {
-  const ticks = 100; // USER_HZ on Linux
   const seen = new Map(); // pid -> { comm, first, last }
   const sections = [];
-  const readProcs = () => {
-    const procs = new Map();
-    let entries = [];
-    try {
-      entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
-    } catch {
-      return procs;
-    }
-    for (const pid of entries) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        const close = stat.lastIndexOf(")");
-        const comm = stat.slice(stat.indexOf("(") + 1, close);
-        const fields = stat.slice(close + 2).split(" ");
-        procs.set(Number(pid), { comm, ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / ticks });
-      } catch {
-        // gone
-      }
-    }
-    return procs;
-  };
-  const mine = (procs, pid) => {
-    for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
-      if (p === process.pid) return true;
-      p = procs.get(p)?.ppid ?? 0;
-    }
-    return false;
-  };
   let started = false;
   const sample = () => {
-    const procs = readProcs();
+    const procs = readProcesses();
     for (const [pid, info] of procs) {
-      if (mine(procs, pid)) continue;
+      if (isBelow(procs, pid)) continue;
       const s = seen.get(pid);
       // A process first seen after the watch began started during it: all its CPU counts.
       if (!s) seen.set(pid, { comm: info.comm, first: started ? 0 : info.cpu, last: info.cpu });

@@ -13,14 +13,14 @@
 // (1: then the same load on bench/js-passthrough-worker.mjs, what workerd itself does; 0: skip),
 // CACHE_L1_BYTES and CACHE_L1_TTL_MS (passed to the worker as they are). Needs `npm run build` and
 // target/release/redis-rest-gateway. Linux only (/proc).
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import WebSocket from "ws";
 
-import { fmt, median, sleep, startBenchOrigin, watchForeignCpu } from "./lib.mjs";
+import { descendants, fmt, median, sleep, startBenchOrigin, watchForeignCpu } from "./lib.mjs";
 import { freePort, startGateway, startRedis } from "../tests/support/services.mjs";
 import { workerOptions } from "../tests/support/worker-options.mjs";
 
@@ -43,34 +43,6 @@ const KEYS = envNumber("LONG_RUN_KEYS", 100_000);
 const CONNECTIONS = envNumber("LONG_RUN_CONNECTIONS", 16);
 const L1_BYTES = envNumber("CACHE_L1_BYTES", 0);
 const BASELINE = envNumber("LONG_RUN_BASELINE", 1) !== 0;
-
-/** The processes below `root` in the process tree: pid -> { ppid, comm }. */
-function descendants(root) {
-  const procs = new Map();
-  for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const ppid = Number(stat.slice(close + 2).split(" ")[1]);
-      procs.set(Number(entry), { ppid, comm });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const below = new Map();
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const [pid, p] of procs) {
-      if (!below.has(pid) && (p.ppid === root || below.has(p.ppid))) {
-        below.set(pid, p);
-        grew = true;
-      }
-    }
-  }
-  return below;
-}
 
 /** workerd's resident set in bytes (VmRSS), or NaN once it is gone. */
 function rssOf(pid) {
@@ -207,7 +179,7 @@ async function measure({ label, script, bindings }) {
   try {
     const url = (await mf.ready).origin;
     inspector = await inspectWorker(inspectorPort);
-    const workerd = [...descendants(process.pid)].filter(([, p]) => p.comm === "workerd").map(([pid]) => pid);
+    const workerd = [...descendants()].filter(([, p]) => p.comm === "workerd").map(([pid]) => pid);
     if (workerd.length !== 1) throw new Error(`expected one workerd below this process, found ${workerd.length}`);
     const pid = workerd[0];
     const started = performance.now();

@@ -9,11 +9,10 @@
 //   npm run build && cargo build --release -p redis-rest-gateway
 //   node bench/waiters.mjs [--sizes 10,100,500] [--runs 3] [--origin-ms 800] [--build DIR]
 //   (--build: another build directory laid out as build/, e.g. a copy of an older build)
-import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 
-import { fmt, median, percentile, startBenchOrigin } from "./lib.mjs";
+import { fmt, median, percentile, startBenchOrigin, workerdCpuSeconds } from "./lib.mjs";
 import { startGateway, startRedis } from "../tests/support/services.mjs";
 import { workerOptions } from "../tests/support/worker-options.mjs";
 
@@ -27,27 +26,6 @@ const RUNS = Number(option("runs", 3));
 const ORIGIN_MS = Number(option("origin-ms", 800));
 const BUILD = option("build", null);
 
-/** user + sys seconds of the workerd processes under this one. */
-function workerdCpuSeconds() {
-  let total = 0;
-  const procs = new Map();
-  for (const pid of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const fields = stat.slice(close + 2).split(" ");
-      procs.set(Number(pid), { comm: stat.slice(stat.indexOf("(") + 1, close), ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / 100 });
-    } catch {
-      // gone
-    }
-  }
-  for (const [pid, info] of procs) {
-    let p = pid;
-    for (let hops = 0; p > 1 && hops < 64 && p !== process.pid; hops++) p = procs.get(p)?.ppid ?? 0;
-    if (info.comm === "workerd" && p === process.pid) total += info.cpu;
-  }
-  return total;
-}
 
 /** n requests for `url` at once through dispatchFetch; the latencies (ms, sorted) and X-Cache counts. */
 async function burst(mf, url, n) {
