@@ -28,9 +28,8 @@ import os from "node:os";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 
-import { median, fmt, startBenchOrigin, watchForeignCpu, workerdCpuSeconds } from "./lib.mjs";
+import { median, fmt, startBenchServices, watchForeignCpu, workerdCpuSeconds } from "./lib.mjs";
 import { bundleNaiveWorker } from "./cache/stack.mjs";
-import { startGateway, startRedis } from "../tests/support/services.mjs";
 import { EDGE_SCRIPT, ROOT, workerOptions } from "../tests/support/worker-options.mjs";
 
 const args = process.argv.slice(2);
@@ -86,12 +85,8 @@ async function main() {
   const cleanups = [];
   const watch = watchForeignCpu();
   try {
-    const origin = await startBenchOrigin();
-    cleanups.push(() => origin.stop());
-    const redis = await startRedis();
-    cleanups.push(() => redis.stop());
-    const gateway = await startGateway({ redisUrl: redis.url });
-    cleanups.push(() => gateway.stop());
+    const { origin, gateway, stop } = await startBenchServices();
+    cleanups.push(stop);
     const redisVars = { UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: gateway.token };
     const secret = randomBytes(32).toString("hex");
     const rules = JSON.stringify([{ path: "/pass/*", cache: false }]);

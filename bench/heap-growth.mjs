@@ -10,8 +10,8 @@
 import http from "node:http";
 import { Miniflare } from "miniflare";
 
-import { sleep, startBenchOrigin } from "./lib.mjs";
-import { freePort, startGateway, startRedis } from "../tests/support/services.mjs";
+import { sleep, startBenchServices } from "./lib.mjs";
+import { freePort } from "../tests/support/services.mjs";
 import { workerOptions } from "../tests/support/worker-options.mjs";
 import { connectInspector, retainers, tally } from "../tests/support/heap.mjs";
 
@@ -45,9 +45,7 @@ async function load(url, seconds) {
   return n;
 }
 
-const origin = await startBenchOrigin();
-const redis = await startRedis();
-const gateway = await startGateway({ redisUrl: redis.url });
+const { origin, gateway, stop } = await startBenchServices();
 const inspectorPort = await freePort();
 const bindings = { ORIGIN_URL: origin.url, UPSTASH_REDIS_REST_URL: gateway.url, UPSTASH_REDIS_REST_TOKEN: gateway.token };
 // HEAP_VARS: extra worker variables as JSON (e.g. {"CACHE_RULES": "..."}), to narrow a growth down.
@@ -83,7 +81,5 @@ try {
   for (const r of rows.slice(0, 30)) console.log(`| ${r.k} | ${r.count} | ${r.dcount} | ${r.size} | ${r.dsize} |`);
 } finally {
   await mf.dispose().catch(() => {});
-  await gateway.stop().catch(() => {});
-  await redis.stop().catch(() => {});
-  await origin.stop().catch(() => {});
+  await stop();
 }

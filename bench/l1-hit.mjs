@@ -12,10 +12,9 @@
 // worker in the same run; figures: bench/RESULTS.md.
 import { Miniflare } from "miniflare";
 
-import { fmt, load, median, once, readProcesses, startBenchOrigin } from "./lib.mjs";
+import { fmt, load, median, once, readProcesses, startBenchServices } from "./lib.mjs";
 import { bundleNaiveWorker } from "./cache/stack.mjs";
 import { startRedisProxy } from "../tests/support/redis-proxy.mjs";
-import { startGateway, startRedis } from "../tests/support/services.mjs";
 import { workerOptions } from "../tests/support/worker-options.mjs";
 
 const seconds = Number(process.argv[2] ?? 5);
@@ -36,12 +35,8 @@ function cpuSeconds(pid) {
 
 const cleanups = [];
 try {
-  const origin = await startBenchOrigin();
-  cleanups.push(() => origin.stop());
-  const redis = await startRedis();
-  cleanups.push(() => redis.stop());
-  const gateway = await startGateway({ redisUrl: redis.url });
-  cleanups.push(() => gateway.stop());
+  const { origin, gateway, stop } = await startBenchServices();
+  cleanups.push(stop);
   const proxy = await startRedisProxy(gateway.url);
   cleanups.push(() => proxy.stop());
   const redisVars = { UPSTASH_REDIS_REST_URL: proxy.url, UPSTASH_REDIS_REST_TOKEN: gateway.token };

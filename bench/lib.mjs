@@ -4,6 +4,7 @@
 //   burst(url, n, { headers })                     n requests started at once, one connection each
 //   once(url, { headers })                         one request on a fresh connection
 //   startBenchOrigin()                             bench/origin-server.mjs in its own process
+//   startBenchServices()                           that origin, a redis-server and the gateway
 //   watchForeignCpu()                              CPU used by other processes meanwhile
 //   readProcesses(), descendants(), workerdCpuSeconds()   CPU seconds and the process tree from /proc
 //   median, percentile, fmt
@@ -14,6 +15,8 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
+
+import { startGateway, startRedis } from "../tests/support/services.mjs";
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -182,6 +185,29 @@ export async function startBenchOrigin() {
       process.off("exit", kill);
     },
   };
+}
+
+/**
+ * The bench origin, a real redis-server on a spare port and the gateway in front of it:
+ * { origin, redis, gateway, stop() }, stop() stopping all three (what started, if one fails).
+ */
+export async function startBenchServices() {
+  const started = [];
+  const stop = async () => {
+    for (const service of started.reverse()) await service.stop().catch(() => {});
+  };
+  try {
+    const origin = await startBenchOrigin();
+    started.push(origin);
+    const redis = await startRedis();
+    started.push(redis);
+    const gateway = await startGateway({ redisUrl: redis.url });
+    started.push(gateway);
+    return { origin, redis, gateway, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 /** USER_HZ on Linux: /proc's CPU times are in these ticks. */

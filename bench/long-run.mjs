@@ -22,8 +22,8 @@ import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import WebSocket from "ws";
 
-import { descendants, fmt, median, sleep, startBenchOrigin, watchForeignCpu } from "./lib.mjs";
-import { freePort, startGateway, startRedis } from "../tests/support/services.mjs";
+import { descendants, fmt, median, sleep, startBenchServices, watchForeignCpu } from "./lib.mjs";
+import { freePort } from "../tests/support/services.mjs";
 import { workerOptions } from "../tests/support/worker-options.mjs";
 
 const MIB = 1024 * 1024;
@@ -249,14 +249,7 @@ const tally = (counts) =>
 
 async function main() {
   const foreign = watchForeignCpu();
-  const origin = await startBenchOrigin();
-  const redis = await startRedis();
-  const gateway = await startGateway({ redisUrl: redis.url });
-  const stop = async () => {
-    await gateway.stop().catch(() => {});
-    await redis.stop().catch(() => {});
-    await origin.stop().catch(() => {});
-  };
+  const { origin, gateway, stop } = await startBenchServices();
   try {
     const edgeBindings = {
       ORIGIN_URL: origin.url,

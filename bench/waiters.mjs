@@ -12,8 +12,7 @@
 import path from "node:path";
 import { Miniflare } from "miniflare";
 
-import { fmt, median, percentile, startBenchOrigin, workerdCpuSeconds } from "./lib.mjs";
-import { startGateway, startRedis } from "../tests/support/services.mjs";
+import { fmt, median, percentile, startBenchServices, workerdCpuSeconds } from "./lib.mjs";
 import { workerOptions } from "../tests/support/worker-options.mjs";
 
 const args = process.argv.slice(2);
@@ -45,12 +44,8 @@ async function burst(mf, url, n) {
 
 const cleanups = [];
 try {
-  const origin = await startBenchOrigin();
-  cleanups.push(() => origin.stop());
-  const redis = await startRedis();
-  cleanups.push(() => redis.stop());
-  const gateway = await startGateway({ redisUrl: redis.url });
-  cleanups.push(() => gateway.stop());
+  const { origin, gateway, stop } = await startBenchServices();
+  cleanups.push(stop);
   const mf = new Miniflare(
     // REDIS_TIMEOUT_MS 5 s: 500 requests at once on 2 shared cores can keep a lookup waiting
     // past the default 1 s, and a burst that fails open measures nothing about waiters.
