@@ -3,6 +3,7 @@
 // run:
 //
 //   JS pass-through            bench/js-passthrough-worker.mjs
+//   JS answer from a Map      bench/js-memory-worker.mjs (a floor for the memory hit)
 //   JS @upstash/redis, hit     bench/js-upstash-worker.mjs (the peers' naive cache), bundled
 //   edge-cache hit             Redis through redis-rest-gateway in front of redis-server
 //   edge-cache hit + session   the same with a live session cookie (SESSION_SECRET set)
@@ -96,6 +97,7 @@ async function main() {
     const hitPath = `/hit/${runId}?${BODY}`;
     const targets = [
       { id: "js-pass", name: "JS pass-through worker", spec: { script: path.join(ROOT, "bench", "js-passthrough-worker.mjs"), bindings: { ORIGIN_URL: origin.url } }, path: () => `/pass/x?cc=no-store&${BODY}`, expect: "-" },
+      { id: "js-memory", name: "JS worker answering from a Map (a floor for the memory hit)", spec: { script: path.join(ROOT, "bench", "js-memory-worker.mjs"), bindings: { ORIGIN_URL: origin.url } }, path: () => hitPath, expect: "HIT" },
       { id: "js-upstash", name: "JS worker with `@upstash/redis`, cache hit", spec: { script: naive, bindings: { ORIGIN_URL: origin.url, ...redisVars } }, path: () => hitPath, expect: "HIT" },
       { id: "edge-hit", name: "edge-cache hit, Redis through the gateway", spec: edge(redisVars), path: () => hitPath, expect: "HIT" },
       { id: "edge-session", name: "edge-cache hit with a session, Redis", spec: edge({ ...redisVars, SESSION_SECRET: secret }), path: () => hitPath, expect: "HIT", session: true },
