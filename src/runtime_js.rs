@@ -6,10 +6,15 @@
 //!   nor a value on either side: the Fetch spec's `Headers` refuses CR, LF and NUL, and so does
 //!   `http::HeaderValue`. The Fetch spec iterates each `Set-Cookie` separately, so several
 //!   cookies survive the trip.
-//! - The origin fetch builds its init, its abort signal and its deadline on the JS side:
-//!   `scheduler.wait(ms)` (a promise the runtime resolves, with nothing to clear) raced against
-//!   the fetch; a deadline that comes first aborts the fetch and answers `null`. The signal is
-//!   never fired once the head is here, so a streaming body or an upgraded socket is never cut.
+//! - The origin fetch builds its init, its abort signal and its deadline on the JS side: a
+//!   `setTimeout` that aborts the fetch, cleared when the head arrives; an aborted fetch answers
+//!   `null`. The signal is never fired once the head is here, so a streaming body or an
+//!   upgraded socket is never cut. (Measured against `Promise.race` with `scheduler.wait(ms)`:
+//!   about 60 µs less workerd CPU a pass-through; a JS timer with a JS callback has no closure
+//!   into wasm to create and free, which is what made `worker::Delay` dear.)
+//! - Header lists reach the runtime as a plain record (`{name: value}`), which workerd converts
+//!   far faster than an array of pairs (about 35 µs a response); a list that repeats a name
+//!   (several `Set-Cookie`) goes as pairs.
 //! - A response is built in one call from its status, header lines and body.
 
 use wasm_bindgen::prelude::*;
@@ -23,18 +28,20 @@ export function edge_header_lines(headers) {
 }
 function headers_from_lines(lines) {
   const parts = lines.split('\\n');
+  const record = Object.create(null);
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    if (parts[i] in record) return pairs_of(parts);
+    record[parts[i]] = parts[i + 1];
+  }
+  return record;
+}
+function pairs_of(parts) {
   const pairs = [];
   for (let i = 0; i + 1 < parts.length; i += 2) pairs.push([parts[i], parts[i + 1]]);
   return pairs;
 }
 export function edge_headers_from_lines(lines) {
   return new Headers(headers_from_lines(lines));
-}
-function deadline(ms) {
-  if (typeof scheduler === 'object' && scheduler !== null && typeof scheduler.wait === 'function') {
-    return scheduler.wait(ms);
-  }
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 export function edge_fetch(url, method, lines, body, ms) {
   const controller = new AbortController();
@@ -46,13 +53,18 @@ export function edge_fetch(url, method, lines, body, ms) {
     signal: controller.signal,
   };
   if (body !== undefined && body !== null) init.body = body;
-  return Promise.race([fetch(url, init), deadline(ms)]).then((answer) => {
-    if (answer === undefined) {
-      controller.abort('ORIGIN_TIMEOUT_MS elapsed');
-      return null;
-    }
-    return answer;
-  });
+  const timer = setTimeout(() => controller.abort('ORIGIN_TIMEOUT_MS elapsed'), ms);
+  return fetch(url, init).then(
+    (answer) => {
+      clearTimeout(timer);
+      return answer;
+    },
+    (error) => {
+      clearTimeout(timer);
+      if (controller.signal.aborted) return null;
+      throw error;
+    },
+  );
 }
 export function edge_response_lines(response) {
   return edge_header_lines(response.headers);
