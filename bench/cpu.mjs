@@ -19,7 +19,9 @@
 //
 //   npm run build && cargo build --release -p redis-rest-gateway
 //   node bench/cpu.mjs [--requests 4000] [--runs 3] [--connections 8] [--only edge-hit,js-pass]
-//                      [--compare DIR]
+//                      [--warmup 300] [--compare DIR]
+//   --warmup N: requests sent before each measurement (a longer one changed nothing measurable:
+//   V8's tier-up of the wasm is done within the first few hundred).
 //   --compare DIR: every edge-cache target again with the build in DIR (laid out as build/),
 //   interleaved with build/'s in each run: two builds compared within one run.
 import { randomBytes } from "node:crypto";
@@ -41,7 +43,7 @@ const option = (name, fallback) => {
 const REQUESTS = Number(option("requests", 4000));
 const RUNS = Number(option("runs", 3));
 const CONNECTIONS = Number(option("connections", 8));
-const WARMUP = 300;
+const WARMUP = Number(option("warmup", 300));
 const BODY = "size=2048";
 const progress = (text) => process.stderr.write(`[cpu ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
 
