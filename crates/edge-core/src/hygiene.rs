@@ -48,11 +48,19 @@ pub fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 
 /// Removes hop-by-hop headers, including those `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in connection_listed(headers) {
-        headers.remove(name.as_str());
+    // One pass over the names present rather than a parse and a lookup for each of the seven
+    // (and each listed) names: this runs on every request and response (issue 11).
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(&name.as_str())) {
+        return; // no `Connection` either, so nothing it lists
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    let listed = connection_listed(headers);
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| HOP_BY_HOP.contains(&name.as_str()) || listed.iter().any(|l| l == name.as_str()))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
     }
 }
 
@@ -212,6 +220,22 @@ mod tests {
         ]);
         strip_hop_by_hop(&mut h);
         assert_eq!(names(&h), ["accept"]);
+    }
+
+    #[test]
+    fn a_map_without_hop_by_hop_headers_keeps_every_value() {
+        let mut h = map(&[("accept", "*/*"), ("set-cookie", "a=1"), ("set-cookie", "b=2"), ("x-te", "1")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(names(&h), ["accept", "set-cookie", "x-te"]);
+        assert_eq!(h.get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn every_connection_header_lists_names_to_drop() {
+        let mut h =
+            map(&[("connection", "x-a"), ("connection", "X-B"), ("x-a", "1"), ("x-b", "2"), ("x-c", "3")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(names(&h), ["x-c"]);
     }
 
     #[test]
