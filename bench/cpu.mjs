@@ -3,7 +3,9 @@
 // run:
 //
 //   JS pass-through            bench/js-passthrough-worker.mjs
-//   JS answer from a Map      bench/js-memory-worker.mjs (a floor for the memory hit)
+//   JS pass, edge's work       bench/js-pass-same-work-worker.mjs (header lists, abort signal,
+//                              no-store, deadline, rebuilt response: no wasm)
+//   JS answer from a Map       bench/js-memory-worker.mjs (a floor for the memory hit)
 //   JS @upstash/redis, hit     bench/js-upstash-worker.mjs (the peers' naive cache), bundled
 //   edge-cache hit             Redis through redis-rest-gateway in front of redis-server
 //   edge-cache hit + session   the same with a live session cookie (SESSION_SECRET set)
@@ -99,6 +101,7 @@ async function main() {
     const hitPath = `/hit/${runId}?${BODY}`;
     const targets = [
       { id: "js-pass", name: "JS pass-through worker", spec: { script: path.join(ROOT, "bench", "js-passthrough-worker.mjs"), bindings: { ORIGIN_URL: origin.url } }, path: () => `/pass/x?cc=no-store&${BODY}`, expect: "-" },
+      { id: "js-pass-work", name: "JS pass-through doing edge-cache's work around the fetch (no wasm)", spec: { script: path.join(ROOT, "bench", "js-pass-same-work-worker.mjs"), bindings: { ORIGIN_URL: origin.url } }, path: () => `/pass/x?cc=no-store&${BODY}`, expect: "BYPASS" },
       { id: "js-memory", name: "JS worker answering from a Map (a floor for the memory hit)", spec: { script: path.join(ROOT, "bench", "js-memory-worker.mjs"), bindings: { ORIGIN_URL: origin.url } }, path: () => hitPath, expect: "HIT" },
       { id: "js-upstash", name: "JS worker with `@upstash/redis`, cache hit", spec: { script: naive, bindings: { ORIGIN_URL: origin.url, ...redisVars } }, path: () => hitPath, expect: "HIT" },
       { id: "edge-hit", name: "edge-cache hit, Redis through the gateway", spec: edge(redisVars), path: () => hitPath, expect: "HIT" },
